@@ -1,0 +1,3 @@
+//! One module per `archy` subcommand.
+
+pub mod eval;

@@ -1,0 +1,432 @@
+//! `container(name, #{ image | build, entrypoint, exec, network, ports,
+//! volumes, tmpfs, env, derived_env, secret_env, user, memory, cpus,
+//! on_change })`: a container that systemd runs (through Quadlet).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use archy_graph::names::{AbsPath, PodmanName, SecretName};
+use archy_graph::quantity::{Bytes, MilliCpus};
+use archy_graph::resource::{
+    ContainerSpec, ImageSource, Mount, MountSource, NetworkMode, PortMap, Protocol, Tmpfs,
+};
+use archy_graph::{Digest, Resource, Span};
+use rhai::Dynamic;
+use serde::Serialize;
+
+use super::opts::{Opts, Scalar, display};
+use super::{Res, State, string_arg};
+use crate::template;
+
+const OPTIONS: &[&str] = &[
+    "image",
+    "build",
+    "entrypoint",
+    "exec",
+    "network",
+    "ports",
+    "volumes",
+    "tmpfs",
+    "env",
+    "derived_env",
+    "secret_env",
+    "user",
+    "memory",
+    "cpus",
+    "on_change",
+];
+
+pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
+    let what = format!("container {}", display(&name));
+    let mut o = Opts::new(what, options, OPTIONS, &at);
+    let name = string_arg("container", &name, &at, &mut o.problems)
+        .and_then(|s| o.checked("name", PodmanName::try_from(s.as_str())));
+    let image = image(state, &mut o);
+    let entrypoint = o.strings("entrypoint");
+    if entrypoint.as_ref().is_some_and(Vec::is_empty) {
+        o.fail_key(
+            "entrypoint",
+            "is empty",
+            Some("leave it out to keep the image's entrypoint".into()),
+        );
+    }
+    let exec = o.strings("exec").unwrap_or_default();
+    let network = network(&mut o);
+    let ports = ports(&mut o);
+    let volumes = volumes(&mut o);
+    let tmpfs = tmpfs(&mut o);
+    let (env, derived_env, secret_env) = environment(state, &mut o);
+    let user = o.string("user");
+    let memory = memory(&mut o);
+    let cpus = cpus(&mut o);
+    let on_change = o.on_change();
+    let spec = (|| {
+        Some(Resource::Container(Box::new(ContainerSpec {
+            name: name?,
+            image: image?,
+            entrypoint,
+            exec,
+            network,
+            ports,
+            volumes,
+            tmpfs,
+            env,
+            derived_env,
+            secret_env,
+            user,
+            memory,
+            cpus,
+            on_change,
+        })))
+    })();
+    state.finish(at, o.problems, spec)
+}
+
+/// `image` (a reference) xor `build` (a folder of the node's sources).
+fn image(state: &State, o: &mut Opts) -> Option<ImageSource> {
+    let (has_image, has_build) = (o.has("image"), o.has("build"));
+    if has_image == has_build {
+        let why = if has_image {
+            "has both `image` and `build`"
+        } else {
+            "needs `image` or `build`"
+        };
+        o.fail(why, Some("give `image: \"name:tag\"` to pull, or `build: \"apps/<app>\"` to build from a folder with a Containerfile".into()));
+        o.take("image");
+        o.take("build");
+        return None;
+    }
+    if has_image {
+        let r = o.string("image")?;
+        return check_reference(&r, o).then_some(ImageSource::Reference(r));
+    }
+    let context = o.string("build")?;
+    let logical = match crate::resolver::logical_path(&context) {
+        Ok(p) => p,
+        Err((msg, hint)) => {
+            o.fail_key("build", &msg, Some(hint));
+            return None;
+        }
+    };
+    match state.sources.read_tree(&logical) {
+        Ok(files) => Some(ImageSource::Build {
+            context: logical,
+            tree: tree_digest(&files),
+        }),
+        Err(e) => {
+            o.fail(&format!("option `build`: {}", e.message), e.hint);
+            None
+        }
+    }
+}
+
+/// The hash of a build context: every file's path, executable bit and
+/// content, in path order.
+fn tree_digest(files: &[crate::sources::ContextFile]) -> Digest {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        path: &'a str,
+        executable: bool,
+        content: Digest,
+    }
+    let entries: Vec<Entry> = files
+        .iter()
+        .map(|f| Entry {
+            path: &f.path,
+            executable: f.executable,
+            content: Digest::of(&f.bytes),
+        })
+        .collect();
+    let bytes = postcard::to_stdvec(&("archy.context.v1", entries)).unwrap_or_default();
+    Digest::of(&bytes)
+}
+
+/// `name[:tag][@sha256:<64 hex>]`, no spaces; a digest, when given, must be
+/// well formed since it is what the hash covers.
+fn check_reference(r: &str, o: &mut Opts) -> bool {
+    let bad = |o: &mut Opts, why: &str| {
+        o.fail_key("image", &format!("{r:?} {why}"), Some("write a reference like \"docker.io/library/nginx:1.27\" or \"name@sha256:<64 hex digits>\"".into()));
+        false
+    };
+    if r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad(o, "is not an image reference");
+    }
+    if let Some((_, digest)) = r.split_once('@') {
+        let ok = digest
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return bad(o, "has a malformed digest");
+        }
+    }
+    true
+}
+
+fn network(o: &mut Opts) -> NetworkMode {
+    match o.string("network").as_deref() {
+        None => NetworkMode::Default,
+        Some("host") => NetworkMode::Host,
+        Some("none") => NetworkMode::None,
+        Some(n) => o
+            .checked("network", PodmanName::try_from(n))
+            .map(NetworkMode::Named)
+            .unwrap_or(NetworkMode::Default),
+    }
+}
+
+fn port_number(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+/// `[host_ip:]host_port:container_port[/tcp|/udp]`.
+fn parse_port(s: &str) -> Result<PortMap, String> {
+    let (spec, protocol) = match s.rsplit_once('/') {
+        Some((spec, "tcp")) => (spec, Protocol::Tcp),
+        Some((spec, "udp")) => (spec, Protocol::Udp),
+        Some(_) => return Err(format!("{s:?} has a protocol other than tcp or udp")),
+        None => (s, Protocol::Tcp),
+    };
+    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    let (container, host, ip) = match parts.as_slice() {
+        [c, h] => (c, h, None),
+        [c, h, ip] => (c, h, Some(ip.trim_matches(|c| c == '[' || c == ']'))),
+        _ => return Err(format!("{s:?} is not host_port:container_port")),
+    };
+    let (Some(host_port), Some(container_port)) = (port_number(host), port_number(container))
+    else {
+        return Err(format!("{s:?} has a port outside 1..=65535"));
+    };
+    if let Some(ip) = ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(format!("{s:?} has {ip:?}, which is not an IP address"));
+    }
+    Ok(PortMap {
+        host_ip: ip.map(str::to_string),
+        host_port,
+        container_port,
+        protocol,
+    })
+}
+
+fn ports(o: &mut Opts) -> Vec<PortMap> {
+    let mut out: Vec<PortMap> = Vec::new();
+    for s in o.strings("ports").unwrap_or_default() {
+        match parse_port(&s) {
+            Ok(p) => {
+                let clash = out.iter().any(|q| {
+                    q.host_port == p.host_port && q.protocol == p.protocol && q.host_ip == p.host_ip
+                });
+                if clash {
+                    o.fail_key(
+                        "ports",
+                        &format!("publishes host port {} twice", p.host_port),
+                        None,
+                    );
+                }
+                out.push(p);
+            }
+            Err(msg) => o.fail_key(
+                "ports",
+                &msg,
+                Some("write \"8080:80\", \"127.0.0.1:8080:80\" or \"53:53/udp\"".into()),
+            ),
+        }
+    }
+    out
+}
+
+/// Mount options: plain words and `key=value`, nothing that could end the
+/// Quadlet line or smuggle another option in.
+fn mount_options(s: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    s.split(',')
+        .map(|opt| {
+            let ok = !opt.is_empty()
+                && opt
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "=_-.".contains(c));
+            if ok {
+                Ok(opt.to_string())
+            } else {
+                Err(format!("mount option {opt:?} is not valid"))
+            }
+        })
+        .collect()
+}
+
+fn volumes(o: &mut Opts) -> Vec<Mount> {
+    let mut out = Vec::new();
+    let mut targets = BTreeSet::new();
+    for s in o.strings("volumes").unwrap_or_default() {
+        let mut parts = s.splitn(3, ':');
+        let (source, target, opts) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+        let hint = Some(
+            "write \"/host/path:/container/path[:ro]\" or \"volume-name:/container/path\""
+                .to_string(),
+        );
+        let Some(target) = target else {
+            o.fail_key("volumes", &format!("{s:?} has no container path"), hint);
+            continue;
+        };
+        let source = if source.starts_with('/') {
+            o.checked("volumes", AbsPath::try_from(source))
+                .map(MountSource::Bind)
+        } else {
+            o.checked("volumes", PodmanName::try_from(source))
+                .map(MountSource::Volume)
+        };
+        let target = o.checked("volumes", AbsPath::try_from(target));
+        let options = mount_options(opts)
+            .map_err(|m| o.fail_key("volumes", &m, None))
+            .ok();
+        if let (Some(source), Some(target), Some(options)) = (source, target, options) {
+            if !targets.insert(target.clone()) {
+                o.fail_key("volumes", &format!("mounts two things at {target}"), None);
+            }
+            out.push(Mount {
+                source,
+                target,
+                options,
+            });
+        }
+    }
+    out
+}
+
+fn tmpfs(o: &mut Opts) -> Vec<Tmpfs> {
+    let mut out = Vec::new();
+    for s in o.strings("tmpfs").unwrap_or_default() {
+        let (target, opts) = match s.split_once(':') {
+            Some((t, opts)) => (t, Some(opts)),
+            None => (s.as_str(), None),
+        };
+        let target = o.checked("tmpfs", AbsPath::try_from(target));
+        let options = mount_options(opts)
+            .map_err(|m| o.fail_key("tmpfs", &m, None))
+            .ok();
+        if let (Some(target), Some(options)) = (target, options) {
+            out.push(Tmpfs { target, options });
+        }
+    }
+    out
+}
+
+fn env_name_ok(k: &str) -> bool {
+    k.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+type Env = (
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+    BTreeMap<String, SecretName>,
+);
+
+/// `env`, `derived_env` (templates over host facts) and `secret_env`
+/// (secret names): one variable may be set by one of them only.
+fn environment(state: &State, o: &mut Opts) -> Env {
+    let env = o.string_map("env").unwrap_or_default();
+    let mut derived = BTreeMap::new();
+    for (k, t) in o.string_map("derived_env").unwrap_or_default() {
+        match template::render(&t, &state.host) {
+            Ok(v) => {
+                derived.insert(k, v);
+            }
+            Err(e) => o.fail(&format!("derived_env {k}: {}", e.message), Some(e.hint)),
+        }
+    }
+    let mut secret = BTreeMap::new();
+    for (k, name) in o.string_map("secret_env").unwrap_or_default() {
+        if let Some(n) = o.checked("secret_env", SecretName::try_from(name.as_str())) {
+            secret.insert(k, n);
+        }
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let all = env
+        .keys()
+        .map(|k| (k, "env"))
+        .chain(derived.keys().map(|k| (k, "derived_env")))
+        .chain(secret.keys().map(|k| (k, "secret_env")));
+    let mut problems = Vec::new();
+    for (k, from) in all {
+        if !env_name_ok(k) {
+            problems.push((
+                format!("{from} has {k:?}, which is not a variable name"),
+                Some("use letters, digits and '_', not starting with a digit".to_string()),
+            ));
+        }
+        if let Some(first) = seen.insert(k, from) {
+            problems.push((
+                format!("sets {k} in both {first} and {from}"),
+                Some("set each variable once".to_string()),
+            ));
+        }
+    }
+    for (msg, hint) in problems {
+        o.fail(&msg, hint);
+    }
+    (env, derived, secret)
+}
+
+fn memory(o: &mut Opts) -> Option<Bytes> {
+    match o.scalar("memory")? {
+        Scalar::Int(n) => {
+            let r = u64::try_from(n).map_err(|_| archy_graph::quantity::QuantityError {
+                message: format!("size {n} is negative"),
+                hint: "write a size like \"512Mi\"".into(),
+            });
+            match r {
+                Ok(n) => o.checked("memory", Bytes::try_from(n)),
+                Err(e) => o.checked::<Bytes, _>("memory", Err(e)),
+            }
+        }
+        Scalar::Text(s) => o.checked("memory", Bytes::try_from(s.as_str())),
+        Scalar::Float(f) => {
+            o.fail_key(
+                "memory",
+                &format!("is {f}, a fraction of a byte"),
+                Some("write a whole size like \"1536Mi\"".into()),
+            );
+            None
+        }
+    }
+}
+
+fn cpus(o: &mut Opts) -> Option<MilliCpus> {
+    match o.scalar("cpus")? {
+        Scalar::Int(n) => o.checked("cpus", MilliCpus::try_from(n.to_string().as_str())),
+        // A float's shortest decimal form is exactly what the author wrote.
+        Scalar::Float(f) => o.checked("cpus", MilliCpus::try_from(f.to_string().as_str())),
+        Scalar::Text(s) => o.checked("cpus", MilliCpus::try_from(s.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse() {
+        let p = parse_port("127.0.0.1:8080:80").expect("valid");
+        assert_eq!(
+            (p.host_ip.as_deref(), p.host_port, p.container_port),
+            (Some("127.0.0.1"), 8080, 80)
+        );
+        assert_eq!(
+            parse_port("53:53/udp").expect("valid").protocol,
+            Protocol::Udp
+        );
+        for bad in [
+            "80",
+            "0:80",
+            "70000:80",
+            "a:80",
+            "1.2.3:80:80",
+            "80:80/sctp",
+        ] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The node-author vocabulary: the built-in constructors (`file`, `unit`,
+//! `container`, ...) that scripts call. Each turns its arguments into a typed
+//! resource, or records every problem it finds and returns an invalid
+//! placeholder so evaluation can go on and report the rest.
+
+mod accounts;
+mod container;
+mod fs;
+mod health;
+pub mod opts;
+mod podman;
+mod unit;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use archy_graph::{Declared, Digest, Problem, Resource, Span};
+use rhai::{Dynamic, Engine, NativeCallContext};
+
+use crate::host::Host;
+use crate::resolver::{self, Loader};
+use crate::sources::Sources;
+
+/// What constructors share during one evaluation.
+pub struct State {
+    pub host: Host,
+    pub sources: Rc<dyn Sources>,
+    /// The node file's logical path: the source of top-level calls.
+    pub node_file: String,
+    pub loader: Rc<Loader>,
+    pub problems: RefCell<Vec<Problem>>,
+    pub blobs: RefCell<BTreeMap<Digest, Arc<str>>>,
+    /// The running constructor's own call, when it is not the node
+    /// author's line (see [`State::enter`]).
+    pub inner: RefCell<Option<Span>>,
+}
+
+impl State {
+    /// The place of the constructor call being evaluated, as the node
+    /// author sees it: the outermost call on rhai's call stack, which is a
+    /// line of the node file even when the constructor runs inside a stdlib
+    /// or app function. The constructor's own call, when it is elsewhere,
+    /// is kept in `inner` to be shown beside problems.
+    fn enter(&self, ctx: &NativeCallContext) -> Span {
+        let own = resolver::span(
+            ctx.call_source().unwrap_or(&self.node_file),
+            ctx.call_position(),
+        );
+        // rhai records the caller's position in each frame; the outermost
+        // frame's call is in the node file unless a module's top-level code
+        // is running (then the constructor's own call is the best place).
+        let outermost = ctx
+            .debugger()
+            .and_then(|d| d.call_stack().first())
+            .filter(|_| !self.loader.is_loading_module())
+            .map(|f| resolver::span(&self.node_file, f.pos));
+        let at = outermost.unwrap_or_else(|| own.clone());
+        *self.inner.borrow_mut() = (own != at).then_some(own);
+        at
+    }
+
+    /// Keeps a file's text once, under its digest.
+    pub fn blob(&self, text: &str) -> Digest {
+        let digest = Digest::of(text.as_bytes());
+        self.blobs
+            .borrow_mut()
+            .entry(digest)
+            .or_insert_with(|| Arc::from(text));
+        digest
+    }
+
+    /// Ends a constructor: the resource if it had no problems, else the
+    /// problems are kept and an invalid placeholder returned.
+    pub fn finish(&self, at: Span, problems: Vec<Problem>, resource: Option<Resource>) -> Res {
+        match resource {
+            Some(resource) if problems.is_empty() => Res(Some(Rc::new(Declared { resource, at }))),
+            _ => {
+                let inner = self.inner.borrow().clone();
+                let mut all = self.problems.borrow_mut();
+                for mut p in problems {
+                    if let Some(inner) = &inner
+                        && p.also.is_none()
+                    {
+                        p = p.also(inner, "made by this call");
+                    }
+                    all.push(p);
+                }
+                Res(None)
+            }
+        }
+    }
+}
+
+/// A resource as a script value. `None` when its constructor found problems
+/// (already recorded).
+#[derive(Debug, Clone)]
+pub struct Res(pub Option<Rc<Declared>>);
+
+impl Res {
+    pub fn declared(&self) -> Option<&Declared> {
+        self.0.as_deref()
+    }
+}
+
+/// A constructor's first argument as a string, or a problem.
+pub fn string_arg(
+    what: &str,
+    value: &Dynamic,
+    at: &Span,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    match value.clone().into_immutable_string() {
+        Ok(s) => Some(s.to_string()),
+        Err(_) => {
+            problems.push(Problem::at(
+                at,
+                format!(
+                    "{what}: the first argument must be a string, not {}",
+                    opts::type_name(value)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Registers `name(arg)` and `name(arg, options)`.
+fn register2(
+    engine: &mut Engine,
+    state: &Rc<State>,
+    name: &'static str,
+    make: fn(&State, Span, Dynamic, Dynamic) -> Res,
+) {
+    let s = state.clone();
+    engine.register_fn(name, move |ctx: NativeCallContext, a: Dynamic| {
+        make(&s, s.enter(&ctx), a, Dynamic::UNIT)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        name,
+        move |ctx: NativeCallContext, a: Dynamic, b: Dynamic| make(&s, s.enter(&ctx), a, b),
+    );
+}
+
+/// Makes the vocabulary available to scripts.
+pub fn register(engine: &mut Engine, state: &Rc<State>) {
+    engine.register_type_with_name::<Res>("resource");
+    engine.register_get("kind", |r: &mut Res| {
+        r.declared()
+            .map(|d| d.resource.kind().to_string())
+            .unwrap_or_default()
+    });
+    engine.register_get("id", |r: &mut Res| {
+        r.declared().map(|d| d.resource.id()).unwrap_or_default()
+    });
+    engine.register_fn("to_string", |r: &mut Res| match r.declared() {
+        Some(d) => d.resource.key().to_string(),
+        None => "invalid resource".to_string(),
+    });
+    register2(engine, state, "file", fs::file);
+    register2(engine, state, "dir", fs::dir);
+    register2(engine, state, "user", accounts::user);
+    register2(engine, state, "group", accounts::group);
+    register2(engine, state, "unit", unit::unit);
+    register2(engine, state, "container", container::container);
+    register2(engine, state, "network", podman::network);
+    register2(engine, state, "volume", podman::volume);
+    register2(engine, state, "secret", accounts::secret);
+    register2(engine, state, "health_unit", health::unit);
+    register2(engine, state, "health_http", health::http);
+    register2(engine, state, "health_tcp", health::tcp);
+    register2(engine, state, "health_cmd", health::cmd);
+    engine.register_fn("check_options", check_options);
+}
+
+/// `check_options(opts, ["a", "b"])` for stdlib functions: an option the
+/// function does not know is an error with a did-you-mean, not ignored.
+fn check_options(opts: rhai::Map, known: rhai::Array) -> Result<(), Box<rhai::EvalAltResult>> {
+    let known: Vec<String> = known
+        .into_iter()
+        .filter_map(|k| k.into_string().ok())
+        .collect();
+    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    for key in opts.keys() {
+        if !refs.contains(&key.as_str()) {
+            let hint = match opts::suggest(key, &refs) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the options are: {}", refs.join(", ")),
+            };
+            return Err(format!("unknown option `{key}`; {hint}").into());
+        }
+    }
+    Ok(())
+}

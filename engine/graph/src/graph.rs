@@ -1,0 +1,395 @@
+//! Assembling declared resources into a graph: the checks that need every
+//! resource at once (two claims on one path or name, references to
+//! undeclared things), the references each resource has, and the hashes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::digest::Digest;
+use crate::encode::{Fact, GraphRecord, ResourceRecord};
+use crate::problem::{Problem, Span};
+use crate::resource::{Kind, MountSource, NetworkMode, Resource, ResourceKey};
+
+/// A resource as the evaluator declared it, with the call that made it.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub resource: Resource,
+    pub at: Span,
+}
+
+/// Everything evaluation produced, before the graph checks.
+#[derive(Debug, Default)]
+pub struct Declarations {
+    pub resources: Vec<Declared>,
+    /// File contents by digest.
+    pub blobs: BTreeMap<Digest, Arc<str>>,
+    /// The host facts the evaluation read.
+    pub facts: BTreeMap<String, Fact>,
+}
+
+/// A resource in the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub key: ResourceKey,
+    pub resource: Resource,
+    /// What this resource refers to; their hashes are part of its hash.
+    pub refs: Vec<ResourceKey>,
+    pub hash: Digest,
+    pub at: Span,
+}
+
+/// A checked, hashed node description.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub root: Digest,
+    pub facts: BTreeMap<String, Fact>,
+    /// Sorted by key.
+    pub nodes: Vec<Node>,
+    pub blobs: BTreeMap<Digest, Arc<str>>,
+}
+
+impl Graph {
+    pub fn get(&self, key: &ResourceKey) -> Option<&Node> {
+        self.nodes
+            .binary_search_by(|n| n.key.cmp(key))
+            .ok()
+            .map(|i| &self.nodes[i])
+    }
+
+    /// The canonical bytes of one node: what its hash is taken over and what
+    /// the store keeps.
+    pub fn node_record(&self, node: &Node) -> ResourceRecord {
+        let refs = node
+            .refs
+            .iter()
+            .filter_map(|k| self.get(k).map(|r| (k.clone(), r.hash)))
+            .collect();
+        ResourceRecord::new(node.resource.clone(), refs)
+    }
+
+    /// The canonical bytes the root hash is taken over.
+    pub fn record(&self) -> GraphRecord {
+        GraphRecord::new(
+            self.facts.clone(),
+            self.nodes.iter().map(|n| (n.key.clone(), n.hash)).collect(),
+        )
+    }
+
+    /// How many resources of each kind, in the graph's kind order.
+    pub fn count_by_kind(&self) -> Vec<(Kind, usize)> {
+        Kind::ALL
+            .iter()
+            .map(|k| (*k, self.nodes.iter().filter(|n| n.key.kind == *k).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// Checks the declarations as a whole and hashes them into a graph, or
+/// returns every problem found.
+pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let by_key = unique_keys(&decl.resources, &mut problems);
+    check_paths(&by_key, &mut problems);
+    check_generated_units(&by_key, &mut problems);
+    check_ids(&by_key, &mut problems);
+    let files = FileIndex::new(&by_key);
+    let mut refs = BTreeMap::new();
+    for (key, d) in &by_key {
+        refs.insert(key.clone(), references(d, &by_key, &files, &mut problems));
+    }
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.at.cmp(&b.at));
+        return Err(problems);
+    }
+    Ok(hash_all(by_key, refs, decl.blobs, decl.facts))
+}
+
+fn unique_keys(
+    resources: &[Declared],
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<ResourceKey, Declared> {
+    let mut by_key: BTreeMap<ResourceKey, Declared> = BTreeMap::new();
+    for d in resources {
+        let key = d.resource.key();
+        if let Some(first) = by_key.get(&key) {
+            problems.push(
+                Problem::at(&d.at, format!("{key} is declared twice"))
+                    .also(&first.at, "first declared here")
+                    .hint("declare each resource once; remove one of the two"),
+            );
+        } else {
+            by_key.insert(key, d.clone());
+        }
+    }
+    by_key
+}
+
+/// A file and a directory cannot claim one path, and nothing can be
+/// declared inside a file.
+fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
+    let mut paths: BTreeMap<&str, (&Declared, Kind)> = BTreeMap::new();
+    for (key, d) in by_key {
+        if !matches!(key.kind, Kind::File | Kind::Dir) {
+            continue;
+        }
+        if let Some((first, kind)) = paths.get(key.id.as_str()) {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!("{key} claims a path already declared as a {kind}"),
+                )
+                .also(&first.at, "first declared here")
+                .hint("a path can be a file or a directory, not both"),
+            );
+        } else {
+            paths.insert(&key.id, (d, key.kind));
+        }
+    }
+    // Sorted order puts "/a" right before "/a/..."; a file followed by a
+    // path below it is a file used as a directory.
+    let sorted: Vec<_> = paths.iter().collect();
+    for pair in sorted.windows(2) {
+        let ((p, (d, k)), (q, (e, _))) = (pair[0], pair[1]);
+        if *k == Kind::File && q.starts_with(p) && q.as_bytes().get(p.len()) == Some(&b'/') {
+            problems.push(
+                Problem::at(
+                    &e.at,
+                    format!("{q} lies inside {p}, which is declared as a file"),
+                )
+                .also(&d.at, "the file is declared here")
+                .hint("make the outer path a dir(...) or move one of them"),
+            );
+        }
+    }
+}
+
+/// The systemd unit a podman resource becomes through Quadlet.
+pub fn generated_unit(key: &ResourceKey) -> Option<String> {
+    match key.kind {
+        Kind::Container => Some(format!("{}.service", key.id)),
+        Kind::Network => Some(format!("{}-network.service", key.id)),
+        Kind::Volume => Some(format!("{}-volume.service", key.id)),
+        _ => None,
+    }
+}
+
+/// A container `x` runs as `x.service`: a unit of that name would clash.
+fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
+    for (key, d) in by_key {
+        let Some(unit) = generated_unit(key) else {
+            continue;
+        };
+        let clash = ResourceKey {
+            kind: Kind::Unit,
+            id: unit.clone(),
+        };
+        if let Some(other) = by_key.get(&clash) {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!("{key} runs as {unit}, which is also declared as a unit"),
+                )
+                .also(&other.at, "the unit is declared here")
+                .hint("rename the unit or the podman resource"),
+            );
+        }
+    }
+}
+
+/// Two accounts cannot share a uid or gid.
+fn check_ids(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
+    let mut seen: BTreeMap<(Kind, u32), &Declared> = BTreeMap::new();
+    for d in by_key.values() {
+        let id = match &d.resource {
+            Resource::User(u) => u.uid.map(|n| (Kind::User, n)),
+            Resource::Group(g) => g.gid.map(|n| (Kind::Group, n)),
+            _ => None,
+        };
+        let Some(id) = id else { continue };
+        if let Some(first) = seen.get(&id) {
+            let what = if id.0 == Kind::User { "uid" } else { "gid" };
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!("{} uses {what} {}, already taken", d.resource.key(), id.1),
+                )
+                .also(&first.at, format!("{} has it", first.resource.key()))
+                .hint(format!("give each account its own {what}")),
+            );
+        } else {
+            seen.insert(id, d);
+        }
+    }
+}
+
+/// Managed file paths, for finding the files a unit or container reads.
+struct FileIndex<'a> {
+    files: BTreeMap<&'a str, &'a ResourceKey>,
+}
+
+impl<'a> FileIndex<'a> {
+    fn new(by_key: &'a BTreeMap<ResourceKey, Declared>) -> Self {
+        let files = by_key
+            .keys()
+            .filter(|k| k.kind == Kind::File)
+            .map(|k| (k.id.as_str(), k))
+            .collect();
+        FileIndex { files }
+    }
+
+    /// The files at `path` or below it.
+    fn within(&self, path: &str) -> Vec<ResourceKey> {
+        let dir = path.trim_end_matches('/');
+        self.files
+            .range(dir..)
+            .take_while(|(p, _)| p.starts_with(dir))
+            .filter(|(p, _)| {
+                p.len() == dir.len() || p.as_bytes()[dir.len()] == b'/' || dir.is_empty()
+            })
+            .map(|(_, k)| (*k).clone())
+            .collect()
+    }
+
+    /// The files named by absolute paths anywhere in `text`, such as
+    /// `ExecStart=/usr/bin/app --config /etc/app.conf` or
+    /// `EnvironmentFile=-/etc/app.env`.
+    fn mentioned_in(&self, text: &str, out: &mut BTreeSet<ResourceKey>) {
+        let is_path_char = |c: char| c.is_ascii_alphanumeric() || "/._@+-".contains(c);
+        for token in text.split(|c: char| !is_path_char(c)) {
+            let Some(start) = token.find('/') else {
+                continue;
+            };
+            let path = &token[start..];
+            if path.len() > 1 {
+                out.extend(self.within(path));
+            }
+        }
+    }
+}
+
+fn undeclared(d: &Declared, kind: Kind, id: &str, how: &str, problems: &mut Vec<Problem>) {
+    let hint = match kind {
+        Kind::Secret => format!("declare it: secret(\"{id}\", #{{ length: 32 }})"),
+        Kind::Network => {
+            format!("declare it: network(\"{id}\", #{{}}), or use \"host\" or \"none\"")
+        }
+        Kind::Volume => {
+            format!("declare it: volume(\"{id}\", #{{}}), or bind-mount an absolute path")
+        }
+        _ => format!("declare the {kind} or remove the reference"),
+    };
+    problems.push(
+        Problem::at(
+            &d.at,
+            format!(
+                "{} {how} {kind} {id:?}, which is not declared",
+                d.resource.key()
+            ),
+        )
+        .hint(hint),
+    );
+}
+
+/// What a resource refers to. Restart triggers come from here: when a
+/// referenced resource's hash changes, so does this one's.
+fn references(
+    d: &Declared,
+    by_key: &BTreeMap<ResourceKey, Declared>,
+    files: &FileIndex,
+    problems: &mut Vec<Problem>,
+) -> Vec<ResourceKey> {
+    let mut out = BTreeSet::new();
+    let mut need = |kind: Kind, id: &str, how: &str, out: &mut BTreeSet<ResourceKey>| {
+        let key = ResourceKey {
+            kind,
+            id: id.to_string(),
+        };
+        if by_key.contains_key(&key) {
+            out.insert(key);
+        } else {
+            undeclared(d, kind, id, how, problems);
+        }
+    };
+    match &d.resource {
+        Resource::Unit(u) => {
+            for s in &u.sections {
+                for (_, v) in &s.entries {
+                    files.mentioned_in(v, &mut out);
+                }
+            }
+            for p in &u.reads {
+                let found = files.within(p.as_str());
+                if found.is_empty() {
+                    need(Kind::File, p.as_str(), "reads", &mut out);
+                }
+                out.extend(found);
+            }
+            for s in &u.secrets {
+                need(Kind::Secret, s.as_str(), "reads", &mut out);
+            }
+        }
+        Resource::Container(c) => {
+            for s in c.secret_env.values() {
+                need(Kind::Secret, s.as_str(), "reads", &mut out);
+            }
+            if let NetworkMode::Named(n) = &c.network {
+                need(Kind::Network, n.as_str(), "joins", &mut out);
+            }
+            for m in &c.volumes {
+                match &m.source {
+                    MountSource::Volume(v) => need(Kind::Volume, v.as_str(), "mounts", &mut out),
+                    MountSource::Bind(p) => out.extend(files.within(p.as_str())),
+                }
+            }
+            let argv = c.entrypoint.iter().flatten().chain(&c.exec);
+            for v in argv.chain(c.env.values()).chain(c.derived_env.values()) {
+                files.mentioned_in(v, &mut out);
+            }
+            // A built image is named by its context's tree hash, a field of
+            // the container itself: there is nothing more to refer to.
+        }
+        _ => {}
+    }
+    out.into_iter().collect()
+}
+
+/// Hashes resources that refer to nothing first, then those that refer to
+/// them; references only point at files, secrets, networks and volumes,
+/// which refer to nothing, so two rounds suffice.
+fn hash_all(
+    by_key: BTreeMap<ResourceKey, Declared>,
+    mut refs: BTreeMap<ResourceKey, Vec<ResourceKey>>,
+    blobs: BTreeMap<Digest, Arc<str>>,
+    facts: BTreeMap<String, Fact>,
+) -> Graph {
+    let mut hashes: BTreeMap<ResourceKey, Digest> = BTreeMap::new();
+    let (leaves, inner): (Vec<_>, Vec<_>) = by_key
+        .into_iter()
+        .partition(|(k, _)| refs.get(k).is_none_or(|r| r.is_empty()));
+    let mut nodes = Vec::new();
+    for (key, d) in leaves.into_iter().chain(inner) {
+        let my_refs = refs.remove(&key).unwrap_or_default();
+        let with_hashes = my_refs.iter().map(|r| (r.clone(), hashes[r])).collect();
+        let hash = Digest::of(&ResourceRecord::new(d.resource.clone(), with_hashes).encode());
+        hashes.insert(key.clone(), hash);
+        nodes.push(Node {
+            key,
+            resource: d.resource,
+            refs: my_refs,
+            hash,
+            at: d.at,
+        });
+    }
+    nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    let record = GraphRecord::new(
+        facts.clone(),
+        nodes.iter().map(|n| (n.key.clone(), n.hash)).collect(),
+    );
+    Graph {
+        root: Digest::of(&record.encode()),
+        facts,
+        nodes,
+        blobs,
+    }
+}

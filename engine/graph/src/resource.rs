@@ -1,0 +1,370 @@
+//! The typed resources a node description evaluates to, one per constructor
+//! of the node-author vocabulary.
+//!
+//! These structs are what gets hashed: their canonical encoding is postcard
+//! (a specified, stable binary format) over the fields in declaration order,
+//! with every map a `BTreeMap`. Reordering or retyping a field changes every
+//! hash; `encode::tests::pinned_digest` fails when that happens by accident.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::names::{AbsPath, AccountName, Mode, PodmanName, SecretName, UnitName};
+use crate::quantity::{Bytes, MilliCpus, Millis};
+
+/// A file with exactly this content. The text itself lives in the graph's
+/// blob table under `content`, so large texts are hashed once and stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpec {
+    pub path: AbsPath,
+    pub content: Digest,
+    pub size: u64,
+    pub mode: Mode,
+    pub owner: Option<AccountName>,
+    pub group: Option<AccountName>,
+}
+
+/// A directory. A switch never deletes one that leaves the description
+/// unless it is `disposable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirSpec {
+    pub path: AbsPath,
+    pub mode: Mode,
+    pub owner: Option<AccountName>,
+    pub group: Option<AccountName>,
+    pub disposable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSpec {
+    pub name: AccountName,
+    pub uid: Option<u32>,
+    pub group: Option<AccountName>,
+    pub home: Option<AbsPath>,
+    pub system: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    pub name: AccountName,
+    pub gid: Option<u32>,
+}
+
+/// What a switch does to a unit whose content (or anything it reads) changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnChange {
+    Restart,
+    Reload,
+    /// Leave it running; the change takes effect at its next start.
+    Keep,
+}
+
+/// One `[Section]` of a unit file: keys in a fixed order, a key repeated for
+/// each value of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitSection {
+    pub name: String,
+    pub entries: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitSpec {
+    pub name: UnitName,
+    /// In systemd's order: `[Unit]`, the type's own section, `[Install]`.
+    pub sections: Vec<UnitSection>,
+    pub on_change: OnChange,
+    /// Paths the author declared this unit reads, beyond those its text
+    /// mentions (which are found by themselves).
+    pub reads: Vec<AbsPath>,
+    /// Secrets the unit reads at run time.
+    pub secrets: Vec<SecretName>,
+}
+
+/// Where a container's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageSource {
+    /// Pulled by reference (`name:tag` or `name@sha256:...`).
+    Reference(String),
+    /// Built from a folder of the node's sources, named by the hash of its
+    /// files so an unchanged context is never rebuilt.
+    Build { context: String, tree: Digest },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// podman's default bridge.
+    Default,
+    Host,
+    None,
+    Named(PodmanName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+/// `[host_ip:]host_port:container_port[/proto]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMap {
+    pub host_ip: Option<String>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountSource {
+    Bind(AbsPath),
+    Volume(PodmanName),
+}
+
+/// `source:target[:options]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub source: MountSource,
+    pub target: AbsPath,
+    pub options: Vec<String>,
+}
+
+/// `target[:options]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    pub target: AbsPath,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: PodmanName,
+    pub image: ImageSource,
+    pub entrypoint: Option<Vec<String>>,
+    pub exec: Vec<String>,
+    pub network: NetworkMode,
+    pub ports: Vec<PortMap>,
+    pub volumes: Vec<Mount>,
+    pub tmpfs: Vec<Tmpfs>,
+    pub env: BTreeMap<String, String>,
+    /// Templates over host facts, already resolved by the evaluator.
+    pub derived_env: BTreeMap<String, String>,
+    /// Variable name to secret name: values are read on the node at
+    /// activation and never enter the graph.
+    pub secret_env: BTreeMap<String, SecretName>,
+    pub user: Option<String>,
+    pub memory: Option<Bytes>,
+    pub cpus: Option<MilliCpus>,
+    pub on_change: OnChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    pub name: PodmanName,
+    pub internal: bool,
+    pub subnet: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: PodmanName,
+}
+
+/// A secret generated on the node. The graph holds this reference, never a
+/// value; bumping `version` makes the next switch regenerate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    pub name: SecretName,
+    pub length: u32,
+    pub owner: Option<AccountName>,
+    pub group: Option<AccountName>,
+    pub mode: Mode,
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthProbe {
+    /// The unit is active and not restart-looping.
+    Unit(UnitName),
+    Http {
+        url: String,
+        expect: u16,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Cmd(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSpec {
+    pub probe: HealthProbe,
+    pub within: Millis,
+}
+
+/// Every kind of resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resource {
+    File(FileSpec),
+    Dir(DirSpec),
+    User(UserSpec),
+    Group(GroupSpec),
+    Unit(UnitSpec),
+    Container(Box<ContainerSpec>),
+    Network(NetworkSpec),
+    Volume(VolumeSpec),
+    Secret(SecretSpec),
+    Health(HealthSpec),
+}
+
+/// The kinds, in the order the graph lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Group,
+    User,
+    Dir,
+    File,
+    Secret,
+    Network,
+    Volume,
+    Unit,
+    Container,
+    Health,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Group,
+        Kind::User,
+        Kind::Dir,
+        Kind::File,
+        Kind::Secret,
+        Kind::Network,
+        Kind::Volume,
+        Kind::Unit,
+        Kind::Container,
+        Kind::Health,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::User => "user",
+            Kind::Dir => "dir",
+            Kind::File => "file",
+            Kind::Secret => "secret",
+            Kind::Network => "network",
+            Kind::Volume => "volume",
+            Kind::Unit => "unit",
+            Kind::Container => "container",
+            Kind::Health => "health",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resource's identity in the graph: its kind and its id (a path or a
+/// name). Two resources with the same key are an error.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceKey {
+    pub kind: Kind,
+    pub id: String,
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.id)
+    }
+}
+
+impl HealthProbe {
+    /// A stable id that says what is checked.
+    pub fn id(&self) -> String {
+        match self {
+            HealthProbe::Unit(u) => format!("unit:{u}"),
+            HealthProbe::Http { url, .. } => format!("http:{url}"),
+            HealthProbe::Tcp { host, port } => format!("tcp:{host}:{port}"),
+            HealthProbe::Cmd(argv) => format!("cmd:{}", argv.join(" ")),
+        }
+    }
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Resource::File(_) => Kind::File,
+            Resource::Dir(_) => Kind::Dir,
+            Resource::User(_) => Kind::User,
+            Resource::Group(_) => Kind::Group,
+            Resource::Unit(_) => Kind::Unit,
+            Resource::Container(_) => Kind::Container,
+            Resource::Network(_) => Kind::Network,
+            Resource::Volume(_) => Kind::Volume,
+            Resource::Secret(_) => Kind::Secret,
+            Resource::Health(_) => Kind::Health,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        match self {
+            Resource::File(f) => f.path.to_string(),
+            Resource::Dir(d) => d.path.to_string(),
+            Resource::User(u) => u.name.to_string(),
+            Resource::Group(g) => g.name.to_string(),
+            Resource::Unit(u) => u.name.to_string(),
+            Resource::Container(c) => c.name.to_string(),
+            Resource::Network(n) => n.name.to_string(),
+            Resource::Volume(v) => v.name.to_string(),
+            Resource::Secret(s) => s.name.to_string(),
+            Resource::Health(h) => h.probe.id(),
+        }
+    }
+
+    pub fn key(&self) -> ResourceKey {
+        ResourceKey {
+            kind: self.kind(),
+            id: self.id(),
+        }
+    }
+
+    /// A file-name-safe name for this resource's store object.
+    pub fn object_name(&self) -> String {
+        let raw = match self {
+            Resource::File(f) => f.path.file_name().to_string(),
+            Resource::Dir(d) => format!("{}.dir", d.path.file_name()),
+            Resource::Health(h) => match &h.probe {
+                HealthProbe::Unit(u) => format!("health-{u}"),
+                _ => "health".to_string(),
+            },
+            other => format!("{}.{}", other.id(), other.kind()),
+        };
+        let clean: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._+@=-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(100)
+            .collect();
+        clean.trim_start_matches('.').to_string()
+    }
+}

@@ -1,0 +1,99 @@
+//! archy's content-addressed store and its generations.
+//!
+//! Everything lives under one state dir (`/var/lib/archy` on a node):
+//!
+//! ```text
+//! <state>/store/<64-hex-blake3>-<name>   immutable objects, mode 0444
+//! <state>/generations/<N>                one JSON record per generation
+//! <state>/current -> generations/N       flipped by an atomic rename
+//! <state>/last-good -> generations/N     likewise
+//! <state>/lock                           flock'ed by the running archy
+//! ```
+//!
+//! The store knows nothing about what objects mean: an object is bytes named
+//! by their blake3 digest, so verifying one is re-hashing it. Every write
+//! follows the same protocol (temp file, fsync, atomic rename, directory
+//! fsync), so a crash at any point leaves a valid store.
+//!
+//! Operations that change the state dir assume the caller holds the
+//! [`StateLock`]; the primitives never overwrite an object or a record
+//! either way, but GC and temp-file cleanup cannot tell a running insert
+//! from a leftover of a crash.
+
+mod atomic;
+mod digest;
+mod error;
+mod gc;
+mod generations;
+mod insert;
+mod links;
+mod lock;
+mod objects;
+mod verify;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+pub use digest::Digest;
+pub use error::{ParseError, Result, StoreError, is_disk_full};
+pub use gc::GcReport;
+pub use generations::{BrokenRecord, GenerationDraft, GenerationEntry, GenerationRecord, Outcome};
+pub use insert::Inserted;
+pub use lock::{LockHolder, StateLock};
+pub use objects::{MAX_NAME_LEN, ObjectId, ObjectName};
+pub use verify::{CorruptObject, MissingReference, UnreadableObject, VerifyReport};
+
+/// The store and generations under one state dir.
+#[derive(Debug, Clone)]
+pub struct Store {
+    state_dir: PathBuf,
+    objects_dir: PathBuf,
+    generations_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens the store under `state_dir`, creating the directories that are
+    /// missing (an existing store on a read-only disk opens fine, for
+    /// reading).
+    pub fn open(state_dir: &Path) -> Result<Self> {
+        let store = Self {
+            state_dir: state_dir.to_owned(),
+            objects_dir: state_dir.join("store"),
+            generations_dir: state_dir.join("generations"),
+        };
+        for dir in [&store.state_dir, &store.objects_dir, &store.generations_dir] {
+            create_dir_if_missing(dir)?;
+        }
+        Ok(store)
+    }
+
+    /// The state dir this store lives in.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The directory holding the objects (`<state>/store`).
+    pub fn objects_dir(&self) -> &Path {
+        &self.objects_dir
+    }
+
+    /// The directory holding the generation records (`<state>/generations`).
+    pub fn generations_dir(&self) -> &Path {
+        &self.generations_dir
+    }
+}
+
+/// Creates `dir` (mode 0755: objects are world-readable so that services
+/// running as their own users can read the files archy links to) unless it
+/// exists. Checking first keeps opening an existing store from writing.
+fn create_dir_if_missing(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|err| StoreError::write("create the directory", dir, err))
+}

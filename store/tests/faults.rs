@@ -1,0 +1,201 @@
+//! A full disk and a read-only disk, on real tmpfs mounts. These need root
+//! (or CAP_SYS_ADMIN); where mounting is impossible they say so and pass.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use archy_store::{Inserted, StateLock, Store, StoreError};
+use common::{build, name, temp_files};
+use tempfile::TempDir;
+
+/// A tmpfs mounted on a temp dir, unmounted when dropped (before the temp
+/// dir itself is removed).
+struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options`, or explains why it cannot.
+    fn mount(options: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        mount_command(dir.path(), &["-t", "tmpfs", "-o", options, "tmpfs"])?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes the mount read-only, keeping its content.
+    fn remount_read_only(&self) {
+        mount_command(self.path(), &["-o", "remount,ro"]).expect("remount read-only");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(self.dir.path()).status();
+        if !matches!(unmounted, Ok(status) if status.success()) {
+            eprintln!("could not unmount {}", self.dir.path().display());
+        }
+    }
+}
+
+/// Runs `mount <args> <target>`.
+fn mount_command(target: &Path, args: &[&str]) -> Result<(), String> {
+    let output = Command::new("mount")
+        .args(args)
+        .arg(target)
+        .output()
+        .map_err(|err| format!("cannot run mount: {err}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}
+
+/// Mounts a tmpfs or, if that is impossible here, prints why the test is
+/// skipped.
+fn tmpfs_or_skip(test: &str, options: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(options) {
+        Ok(mount) => Some(mount),
+        Err(reason) => {
+            eprintln!("SKIPPED {test}: cannot mount a tmpfs ({reason}); run the tests as root");
+            None
+        }
+    }
+}
+
+/// Inserts distinct objects of `size` bytes until one fails; returns that
+/// error (and fails the test if the disk never fills).
+fn fill(store: &Store, size: usize) -> StoreError {
+    for n in 0u32..10_000 {
+        let mut content = vec![0xaa; size];
+        content[..4].copy_from_slice(&n.to_le_bytes());
+        content[4] = size as u8;
+        if let Err(err) = store.insert_bytes(&name("filler"), &content) {
+            return err;
+        }
+    }
+    panic!("the 256 KiB tmpfs never filled up");
+}
+
+#[test]
+fn a_full_disk_is_reported_and_leaves_the_store_valid() {
+    let Some(mount) = tmpfs_or_skip("a_full_disk_is_reported", "size=256k") else {
+        return;
+    };
+    let store = Store::open(&mount.path().join("state")).expect("open");
+    let (first, object) = build(&store, "before the disk filled");
+    store.set_current(first.number).expect("set current");
+    // Its objects are written now, while there is room; its record later.
+    let late = common::draft(&store, "recorded when full", vec![object.clone()]);
+
+    // A streamed insert bigger than the whole disk fails mid-copy.
+    let source_dir = tempfile::tempdir().expect("tempdir outside the tmpfs");
+    let big = source_dir.path().join("image.tar");
+    std::fs::write(&big, vec![1u8; 512 * 1024]).expect("write the source");
+    let err = store
+        .insert_file(&name("image.tar"), &big)
+        .expect_err("larger than the disk");
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert!(temp_files(store.objects_dir()).is_empty());
+
+    // Fill it up completely: big objects, then small ones for the last pages.
+    for size in [16 * 1024, 64] {
+        let err = fill(&store, size);
+        assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("is full"), "{message}");
+        assert!(
+            message.contains(&store.objects_dir().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            temp_files(store.objects_dir()).is_empty(),
+            "the half-written temp file is removed"
+        );
+    }
+
+    // Recording a generation needs space too, and fails the same clean way.
+    let err = store
+        .record_generation(late)
+        .expect_err("no room for the record");
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert!(temp_files(store.generations_dir()).is_empty());
+
+    let report = store.verify().expect("verify");
+    assert!(report.is_clean(), "{report:#?}");
+    assert!(report.temp_leftovers.is_empty());
+    assert_eq!(
+        store.generation(first.number).expect("still readable"),
+        first
+    );
+    assert_eq!(
+        store.read(&object).expect("read"),
+        b"config before the disk filled"
+    );
+    assert_eq!(store.current().expect("current"), Some(first.number));
+
+    // GC frees the space and the store works again.
+    let report = store.gc(1).expect("gc");
+    assert!(report.bytes_freed > 200 * 1024, "{report:?}");
+    let (_, inserted) = store
+        .insert_bytes(&name("after-gc"), &[3u8; 16 * 1024])
+        .expect("insert after gc");
+    assert!(matches!(inserted, Inserted::Written(_)));
+}
+
+#[test]
+fn a_read_only_state_dir_is_reported_and_still_readable() {
+    let Some(mount) = tmpfs_or_skip("a_read_only_state_dir", "size=1m") else {
+        return;
+    };
+    let state = mount.path().join("state");
+    let store = Store::open(&state).expect("open");
+    let (first, object) = build(&store, "one");
+    store.set_current(first.number).expect("set current");
+    mount.remount_read_only();
+
+    let err = store
+        .insert_bytes(&name("new"), b"new")
+        .expect_err("read-only");
+    assert!(matches!(err, StoreError::NotWritable { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&store.objects_dir().display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("read-only"), "{message}");
+    assert!(message.contains("--state-dir"), "{message}");
+
+    assert!(matches!(
+        store.set_current(first.number),
+        Err(StoreError::NotWritable { .. })
+    ));
+    assert!(matches!(
+        StateLock::acquire(&state, "archy switch", false),
+        Err(StoreError::NotWritable { .. })
+    ));
+    assert!(matches!(
+        Store::open(&mount.path().join("elsewhere")),
+        Err(StoreError::NotWritable { .. })
+    ));
+
+    // Everything that only reads still works.
+    let reopened = Store::open(&state).expect("an existing store opens read-only");
+    assert_eq!(
+        reopened.generation(first.number).expect("read record"),
+        first
+    );
+    assert_eq!(reopened.read(&object).expect("read object"), b"config one");
+    assert_eq!(reopened.current().expect("current"), Some(first.number));
+    assert!(reopened.verify().expect("verify").is_clean());
+    let (_, inserted) = reopened
+        .insert_bytes(&name("app.conf"), b"config one")
+        .expect("an existing object needs no write");
+    assert_eq!(inserted, Inserted::AlreadyPresent);
+}
