@@ -16,7 +16,6 @@ struct Report {
     source: Option<NamedSource<String>>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
-    related: Vec<Report>,
 }
 
 impl fmt::Display for Report {
@@ -36,10 +35,6 @@ impl Diagnostic for Report {
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help.as_ref().map(|h| Box::new(h) as _)
-    }
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        (!self.related.is_empty())
-            .then(|| Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)) as _)
     }
 }
 
@@ -75,7 +70,6 @@ fn report(
         source: None,
         labels: Vec::new(),
         help,
-        related: Vec::new(),
     };
     if let Some(at) = at {
         match sources
@@ -108,13 +102,14 @@ fn to_report(p: &Problem, sources: &BTreeMap<String, String>) -> Report {
             (true, Some(span)) => r
                 .labels
                 .push(LabeledSpan::new_with_span(Some(label.clone()), span)),
-            _ => r.related.push(report(
-                format!("{label}: {at}"),
-                Some(at),
-                label,
-                None,
-                sources,
-            )),
+            // In another file: a note with its place, under the hint.
+            _ => {
+                let note = format!("{label}: {at}");
+                r.help = Some(match r.help.take() {
+                    Some(h) => format!("{h}\n{note}"),
+                    None => note,
+                });
+            }
         }
     }
     r

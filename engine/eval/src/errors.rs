@@ -70,7 +70,23 @@ pub fn to_problem_with(err: &EvalAltResult, file: &str, limits: &Limits) -> Prob
         }
     }
     let (message, hint) = describe(err, limits);
-    let mut p = Problem::new(Some(span(&file, err.position())), message);
+    // Some errors carry no position; then the call that led to them is
+    // the best place to show.
+    let at = match (err.position().is_none(), called_from.take()) {
+        (true, Some((call, _))) => call,
+        (_, outer) => {
+            called_from = outer;
+            span(&file, err.position())
+        }
+    };
+    // An error raised inside stdlib or an app is shown at the node
+    // author's call, with the line that raised it beside it.
+    let in_library = at.file.starts_with("stdlib/") || at.file.starts_with("apps/");
+    let (at, called_from) = match called_from {
+        Some((call, _)) if in_library => (call, Some((at, "raised here".to_string()))),
+        other => (at, other),
+    };
+    let mut p = Problem::new(Some(at), message);
     p.hint = hint;
     if let Some((at, label)) = called_from
         && Some(&at) != p.at.as_ref()

@@ -51,7 +51,22 @@ pub fn evaluate(
     let node = node.to_string();
     let limits = limits.clone();
     let stack = limits.stack_bytes;
-    let run = move || evaluate_here(Rc::new(sources), &node, facts, &limits);
+    let run = move || {
+        let sources: Rc<dyn Sources> = Rc::new(sources);
+        let first = evaluate_here(sources.clone(), &node, facts.clone(), &limits, false);
+        match first {
+            // Problems inside stdlib or app functions are placed at the
+            // author's own calls by a second, traced run (pure, so it fails
+            // the same way, only slower).
+            Err(f) if f.problems.iter().any(in_library) => {
+                match evaluate_here(sources, &node, facts, &limits, true) {
+                    Err(traced) => Err(traced),
+                    Ok(_) => Err(f),
+                }
+            }
+            other => other,
+        }
+    };
     match std::thread::Builder::new()
         .name("archy-eval".into())
         .stack_size(stack)
@@ -76,11 +91,18 @@ pub fn evaluate(
     }
 }
 
+/// True when a problem is placed inside stdlib or an app.
+fn in_library(p: &Problem) -> bool {
+    p.at.as_ref()
+        .is_some_and(|a| a.file.starts_with("stdlib/") || a.file.starts_with("apps/"))
+}
+
 fn evaluate_here(
     sources: Rc<dyn Sources>,
     node: &str,
     facts: HostFacts,
     limits: &Limits,
+    trace_calls: bool,
 ) -> Result<Evaluation, Failure> {
     let loader = resolver::Loader::new(sources.clone(), node);
     let host = Host::new(facts);
@@ -92,8 +114,9 @@ fn evaluate_here(
         problems: Default::default(),
         blobs: Default::default(),
         inner: Default::default(),
+        invalid: Default::default(),
     });
-    let mut engine = sandbox::engine(limits);
+    let mut engine = sandbox::engine(limits, trace_calls);
     engine.set_module_resolver(resolver::Resolver(loader.clone()));
     declare::register(&mut engine, &state);
     engine.register_type_with_name::<Host>("host");
@@ -129,13 +152,29 @@ fn evaluate_here(
 
     let mut decl = Declarations::default();
     let mut problems = state.problems.borrow().clone();
-    collect(node, result, &mut decl, &mut problems);
-    if !problems.is_empty() {
-        return Err(fail(problems));
-    }
+    // Problems with the value as a whole point at the last statement,
+    // which is the expression the node evaluates to.
+    let last = ast
+        .statements()
+        .last()
+        .map(|s| s.position())
+        .unwrap_or_default();
+    let end = resolver::span(node, last);
+    collect(&end, result, &mut decl, &mut problems);
     decl.blobs = std::mem::take(&mut *state.blobs.borrow_mut());
     decl.facts = host.used();
-    let graph = archy_graph::assemble(decl).map_err(fail)?;
+    decl.invalid = std::mem::take(&mut *state.invalid.borrow_mut());
+    // The whole-graph checks run even when constructors found problems, so
+    // one evaluation reports everything it can.
+    let graph = match (archy_graph::assemble(decl), problems.is_empty()) {
+        (Ok(graph), true) => graph,
+        (Ok(_), false) => return Err(fail(problems)),
+        (Err(more), _) => {
+            problems.extend(more);
+            problems.sort_by(|a, b| a.at.cmp(&b.at));
+            return Err(fail(problems));
+        }
+    };
     Ok(Evaluation {
         graph,
         sources: loader.texts.borrow().clone(),
@@ -144,11 +183,17 @@ fn evaluate_here(
 
 /// Flattens the node's value (a list of resources, nested lists allowed,
 /// `()` skipped so `if` without `else` works) into declarations.
-fn collect(node: &str, value: Dynamic, decl: &mut Declarations, problems: &mut Vec<Problem>) {
+fn collect(
+    end: &archy_graph::Span,
+    value: Dynamic,
+    decl: &mut Declarations,
+    problems: &mut Vec<Problem>,
+) {
+    let node = &end.file;
     if !value.is_array() {
         problems.push(
-            Problem::new(
-                None,
+            Problem::at(
+                end,
                 format!(
                     "{node} evaluates to {}, not a list of resources",
                     declare::opts::type_name(&value)
@@ -160,17 +205,22 @@ fn collect(node: &str, value: Dynamic, decl: &mut Declarations, problems: &mut V
     }
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
-        if let Some(items) = v.clone().try_cast::<rhai::Array>() {
-            stack.extend(items.into_iter().rev());
-        } else if let Some(r) = v.clone().try_cast::<Res>() {
+        let v = match v.try_cast_result::<rhai::Array>() {
+            Ok(items) => {
+                stack.extend(items.into_iter().rev());
+                continue;
+            }
+            Err(v) => v,
+        };
+        if let Some(r) = v.read_lock::<Res>() {
             // An invalid resource's problems were recorded by its constructor.
             if let Some(d) = r.declared() {
                 decl.resources.push(d.clone());
             }
         } else if !v.is_unit() {
             problems.push(
-                Problem::new(
-                    None,
+                Problem::at(
+                    end,
                     format!(
                         "{node} evaluates to a list holding {}, which is not a resource",
                         declare::opts::type_name(&v)

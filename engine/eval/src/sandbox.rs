@@ -30,7 +30,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            operations: 20_000_000,
+            operations: 5_000_000,
             call_levels: 64,
             expr_depth: 64,
             fn_expr_depth: 48,
@@ -49,7 +49,8 @@ impl Default for Limits {
 /// clock, no randomness, no file, environment or network access (rhai's
 /// raw engine has none of those unless a package adds them, and the
 /// packages below add none). `print` and `debug` go to the log.
-pub fn engine(limits: &Limits) -> Engine {
+/// `trace_calls` keeps rhai's call stack (see below).
+pub fn engine(limits: &Limits, trace_calls: bool) -> Engine {
     let mut engine = Engine::new_raw();
     for package in [
         ArithmeticPackage::new().as_shared_module(),
@@ -75,15 +76,19 @@ pub fn engine(limits: &Limits) -> Engine {
         .set_max_modules(limits.modules)
         .set_max_variables(limits.variables)
         .set_max_functions(limits.functions);
-    // A debugger that never stops: registering one makes rhai keep the
-    // call stack, which is how a resource made inside a stdlib or app
-    // function is traced back to the node author's own line. (rhai marks
-    // the API "volatile", not deprecated.)
-    #[allow(deprecated)]
-    engine.register_debugger(
-        |_, debugger| debugger,
-        |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
-    );
+    if trace_calls {
+        // A debugger that never stops: registering one makes rhai keep the
+        // call stack, which is how a resource made inside a stdlib or app
+        // function is traced back to the node author's own line. It copies
+        // every call's arguments, which makes building a long list
+        // quadratic, so it is only used to explain a failed evaluation.
+        // (rhai marks the API "volatile", not deprecated.)
+        #[allow(deprecated)]
+        engine.register_debugger(
+            |_, debugger| debugger,
+            |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
+        );
+    }
     engine.on_print(|s| tracing::info!(target: "archy::rhai", "{s}"));
     engine.on_debug(|s, src, pos| {
         tracing::debug!(target: "archy::rhai", "{}:{pos}: {s}", src.unwrap_or("?"));

@@ -25,6 +25,9 @@ pub struct Declarations {
     pub blobs: BTreeMap<Digest, Arc<str>>,
     /// The host facts the evaluation read.
     pub facts: BTreeMap<String, Fact>,
+    /// Resources whose constructor already reported a problem: a reference
+    /// to one of them is not reported again as undeclared.
+    pub invalid: BTreeSet<ResourceKey>,
 }
 
 /// A resource in the graph.
@@ -96,7 +99,8 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
     let files = FileIndex::new(&by_key);
     let mut refs = BTreeMap::new();
     for (key, d) in &by_key {
-        refs.insert(key.clone(), references(d, &by_key, &files, &mut problems));
+        let found = references(d, &by_key, &decl.invalid, &files, &mut problems);
+        refs.insert(key.clone(), found);
     }
     if !problems.is_empty() {
         problems.sort_by(|a, b| a.at.cmp(&b.at));
@@ -125,11 +129,19 @@ fn unique_keys(
     by_key
 }
 
+/// The declarations in the order the author wrote them, so that "first
+/// declared here" is the one that comes first.
+fn in_source_order(by_key: &BTreeMap<ResourceKey, Declared>) -> Vec<(&ResourceKey, &Declared)> {
+    let mut all: Vec<_> = by_key.iter().collect();
+    all.sort_by(|a, b| a.1.at.cmp(&b.1.at));
+    all
+}
+
 /// A file and a directory cannot claim one path, and nothing can be
 /// declared inside a file.
 fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
     let mut paths: BTreeMap<&str, (&Declared, Kind)> = BTreeMap::new();
-    for (key, d) in by_key {
+    for (key, d) in in_source_order(by_key) {
         if !matches!(key.kind, Kind::File | Kind::Dir) {
             continue;
         }
@@ -200,7 +212,7 @@ fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mu
 /// Two accounts cannot share a uid or gid.
 fn check_ids(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
     let mut seen: BTreeMap<(Kind, u32), &Declared> = BTreeMap::new();
-    for d in by_key.values() {
+    for (_, d) in in_source_order(by_key) {
         let id = match &d.resource {
             Resource::User(u) => u.uid.map(|n| (Kind::User, n)),
             Resource::Group(g) => g.gid.map(|n| (Kind::Group, n)),
@@ -296,6 +308,7 @@ fn undeclared(d: &Declared, kind: Kind, id: &str, how: &str, problems: &mut Vec<
 fn references(
     d: &Declared,
     by_key: &BTreeMap<ResourceKey, Declared>,
+    invalid: &BTreeSet<ResourceKey>,
     files: &FileIndex,
     problems: &mut Vec<Problem>,
 ) -> Vec<ResourceKey> {
@@ -307,7 +320,7 @@ fn references(
         };
         if by_key.contains_key(&key) {
             out.insert(key);
-        } else {
+        } else if !invalid.contains(&key) {
             undeclared(d, kind, id, how, problems);
         }
     };
@@ -382,6 +395,17 @@ fn hash_all(
         });
     }
     nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    // Texts of files that were made but left out of the node are not part
+    // of the graph.
+    let used: BTreeSet<Digest> = nodes
+        .iter()
+        .filter_map(|n| match &n.resource {
+            Resource::File(f) => Some(f.content),
+            _ => None,
+        })
+        .collect();
+    let mut blobs = blobs;
+    blobs.retain(|d, _| used.contains(d));
     let record = GraphRecord::new(
         facts.clone(),
         nodes.iter().map(|n| (n.key.clone(), n.hash)).collect(),

@@ -102,7 +102,7 @@ impl TryFrom<&str> for MilliCpus {
 }
 
 /// A deadline in milliseconds, parsed from `30s`, `2m`, `1m 30s`, `500ms` or
-/// a whole number of seconds.
+/// (from Rhai, where the evaluator converts it) a whole number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Millis(pub u64);
 

@@ -12,11 +12,11 @@ mod podman;
 mod unit;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use archy_graph::{Declared, Digest, Problem, Resource, Span};
+use archy_graph::{Declared, Digest, Kind, Problem, Resource, ResourceKey, Span};
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use crate::host::Host;
@@ -35,6 +35,8 @@ pub struct State {
     /// The running constructor's own call, when it is not the node
     /// author's line (see [`State::enter`]).
     pub inner: RefCell<Option<Span>>,
+    /// Resources whose constructor failed, by the key they would have had.
+    pub invalid: RefCell<BTreeSet<ResourceKey>>,
 }
 
 impl State {
@@ -126,21 +128,43 @@ pub fn string_arg(
     }
 }
 
+type Constructor = fn(&State, Span, Dynamic, Dynamic) -> Res;
+
+/// Runs a constructor; when it fails, remembers the key the resource would
+/// have had, so references to it are not reported a second time.
+fn construct(
+    state: &State,
+    kind: Kind,
+    make: Constructor,
+    ctx: &NativeCallContext,
+    args: (Dynamic, Dynamic),
+) -> Res {
+    let id = args.0.clone().into_string().ok();
+    let res = make(state, state.enter(ctx), args.0, args.1);
+    if let (None, Some(id)) = (res.declared(), id) {
+        state.invalid.borrow_mut().insert(ResourceKey { kind, id });
+    }
+    res
+}
+
 /// Registers `name(arg)` and `name(arg, options)`.
 fn register2(
     engine: &mut Engine,
     state: &Rc<State>,
     name: &'static str,
-    make: fn(&State, Span, Dynamic, Dynamic) -> Res,
+    kind: Kind,
+    make: Constructor,
 ) {
     let s = state.clone();
     engine.register_fn(name, move |ctx: NativeCallContext, a: Dynamic| {
-        make(&s, s.enter(&ctx), a, Dynamic::UNIT)
+        construct(&s, kind, make, &ctx, (a, Dynamic::UNIT))
     });
     let s = state.clone();
     engine.register_fn(
         name,
-        move |ctx: NativeCallContext, a: Dynamic, b: Dynamic| make(&s, s.enter(&ctx), a, b),
+        move |ctx: NativeCallContext, a: Dynamic, b: Dynamic| {
+            construct(&s, kind, make, &ctx, (a, b))
+        },
     );
 }
 
@@ -159,19 +183,25 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
         Some(d) => d.resource.key().to_string(),
         None => "invalid resource".to_string(),
     });
-    register2(engine, state, "file", fs::file);
-    register2(engine, state, "dir", fs::dir);
-    register2(engine, state, "user", accounts::user);
-    register2(engine, state, "group", accounts::group);
-    register2(engine, state, "unit", unit::unit);
-    register2(engine, state, "container", container::container);
-    register2(engine, state, "network", podman::network);
-    register2(engine, state, "volume", podman::volume);
-    register2(engine, state, "secret", accounts::secret);
-    register2(engine, state, "health_unit", health::unit);
-    register2(engine, state, "health_http", health::http);
-    register2(engine, state, "health_tcp", health::tcp);
-    register2(engine, state, "health_cmd", health::cmd);
+    register2(engine, state, "file", Kind::File, fs::file);
+    register2(engine, state, "dir", Kind::Dir, fs::dir);
+    register2(engine, state, "user", Kind::User, accounts::user);
+    register2(engine, state, "group", Kind::Group, accounts::group);
+    register2(engine, state, "unit", Kind::Unit, unit::unit);
+    register2(
+        engine,
+        state,
+        "container",
+        Kind::Container,
+        container::container,
+    );
+    register2(engine, state, "network", Kind::Network, podman::network);
+    register2(engine, state, "volume", Kind::Volume, podman::volume);
+    register2(engine, state, "secret", Kind::Secret, accounts::secret);
+    register2(engine, state, "health_unit", Kind::Health, health::unit);
+    register2(engine, state, "health_http", Kind::Health, health::http);
+    register2(engine, state, "health_tcp", Kind::Health, health::tcp);
+    register2(engine, state, "health_cmd", Kind::Health, health::cmd);
     engine.register_fn("check_options", check_options);
 }
 

@@ -35,7 +35,10 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         return state.finish(at, o.problems, None);
     };
     let sections = sections(&name, section_maps, &mut o);
-    check_unit_sense(&name, &sections, on_change, &mut o);
+    // Only a unit whose settings are all valid can be judged as a whole.
+    if o.problems.is_empty() {
+        check_unit_sense(&name, &sections, on_change, &mut o);
+    }
     let spec = Resource::Unit(UnitSpec {
         name,
         sections,

@@ -1,0 +1,64 @@
+//! Golden evaluation cases: every `tests/eval/okay-*.rhai` evaluates to the
+//! graph in its snapshot (root hash included, so CI checks determinism on
+//! every machine), and every `fail-*.rhai` fails with the rendered errors in
+//! its snapshot.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use archy_eval::{FsSources, HostFacts, Limits};
+use archy_graph::Fact;
+
+/// Fixed facts, so snapshots do not depend on the machine.
+fn facts() -> HostFacts {
+    BTreeMap::from([
+        ("hostname".to_string(), Fact::Text("node1".into())),
+        ("ip".to_string(), Fact::Text("192.0.2.10".into())),
+        ("mdns".to_string(), Fact::Text("node1.local".into())),
+        ("disk_bytes".to_string(), Fact::Int(2_000_000_000_000)),
+    ])
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn evaluate(case: &Path) -> Result<archy_eval::Evaluation, archy_eval::Failure> {
+    let logical = case
+        .strip_prefix(repo_root().canonicalize().expect("repo root"))
+        .expect("case inside the repo")
+        .to_string_lossy()
+        .into_owned();
+    let sources = FsSources::new(repo_root(), "tests/eval").expect("sources");
+    archy_eval::evaluate(sources, &logical, facts(), &Limits::default())
+}
+
+#[test]
+fn okay_cases() {
+    insta::glob!("../../../tests/eval", "okay-*.rhai", |path| {
+        let ev = evaluate(&path.canonicalize().expect("case")).unwrap_or_else(|f| {
+            panic!(
+                "{} failed:\n{}",
+                path.display(),
+                archy_cli::render::problems(&f.problems, &f.sources, false)
+            )
+        });
+        insta::with_settings!({ snapshot_path => "../../../tests/eval/snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_json_snapshot!(archy_graph::json::graph_json(&ev.graph));
+        });
+    });
+}
+
+#[test]
+fn fail_cases() {
+    insta::glob!("../../../tests/eval", "fail-*.rhai", |path| {
+        let failure = match evaluate(&path.canonicalize().expect("case")) {
+            Ok(_) => panic!("{} evaluated, but it must fail", path.display()),
+            Err(f) => f,
+        };
+        let rendered = archy_cli::render::problems(&failure.problems, &failure.sources, false);
+        insta::with_settings!({ snapshot_path => "../../../tests/eval/snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(rendered);
+        });
+    });
+}
