@@ -43,6 +43,22 @@ impl Store {
     /// Adds `bytes` as an object named `name`. If the object is already
     /// there nothing is written: building the same inputs twice is free.
     pub fn insert_bytes(&self, name: &ObjectName, bytes: &[u8]) -> Result<(ObjectId, Inserted)> {
+        let (id, inserted) = self.insert_bytes_unflushed(name, bytes)?;
+        if let Inserted::Written(_) = inserted {
+            atomic::sync_dir(&self.objects_dir)?;
+        }
+        Ok((id, inserted))
+    }
+
+    /// [`Store::insert_bytes`] without the final flush of the store
+    /// directory: the content is durable, the name may not be until the
+    /// directory is flushed. For [`ObjectBatch`](crate::ObjectBatch), which
+    /// flushes once for many objects.
+    pub(crate) fn insert_bytes_unflushed(
+        &self,
+        name: &ObjectName,
+        bytes: &[u8],
+    ) -> Result<(ObjectId, Inserted)> {
         let id = ObjectId::of(name, bytes);
         if self.contains(&id)? {
             return Ok((id, Inserted::AlreadyPresent));
@@ -50,7 +66,7 @@ impl Store {
         let mut temp = atomic::create_temp(&self.objects_dir)?;
         temp.write_all(bytes)
             .map_err(|err| StoreError::write("write a temp file in", &self.objects_dir, err))?;
-        let inserted = self.seal_and_place(temp, &id, bytes.len() as u64)?;
+        let inserted = self.seal_and_rename(temp, &id, bytes.len() as u64)?;
         Ok((id, inserted))
     }
 
@@ -106,16 +122,23 @@ impl Store {
     /// Turns a fully written temp file into the object `id`: read-only,
     /// flushed, renamed into place without replacing, directory flushed.
     fn seal_and_place(&self, temp: NamedTempFile, id: &ObjectId, len: u64) -> Result<Inserted> {
+        let inserted = self.seal_and_rename(temp, id, len)?;
+        if let Inserted::Written(_) = inserted {
+            atomic::sync_dir(&self.objects_dir)?;
+        }
+        Ok(inserted)
+    }
+
+    /// [`Self::seal_and_place`] up to the rename: the directory is not
+    /// flushed.
+    fn seal_and_rename(&self, temp: NamedTempFile, id: &ObjectId, len: u64) -> Result<Inserted> {
         let dir = &self.objects_dir;
         temp.as_file()
             .set_permissions(Permissions::from_mode(OBJECT_MODE))
             .map_err(|err| StoreError::write("make a temp file read-only in", dir, err))?;
         atomic::sync_file(&temp, dir)?;
         match atomic::place_noclobber(temp, &self.object_path(id), dir)? {
-            Placed::Renamed => {
-                atomic::sync_dir(dir)?;
-                Ok(Inserted::Written(len))
-            }
+            Placed::Renamed => Ok(Inserted::Written(len)),
             Placed::AlreadyThere => Ok(Inserted::AlreadyPresent),
         }
     }

@@ -21,6 +21,7 @@
 //! from a leftover of a crash.
 
 mod atomic;
+mod batch;
 mod digest;
 mod error;
 mod gc;
@@ -35,6 +36,7 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+pub use batch::ObjectBatch;
 pub use digest::Digest;
 pub use error::{ParseError, Result, StoreError, is_disk_full};
 pub use gc::GcReport;

@@ -44,14 +44,23 @@ fn generated_node(n: usize) -> String {
 fn child(node: &Path) {
     let (root, logical) = archy_eval::locate(node).expect("locate");
     let sources = archy_eval::FsSources::new(&root, "").expect("sources");
-    let facts = [("hostname".to_string(), archy_graph::Fact::Text("bench".into()))].into();
+    let facts = [(
+        "hostname".to_string(),
+        archy_graph::Fact::Text("bench".into()),
+    )]
+    .into();
     let start = Instant::now();
     let ev = archy_eval::evaluate(sources, &logical, facts, &archy_eval::Limits::default())
         .unwrap_or_else(|f| panic!("{:?}", f.problems));
     let took = start.elapsed();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .expect("getrusage");
-    println!("{} {} {}", took.as_micros(), usage.max_rss(), ev.graph.nodes.len());
+    println!(
+        "{} {} {}",
+        took.as_micros(),
+        usage.max_rss(),
+        ev.graph.nodes.len()
+    );
 }
 
 fn main() {
@@ -72,14 +81,25 @@ fn main() {
             .output()
             .expect("archy eval");
         walls.push(start.elapsed());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    println!("archy eval node.rhai (wall, median of {RUNS}): {:.1} ms", median(walls).as_secs_f64() * 1e3);
+    println!(
+        "archy eval node.rhai (wall, median of {RUNS}): {:.1} ms",
+        median(walls).as_secs_f64() * 1e3
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
-    std::os::unix::fs::symlink(root.join("stdlib"), dir.path().join("stdlib")).expect("link stdlib");
+    std::os::unix::fs::symlink(root.join("stdlib"), dir.path().join("stdlib"))
+        .expect("link stdlib");
     let me = std::env::current_exe().expect("current exe");
-    println!("\n{:>10} {:>12} {:>14} {:>14}", "resources", "eval (ms)", "peak RSS (MiB)", "per resource");
+    println!(
+        "\n{:>10} {:>12} {:>14} {:>14}",
+        "resources", "eval (ms)", "peak RSS (MiB)", "per resource"
+    );
     for n in [100, 1_000, 10_000] {
         let node = dir.path().join(format!("gen-{n}.rhai"));
         std::fs::write(&node, generated_node(n)).expect("write node");
@@ -87,10 +107,20 @@ fn main() {
         let mut rss = 0;
         let mut count = 0;
         for _ in 0..RUNS.min(5) {
-            let out = Command::new(&me).args(["--child", node.to_str().expect("utf-8")]).output().expect("child");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(&me)
+                .args(["--child", node.to_str().expect("utf-8")])
+                .output()
+                .expect("child");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let line = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<u64> = line.split_whitespace().map(|x| x.parse().expect("number")).collect();
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .map(|x| x.parse().expect("number"))
+                .collect();
             times.push(Duration::from_micros(f[0]));
             rss = rss.max(f[1]);
             count = f[2];

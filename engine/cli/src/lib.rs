@@ -33,6 +33,10 @@ pub struct Cli {
     /// A prefix for everything written (for building an image offline).
     #[arg(long, global = true)]
     pub root: Option<PathBuf>,
+    /// When another archy holds the state lock, wait for it instead of
+    /// failing.
+    #[arg(long, global = true)]
+    pub wait: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +54,36 @@ pub enum Command {
         /// Override or add a host fact, e.g. --fact hostname=node1.
         #[arg(long = "fact", value_name = "K=V")]
         facts: Vec<String>,
+    },
+    /// Evaluate a node description, write it into the store and record a
+    /// generation.
+    Build {
+        /// The node description.
+        #[arg(default_value = "node.rhai")]
+        node: PathBuf,
+        /// Override or add a host fact, e.g. --fact hostname=node1.
+        #[arg(long = "fact", value_name = "K=V")]
+        facts: Vec<String>,
+    },
+    /// List the generations, the current one and the last known good one.
+    Generations {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete old generations and the store objects only they need.
+    ///
+    /// Never deletes the current or the last known good generation, however
+    /// old.
+    Gc {
+        /// How many of the newest generations to keep.
+        #[arg(long, default_value_t = commands::gc::DEFAULT_KEEP)]
+        keep: usize,
+    },
+    /// Inspect the store.
+    Store {
+        #[command(subcommand)]
+        command: commands::store::StoreCommand,
     },
 }
 
@@ -108,6 +142,26 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Eval { node, json, facts } => {
             commands::eval::run(node, *json, facts, &cli.state_dir, color)
         }
+        Command::Build { node, facts } => commands::build::run(commands::build::BuildArgs {
+            node,
+            overrides: facts,
+            state_dir: &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+            wait: cli.wait,
+            color,
+        }),
+        Command::Generations { json } => commands::generations::run(
+            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+            *json,
+        ),
+        Command::Gc { keep } => commands::gc::run(
+            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+            *keep,
+            cli.wait,
+        ),
+        Command::Store { command } => commands::store::run(
+            command,
+            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

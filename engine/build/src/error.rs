@@ -1,0 +1,105 @@
+//! What can go wrong building a graph into the store or loading a
+//! generation back from it.
+
+use archy_graph::encode::DecodeError;
+use archy_store::{ObjectId, StoreError};
+
+/// A build that did not record a generation. Objects written before the
+/// failure stay in the store (they are valid, and the next build reuses
+/// them); no record points at anything missing.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The store refused a write (disk full, not writable, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// A file's content is not among the graph's blobs: the graph was not
+    /// made by the evaluator, or the evaluator lost a text.
+    #[error("the graph has no text for {key} (content {digest}); this is a bug in archy")]
+    MissingBlob { key: String, digest: String },
+
+    /// An object's bytes do not hash to the digest the graph gives them: the
+    /// canonical encoding is not deterministic. Storing it would make the
+    /// generation unloadable, so the build stops.
+    #[error(
+        "{what} encodes to bytes with digest {stored}, but the graph names it {expected}; \
+         this is a bug in archy's canonical encoding"
+    )]
+    HashMismatch {
+        what: String,
+        expected: String,
+        stored: String,
+    },
+}
+
+/// A generation that cannot be loaded from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The record or an object cannot be read (missing, corrupt, broken
+    /// record, no such generation).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// The record's graph object is not the object its root names.
+    #[error("generation {number}'s graph object {graph} is not named by its root {root}")]
+    GraphNotRoot {
+        number: u64,
+        graph: ObjectId,
+        root: String,
+    },
+
+    /// An object's bytes do not decode as the record they should be.
+    #[error("object {id} of generation {number} cannot be read: {source}")]
+    Decode {
+        number: u64,
+        id: ObjectId,
+        source: DecodeError,
+    },
+
+    /// The graph was written by an archy with a different encoding.
+    #[error(
+        "generation {number} was built with encoding {found:?}, this archy reads {expected:?}; \
+         build it again with this archy"
+    )]
+    Encoding {
+        number: u64,
+        found: String,
+        expected: String,
+    },
+
+    /// The graph names a resource whose object the record does not list.
+    #[error(
+        "generation {number}'s graph has {key} with hash {hash}, but its record lists no \
+         object with that digest"
+    )]
+    NotListed {
+        number: u64,
+        key: String,
+        hash: String,
+    },
+
+    /// An object holds a different resource than the graph says.
+    #[error("object {id} of generation {number} should hold {expected} but holds {found}")]
+    WrongResource {
+        number: u64,
+        id: ObjectId,
+        expected: String,
+        found: String,
+    },
+
+    /// A resource refers to a resource with a hash the graph does not give it.
+    #[error(
+        "in generation {number}, {key} refers to {reference} with hash {hash}, which is not \
+         the hash the graph gives it"
+    )]
+    DanglingRef {
+        number: u64,
+        key: String,
+        reference: String,
+        hash: String,
+    },
+
+    /// A file's content object is not UTF-8 text.
+    #[error("object {id} of generation {number} should be a file's text but is not UTF-8")]
+    NotText { number: u64, id: ObjectId },
+}

@@ -1,0 +1,5 @@
+//! Support for tests that need more than the `archy` binary.
+
+#![allow(dead_code)] // Each test file uses a different part of this.
+
+pub mod node;
