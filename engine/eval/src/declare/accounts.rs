@@ -7,28 +7,12 @@ use archy_graph::{Resource, Span};
 use rhai::Dynamic;
 
 use super::opts::{Opts, display};
-use super::{Res, State, string_arg};
-
-/// The first argument through a checked constructor.
-fn name_arg<T, F>(what: &str, value: &Dynamic, o: &mut Opts, check: F) -> Option<T>
-where
-    F: FnOnce(&str) -> Result<T, archy_graph::names::NameError>,
-{
-    let at = o.at().clone();
-    let s = string_arg(what, value, &at, &mut o.problems)?;
-    match check(&s) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            o.fail(&e.message, e.hint);
-            None
-        }
-    }
-}
+use super::{Res, State};
 
 pub fn user(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("user {}", display(&name));
     let mut o = Opts::new(what, options, &["uid", "group", "home", "system"], &at);
-    let name = name_arg("user", &name, &mut o, |s| AccountName::try_from(s));
+    let name = o.first_arg::<AccountName>(&name);
     let uid = o.int("uid", 0, i64::from(u32::MAX - 1)).map(|n| n as u32);
     let group = o.account("group");
     let home = o.abs_path("home");
@@ -48,7 +32,7 @@ pub fn user(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
 pub fn group(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("group {}", display(&name));
     let mut o = Opts::new(what, options, &["gid"], &at);
-    let name = name_arg("group", &name, &mut o, |s| AccountName::try_from(s));
+    let name = o.first_arg::<AccountName>(&name);
     let gid = o.int("gid", 0, i64::from(u32::MAX - 1)).map(|n| n as u32);
     let spec = name.map(|name| Resource::Group(GroupSpec { name, gid }));
     state.finish(at, o.problems, spec)
@@ -77,7 +61,7 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
             Some("archy generates each secret on the node and keeps it out of the description, the store and the logs; remove the value".into()),
         );
     }
-    let name = name_arg("secret", &name, &mut o, |s| SecretName::try_from(s));
+    let name = o.first_arg::<SecretName>(&name);
     let length = o.int("length", 12, 4096).unwrap_or(32) as u32;
     let owner = o.account("owner");
     let group = o.account("group");

@@ -14,7 +14,7 @@ use rhai::Dynamic;
 use serde::Serialize;
 
 use super::opts::{Opts, Scalar, display};
-use super::{Res, State, string_arg};
+use super::{Res, State};
 use crate::template;
 
 const OPTIONS: &[&str] = &[
@@ -38,8 +38,7 @@ const OPTIONS: &[&str] = &[
 pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("container {}", display(&name));
     let mut o = Opts::new(what, options, OPTIONS, &at);
-    let name = string_arg("container", &name, &at, &mut o.problems)
-        .and_then(|s| o.checked("name", PodmanName::try_from(s.as_str())));
+    let name = o.first_arg::<PodmanName>(&name);
     let image = image(state, &mut o);
     let entrypoint = o.strings("entrypoint");
     if entrypoint.as_ref().is_some_and(Vec::is_empty) {

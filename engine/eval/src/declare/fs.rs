@@ -7,25 +7,12 @@ use archy_graph::{Resource, Span};
 use rhai::Dynamic;
 
 use super::opts::Opts;
-use super::{Res, State, string_arg};
-
-/// The first argument as a checked absolute path.
-fn path_arg(what: &str, value: &Dynamic, opts: &mut Opts) -> Option<AbsPath> {
-    let at = opts.at().clone();
-    let s = string_arg(what, value, &at, &mut opts.problems)?;
-    match AbsPath::try_from(s.as_str()) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            opts.fail(&e.message, e.hint);
-            None
-        }
-    }
-}
+use super::{Res, State};
 
 pub fn file(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
     let what = format!("file {}", super::opts::display(&path));
     let mut o = Opts::new(what, options, &["text", "mode", "owner", "group"], &at);
-    let path = path_arg("file", &path, &mut o);
+    let path = o.first_arg::<AbsPath>(&path);
     let has_text = o.has("text");
     let text = o.string("text");
     if !has_text {
@@ -59,7 +46,7 @@ pub fn dir(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
         &["mode", "owner", "group", "disposable"],
         &at,
     );
-    let path = path_arg("dir", &path, &mut o);
+    let path = o.first_arg::<AbsPath>(&path);
     let mode = o.mode(Mode::DIR);
     let owner = o.account("owner");
     let group = o.account("group");

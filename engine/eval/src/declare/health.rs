@@ -2,13 +2,13 @@
 //! `health_http(url, #{ expect, within })`, `health_tcp(port, #{ host,
 //! within })`, `health_cmd(argv, #{ within })`.
 
-use archy_graph::names::UnitName;
+use archy_graph::names::{NameError, UnitName};
 use archy_graph::resource::{HealthProbe, HealthSpec};
 use archy_graph::{Problem, Resource, Span};
 use rhai::Dynamic;
 
 use super::opts::{Opts, display, type_name};
-use super::{Res, State, string_arg};
+use super::{Res, State};
 
 fn finish(state: &State, at: Span, mut o: Opts, probe: Option<HealthProbe>) -> Res {
     let within = o.within();
@@ -25,10 +25,24 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         &["within"],
         &at,
     );
-    let probe = string_arg("health_unit", &name, &at, &mut o.problems)
-        .and_then(|s| o.checked("name", UnitName::try_from(s.as_str())))
-        .map(HealthProbe::Unit);
+    let probe = o.first_arg::<UnitName>(&name).map(HealthProbe::Unit);
     finish(state, at, o, probe)
+}
+
+/// An http:// or https:// URL with a host, and nothing that could break a
+/// probe's command line.
+fn check_url(u: &str) -> Result<String, NameError> {
+    let ok = (u.starts_with("http://") || u.starts_with("https://"))
+        && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(u.to_string())
+    } else {
+        Err(NameError {
+            message: format!("{u:?} is not an http:// or https:// URL"),
+            hint: Some("write it like \"http://127.0.0.1:8080/health\"".into()),
+        })
+    }
 }
 
 pub fn http(state: &State, at: Span, url: Dynamic, options: Dynamic) -> Res {
@@ -38,19 +52,7 @@ pub fn http(state: &State, at: Span, url: Dynamic, options: Dynamic) -> Res {
         &["expect", "within"],
         &at,
     );
-    let url = string_arg("health_http", &url, &at, &mut o.problems);
-    let url = url.filter(|u| {
-        let ok = (u.starts_with("http://") || u.starts_with("https://"))
-            && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
-            && !u.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !ok {
-            o.fail(
-                "is not an http:// or https:// URL",
-                Some("write it like \"http://127.0.0.1:8080/health\"".into()),
-            );
-        }
-        ok
-    });
+    let url = o.first_arg_with(&url, check_url);
     let expect = o.int("expect", 100, 599).unwrap_or(200) as u16;
     let probe = url.map(|url| HealthProbe::Http { url, expect });
     finish(state, at, o, probe)

@@ -106,28 +106,6 @@ impl Res {
     }
 }
 
-/// A constructor's first argument as a string, or a problem.
-pub fn string_arg(
-    what: &str,
-    value: &Dynamic,
-    at: &Span,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    match value.clone().into_immutable_string() {
-        Ok(s) => Some(s.to_string()),
-        Err(_) => {
-            problems.push(Problem::at(
-                at,
-                format!(
-                    "{what}: the first argument must be a string, not {}",
-                    opts::type_name(value)
-                ),
-            ));
-            None
-        }
-    }
-}
-
 type Constructor = fn(&State, Span, Dynamic, Dynamic) -> Res;
 
 /// Runs a constructor; when it fails, remembers the key the resource would

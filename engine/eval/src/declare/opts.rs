@@ -74,10 +74,6 @@ impl Opts {
         opts
     }
 
-    pub fn at(&self) -> &Span {
-        &self.at
-    }
-
     /// Records a problem with this resource.
     pub fn fail(&mut self, message: &str, hint: Option<String>) {
         let mut p = Problem::at(&self.at, format!("{}: {message}", self.what));
@@ -204,6 +200,39 @@ impl Opts {
             }
         }
         Some(out)
+    }
+
+    /// A constructor's first argument (a path or a name) as a checked
+    /// newtype; problems are recorded.
+    pub fn first_arg<T>(&mut self, value: &Dynamic) -> Option<T>
+    where
+        T: for<'s> TryFrom<&'s str, Error = archy_graph::names::NameError>,
+    {
+        self.first_arg_with(value, |s| T::try_from(s))
+    }
+
+    /// Like [`Opts::first_arg`], through any check.
+    pub fn first_arg_with<T, E: CheckError>(
+        &mut self,
+        value: &Dynamic,
+        check: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let Ok(s) = value.clone().into_immutable_string() else {
+            let got = type_name(value);
+            self.fail(
+                &format!("the first argument must be a string, not {got}"),
+                None,
+            );
+            return None;
+        };
+        match check(&s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let (msg, hint) = e.parts();
+                self.fail(&msg, hint);
+                None
+            }
+        }
     }
 
     /// Converts through a checked constructor, recording its error.

@@ -6,13 +6,7 @@ use archy_graph::{Resource, Span};
 use rhai::Dynamic;
 
 use super::opts::{Opts, display};
-use super::{Res, State, string_arg};
-
-fn name_arg(what: &str, name: &Dynamic, o: &mut Opts) -> Option<PodmanName> {
-    let at = o.at().clone();
-    let s = string_arg(what, name, &at, &mut o.problems)?;
-    o.checked("name", PodmanName::try_from(s.as_str()))
-}
+use super::{Res, State};
 
 /// `a.b.c.d/len`, checked as an IP network so podman never sees nonsense.
 fn check_subnet(s: &str) -> bool {
@@ -25,7 +19,7 @@ fn check_subnet(s: &str) -> bool {
 pub fn network(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("network {}", display(&name));
     let mut o = Opts::new(what, options, &["internal", "subnet"], &at);
-    let name = name_arg("network", &name, &mut o);
+    let name = o.first_arg::<PodmanName>(&name);
     if matches!(name.as_ref().map(PodmanName::as_str), Some("host" | "none")) {
         o.fail(
             "has a name podman reserves",
@@ -57,7 +51,7 @@ pub fn network(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res 
 pub fn volume(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("volume {}", display(&name));
     let mut o = Opts::new(what, options, &[], &at);
-    let name = name_arg("volume", &name, &mut o);
+    let name = o.first_arg::<PodmanName>(&name);
     let spec = name.map(|name| Resource::Volume(VolumeSpec { name }));
     state.finish(at, o.problems, spec)
 }

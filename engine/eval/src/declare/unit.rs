@@ -9,26 +9,16 @@ use archy_graph::{Resource, Span};
 use rhai::{Dynamic, Map};
 
 use super::opts::{Opts, display, scalar_text, type_name};
-use super::{Res, State, string_arg};
+use super::{Res, State};
 
 const OPTIONS: &[&str] = &["on_change", "reads", "secrets"];
 
 pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("unit {}", display(&name));
-    let mut problems = Vec::new();
-    let name = string_arg("unit", &name, &at, &mut problems).and_then(|s| {
-        UnitName::try_from(s.as_str())
-            .map_err(|e| {
-                let mut p = archy_graph::Problem::at(&at, format!("{what}: {}", e.message));
-                p.hint = e.hint;
-                problems.push(p);
-            })
-            .ok()
-    });
     // Sections are split off first; the rest are archy's options.
     let (section_maps, rest) = split_sections(options);
-    let mut o = Opts::new(what.clone(), rest, OPTIONS, &at);
-    o.problems.extend(problems);
+    let mut o = Opts::new(what, rest, OPTIONS, &at);
+    let name = o.first_arg::<UnitName>(&name);
     let on_change = o.on_change();
     let (reads, secrets) = reads(&mut o);
     let Some(name) = name else {
