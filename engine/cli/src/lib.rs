@@ -57,6 +57,18 @@ pub enum Command {
     },
     /// Evaluate a node description, write it into the store and record a
     /// generation.
+    /// The plan a switch to NODE would carry out, without applying it.
+    Diff {
+        /// The node description.
+        #[arg(default_value = "node.rhai")]
+        node: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Override or add a host fact, e.g. --fact hostname=node1.
+        #[arg(long = "fact", value_name = "K=V")]
+        facts: Vec<String>,
+    },
     Build {
         /// The node description.
         #[arg(default_value = "node.rhai")]
@@ -142,6 +154,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Eval { node, json, facts } => {
             commands::eval::run(node, *json, facts, &cli.state_dir, color)
         }
+        Command::Diff { node, json, facts } => commands::diff::run(
+            node,
+            *json,
+            facts,
+            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+            color,
+        ),
         Command::Build { node, facts } => commands::build::run(commands::build::BuildArgs {
             node,
             overrides: facts,

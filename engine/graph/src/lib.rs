@@ -13,6 +13,7 @@ pub mod names;
 pub mod problem;
 pub mod quantity;
 pub mod resource;
+pub mod unit_file;
 pub mod unit_keys;
 
 pub use digest::Digest;

@@ -1,6 +1,7 @@
 //! One module per `archy` subcommand.
 
 pub mod build;
+pub mod diff;
 pub mod eval;
 pub mod gc;
 pub mod generations;

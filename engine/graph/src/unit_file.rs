@@ -1,0 +1,130 @@
+//! Rendering a unit resource as the file systemd reads.
+
+use crate::resource::UnitSpec;
+
+/// Keys that change what a person reads, never what systemd does: a change
+/// to them alone does not restart a unit (NixOS's switch-to-configuration
+/// ignores the same ones).
+pub const COSMETIC_KEYS: &[&str] = &["Description", "Documentation"];
+
+/// True when `key` under `[section]` does not affect the running unit.
+pub fn is_cosmetic(section: &str, key: &str) -> bool {
+    (section == "Unit" && COSMETIC_KEYS.contains(&key)) || key.starts_with("X-")
+}
+
+impl UnitSpec {
+    /// The unit file: a header saying who owns it, then each section.
+    pub fn unit_file(&self) -> String {
+        let mut out =
+            String::from("# Written by archy. Changes are overwritten by the next switch.\n");
+        for section in &self.sections {
+            out.push('\n');
+            out.push('[');
+            out.push_str(&section.name);
+            out.push_str("]\n");
+            for (key, value) in &section.entries {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(value);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The values of `key` under `[section]`, each space-separated word on
+    /// its own (`After=a.service b.service` gives two).
+    pub fn values(&self, section: &str, key: &str) -> Vec<&str> {
+        self.sections
+            .iter()
+            .filter(|s| s.name == section)
+            .flat_map(|s| s.entries.iter())
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, v)| v.split_whitespace())
+            .collect()
+    }
+
+    /// The sections whose settings differ from `other`'s, ignoring
+    /// cosmetic keys.
+    pub fn changed_sections(&self, other: &UnitSpec) -> Vec<String> {
+        let meaningful = |spec: &UnitSpec, name: &str| -> Vec<(String, String)> {
+            spec.sections
+                .iter()
+                .filter(|s| s.name == name)
+                .flat_map(|s| s.entries.iter())
+                .filter(|(k, _)| !is_cosmetic(name, k))
+                .cloned()
+                .collect()
+        };
+        let mut names: Vec<&str> = self
+            .sections
+            .iter()
+            .chain(&other.sections)
+            .map(|s| s.name.as_str())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter(|n| meaningful(self, n) != meaningful(other, n))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::UnitName;
+    use crate::resource::{OnChange, UnitSection};
+
+    fn unit(description: &str, exec: &str) -> UnitSpec {
+        UnitSpec {
+            name: UnitName::try_from("a.service").unwrap(),
+            sections: vec![
+                UnitSection {
+                    name: "Unit".into(),
+                    entries: vec![
+                        ("Description".into(), description.into()),
+                        ("After".into(), "b.service c.service".into()),
+                    ],
+                },
+                UnitSection {
+                    name: "Service".into(),
+                    entries: vec![("ExecStart".into(), exec.into())],
+                },
+            ],
+            on_change: OnChange::Restart,
+            reads: vec![],
+            secrets: vec![],
+        }
+    }
+
+    #[test]
+    fn renders_sections_in_order() {
+        let text = unit("A", "/bin/a").unit_file();
+        assert!(
+            text.ends_with(
+                "[Unit]\nDescription=A\nAfter=b.service c.service\n\n[Service]\nExecStart=/bin/a\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cosmetic_changes_are_not_changes() {
+        assert!(
+            unit("A", "/bin/a")
+                .changed_sections(&unit("B", "/bin/a"))
+                .is_empty()
+        );
+        assert_eq!(
+            unit("A", "/bin/a").changed_sections(&unit("A", "/bin/b")),
+            vec!["Service"]
+        );
+        assert_eq!(
+            unit("A", "/bin/a").values("Unit", "After"),
+            vec!["b.service", "c.service"]
+        );
+    }
+}

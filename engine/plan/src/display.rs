@@ -1,0 +1,62 @@
+//! The plan for a person: grouped, one line an action, with its reason.
+
+use std::fmt::Write as _;
+
+use crate::plan::{ChangeOp, Plan, UnitOp};
+
+fn op_word(op: &ChangeOp) -> &'static str {
+    match op {
+        ChangeOp::Create => "create",
+        ChangeOp::Update => "update",
+        ChangeOp::Chmod => "chmod",
+        ChangeOp::Remove => "remove",
+        ChangeOp::Keep => "keep",
+        ChangeOp::Generate => "generate",
+        ChangeOp::Refuse => "REFUSE",
+    }
+}
+
+/// The plan as text: changes, units, what stays.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(out, "nothing to do: {} resources unchanged", plan.unchanged);
+        return out;
+    }
+    if !plan.changes.is_empty() {
+        let _ = writeln!(out, "changes:");
+        for c in &plan.changes {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<6} {:<40} {}",
+                op_word(&c.op),
+                c.kind,
+                c.id,
+                c.reason
+            );
+        }
+    }
+    let touched: Vec<_> = plan.units.iter().filter(|u| u.op != UnitOp::Skip).collect();
+    if !touched.is_empty() {
+        let _ = writeln!(out, "units, in order:");
+        for u in touched {
+            let _ = writeln!(out, "  {:<8} {:<47} {}", u.op.to_string(), u.unit, u.reason);
+        }
+    }
+    let skipped: Vec<_> = plan.units.iter().filter(|u| u.op == UnitOp::Skip).collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "units left alone:");
+        for u in skipped {
+            let _ = writeln!(out, "  {:<56} {}", u.unit, u.reason);
+        }
+    }
+    if !plan.unit_files_changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "unit files written or removed: {} (then systemd reloads)",
+            plan.unit_files_changed.len()
+        );
+    }
+    let _ = writeln!(out, "unchanged: {} resources", plan.unchanged);
+    out
+}

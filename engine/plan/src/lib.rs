@@ -1,0 +1,12 @@
+//! archy's planner: the live generation and the new one in, the plan of a
+//! switch out. Pure: what apply observed on the node comes in as data
+//! ([`Observed`]), so every decision here is a library test.
+
+mod diff;
+pub mod display;
+mod order;
+pub mod plan;
+
+pub use diff::{Observed, plan, unit_file_path};
+pub use order::{dependency_order, stop_order};
+pub use plan::{Change, ChangeOp, Plan, Reason, UnitAction, UnitOp};

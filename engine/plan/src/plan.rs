@@ -1,0 +1,157 @@
+//! What a switch will do: the plan that `archy diff` and `switch --dry-run`
+//! print, that the switch journal records, and that apply carries out.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Why something is in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum Reason {
+    /// Not in the live generation.
+    New,
+    /// Not in the new generation.
+    Removed,
+    /// Its own settings changed, in these sections.
+    UnitChanged { sections: Vec<String> },
+    /// Something it refers to changed.
+    Reads { what: String },
+    /// Only its mode or owner changed.
+    Metadata { what: String },
+    /// Only what a person reads changed (Description=, ...).
+    Cosmetic,
+    /// It changed but says it must not be restarted (`on_change: "keep"`).
+    KeptRunning,
+    /// It changed, but only its [Install] section: nothing to restart.
+    InstallOnly,
+    /// A directory that left the description: its data stays on disk.
+    DataKept,
+    /// A template (`foo@.service`) is never started itself.
+    Template,
+    /// It has no [Install] section: something else starts it.
+    NotInstalled,
+    /// A file archy did not write is in the way.
+    NotOwned,
+    /// With `--adopt`: backed up, then managed.
+    Adopted,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::New => f.write_str("new"),
+            Reason::Removed => f.write_str("removed"),
+            Reason::UnitChanged { sections } => {
+                let list: Vec<String> = sections.iter().map(|s| format!("[{s}]")).collect();
+                write!(f, "unit changed: {}", list.join(" "))
+            }
+            Reason::Reads { what } => write!(f, "reads {what}, which changed"),
+            Reason::Metadata { what } => f.write_str(what),
+            Reason::Cosmetic => f.write_str("only cosmetic keys changed"),
+            Reason::KeptRunning => f.write_str("changed, but on_change is \"keep\""),
+            Reason::InstallOnly => f.write_str("only [Install] changed"),
+            Reason::DataKept => f.write_str("left the description; its data stays on disk"),
+            Reason::Template => f.write_str("a template is not started itself"),
+            Reason::NotInstalled => f.write_str("no [Install]: started by what needs it"),
+            Reason::NotOwned => {
+                f.write_str("exists and archy did not write it; pass --adopt to take it over")
+            }
+            Reason::Adopted => f.write_str("exists; backed up and taken over (--adopt)"),
+        }
+    }
+}
+
+/// A change to a file, directory, account or secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeOp {
+    /// Write (files) or create (directories, accounts).
+    Create,
+    /// Rewrite with new content.
+    Update,
+    /// Only mode or owner.
+    Chmod,
+    Remove,
+    /// Left as it is on disk, and reported.
+    Keep,
+    /// Generate a secret (missing, or its version was bumped).
+    Generate,
+    /// Refused: the switch will not run.
+    Refuse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// `file`, `dir`, `user`, `group`, `secret`.
+    pub kind: String,
+    /// Path or name.
+    pub id: String,
+    pub op: ChangeOp,
+    pub reason: Reason,
+}
+
+/// What happens to a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitOp {
+    Stop,
+    Reload,
+    Restart,
+    Start,
+    /// Its file changes (or not), but it is not touched.
+    Skip,
+}
+
+impl fmt::Display for UnitOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnitOp::Stop => "stop",
+            UnitOp::Reload => "reload",
+            UnitOp::Restart => "restart",
+            UnitOp::Start => "start",
+            UnitOp::Skip => "skip",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitAction {
+    pub unit: String,
+    pub op: UnitOp,
+    pub reason: Reason,
+}
+
+/// A switch from one generation to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Files, directories, accounts and secrets, in the order apply makes
+    /// them: groups, users, directories, secrets, files.
+    pub changes: Vec<Change>,
+    /// Unit files to write or remove, so systemd must reload.
+    pub unit_files_changed: Vec<String>,
+    /// Stops first (dependents before what they need), then reloads,
+    /// restarts and starts (in dependency order), then the skipped ones.
+    pub units: Vec<UnitAction>,
+    /// How many resources stay exactly as they are.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    /// True when the switch would change nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+            && self.unit_files_changed.is_empty()
+            && self.units.iter().all(|u| u.op == UnitOp::Skip)
+    }
+
+    /// The refusals that stop the switch before it starts.
+    pub fn refusals(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.op == ChangeOp::Refuse)
+    }
+
+    /// The units a switch touches (every op but skip).
+    pub fn touched_units(&self) -> impl Iterator<Item = &UnitAction> {
+        self.units.iter().filter(|u| u.op != UnitOp::Skip)
+    }
+}
