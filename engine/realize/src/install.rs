@@ -1,0 +1,62 @@
+//! A unit's [Install] section as the symlinks `systemctl enable` would
+//! make, made by archy itself (so they work offline, under `--root`).
+
+use std::collections::BTreeMap;
+
+use archy_graph::names::UnitName;
+use archy_graph::resource::UnitSpec;
+
+use crate::error::{Error, Result};
+
+/// Where unit files and their links live.
+pub(crate) const UNIT_DIR: &str = "/etc/systemd/system";
+
+/// The [Install] keys that make a `<target>.<suffix>/` link.
+const DEPENDENCY_KEYS: [(&str, &str); 3] = [
+    ("WantedBy", "wants"),
+    ("RequiredBy", "requires"),
+    ("UpheldBy", "upholds"),
+];
+
+fn unit_name(unit: &UnitSpec, key: &'static str, value: &str) -> Result<UnitName> {
+    UnitName::try_from(value).map_err(|_| Error::BadInstall {
+        unit: unit.name.to_string(),
+        key,
+        value: value.to_string(),
+    })
+}
+
+/// The links enabling `unit`: node path -> what the link points to
+/// (relative, so the tree is right under any root).
+pub(crate) fn links(unit: &UnitSpec) -> Result<BTreeMap<String, String>> {
+    let name = unit.name.as_str();
+    let mut out = BTreeMap::new();
+    // A template is enabled through an instance: its DefaultInstance=, or
+    // none at all (as `systemctl enable foo@.service` without one).
+    let link_name = if unit.name.is_template() {
+        unit.values("Install", "DefaultInstance")
+            .first()
+            .map(|inst| name.replacen("@.", &format!("@{inst}."), 1))
+    } else {
+        Some(name.to_string())
+    };
+    if let Some(link_name) = link_name {
+        unit_name(unit, "DefaultInstance", &link_name)?;
+        for (key, suffix) in DEPENDENCY_KEYS {
+            for target in unit.values("Install", key) {
+                let target = unit_name(unit, key, target)?;
+                out.insert(
+                    format!("{UNIT_DIR}/{target}.{suffix}/{link_name}"),
+                    format!("../{name}"),
+                );
+            }
+        }
+    }
+    for alias in unit.values("Install", "Alias") {
+        let alias = unit_name(unit, "Alias", alias)?;
+        if alias.as_str() != name {
+            out.insert(format!("{UNIT_DIR}/{alias}"), name.to_string());
+        }
+    }
+    Ok(out)
+}
