@@ -85,7 +85,9 @@ impl Store {
             .iter()
             .filter(|entry| entry.record().is_none())
             .map(GenerationEntry::number);
-        let linked = [self.current()?, self.last_good()?].into_iter().flatten();
+        let linked = [self.current()?, self.last_good()?, self.previous()?]
+            .into_iter()
+            .flatten();
         Ok(newest.chain(broken).chain(linked).collect())
     }
 

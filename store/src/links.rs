@@ -18,6 +18,9 @@ const CURRENT: &str = "current";
 /// The newest generation that passed its health checks: the target of an
 /// automatic rollback.
 const LAST_GOOD: &str = "last-good";
+/// The generation that was current before the current one: the target of
+/// `archy rollback`, so two rollbacks return to where they started.
+const PREVIOUS: &str = "previous";
 
 impl Store {
     /// The generation `current` points at, if the link exists.
@@ -28,6 +31,16 @@ impl Store {
     /// The generation `last-good` points at, if the link exists.
     pub fn last_good(&self) -> Result<Option<u64>> {
         self.read_link(LAST_GOOD)
+    }
+
+    /// The generation `previous` points at, if the link exists.
+    pub fn previous(&self) -> Result<Option<u64>> {
+        self.read_link(PREVIOUS)
+    }
+
+    /// Points `previous` at generation `number` (which must exist).
+    pub fn set_previous(&self, number: u64) -> Result<()> {
+        self.set_link(PREVIOUS, number)
     }
 
     /// Points `current` at generation `number` (which must exist).

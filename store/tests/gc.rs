@@ -88,6 +88,18 @@ fn never_deletes_current_or_last_good_even_with_keep_zero() {
 }
 
 #[test]
+fn never_deletes_the_previous_generation_rollback_goes_to() {
+    let (_dir, store) = temp_store();
+    build_many(&store, 3);
+    store.set_current(3).expect("current");
+    store.set_previous(1).expect("previous");
+    let report = store.gc(0).expect("gc");
+    assert_eq!(report.generations_deleted, vec![2]);
+    assert_eq!(numbers(&store), vec![1, 3]);
+    assert_eq!(store.previous().expect("previous"), Some(1));
+}
+
+#[test]
 fn with_nothing_linked_keep_zero_empties_the_store() {
     let (_dir, store) = temp_store();
     build_many(&store, 2);

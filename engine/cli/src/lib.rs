@@ -69,6 +69,29 @@ pub enum Command {
         #[arg(long = "fact", value_name = "K=V")]
         facts: Vec<String>,
     },
+    /// Build NODE and switch the node to it, through the health gate.
+    Switch {
+        /// The node description.
+        #[arg(default_value = "node.rhai")]
+        node: PathBuf,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take over files archy did not write (they are backed up and
+        /// restored when archy stops managing them).
+        #[arg(long)]
+        adopt: bool,
+        /// Override or add a host fact, e.g. --fact hostname=node1.
+        #[arg(long = "fact", value_name = "K=V")]
+        facts: Vec<String>,
+    },
+    /// Switch back to the generation that ran before this one (or --to N),
+    /// without evaluating anything.
+    Rollback {
+        /// The generation to switch to.
+        #[arg(long)]
+        to: Option<u64>,
+    },
     Build {
         /// The node description.
         #[arg(default_value = "node.rhai")]
@@ -161,6 +184,31 @@ pub fn run(cli: Cli) -> ExitCode {
             &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
             color,
         ),
+        Command::Switch {
+            node,
+            dry_run,
+            adopt,
+            facts,
+        } => {
+            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
+            let args = commands::switch::SwitchArgs {
+                state_dir: &state_dir,
+                wait: cli.wait,
+                adopt: *adopt,
+                color,
+            };
+            commands::switch::run(node, facts, *dry_run, args)
+        }
+        Command::Rollback { to } => {
+            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
+            let args = commands::switch::SwitchArgs {
+                state_dir: &state_dir,
+                wait: cli.wait,
+                adopt: false,
+                color,
+            };
+            commands::switch::rollback(*to, args)
+        }
         Command::Build { node, facts } => commands::build::run(commands::build::BuildArgs {
             node,
             overrides: facts,

@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why something is in the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "why", rename_all = "kebab-case")]
 pub enum Reason {
     /// Not in the live generation.
@@ -63,7 +63,7 @@ impl fmt::Display for Reason {
 }
 
 /// A change to a file, directory, account or secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeOp {
     /// Write (files) or create (directories, accounts).
@@ -81,7 +81,7 @@ pub enum ChangeOp {
     Refuse,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// `file`, `dir`, `user`, `group`, `secret`.
     pub kind: String,
@@ -92,7 +92,7 @@ pub struct Change {
 }
 
 /// What happens to a unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnitOp {
     Stop,
@@ -115,7 +115,7 @@ impl fmt::Display for UnitOp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitAction {
     pub unit: String,
     pub op: UnitOp,
@@ -123,7 +123,7 @@ pub struct UnitAction {
 }
 
 /// A switch from one generation to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Files, directories, accounts and secrets, in the order apply makes
     /// them: groups, users, directories, secrets, files.

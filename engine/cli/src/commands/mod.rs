@@ -6,3 +6,4 @@ pub mod eval;
 pub mod gc;
 pub mod generations;
 pub mod store;
+pub mod switch;

@@ -1,0 +1,140 @@
+//! `archy switch [NODE] [--dry-run] [--adopt]` and `archy rollback [--to N]`:
+//! build (or pick) a generation and switch the node to it through the
+//! health gate.
+
+use std::path::Path;
+use std::time::Duration;
+
+use archy_realize::Realizer;
+use archy_switch::switch::{Outcome, SwitchError, Switcher};
+use archy_systemd::SystemdBus;
+
+use crate::CliError;
+use crate::commands::build::{BuildArgs, build_node};
+use crate::commands::diff::{headline, live_graph};
+use crate::commands::eval::evaluate_node;
+use crate::commands::store;
+
+/// What `archy switch` and `archy rollback` share.
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchArgs<'a> {
+    pub state_dir: &'a Path,
+    pub wait: bool,
+    pub adopt: bool,
+    pub color: bool,
+}
+
+/// Everything a switch is done with.
+fn switcher<'a>(
+    store: &'a archy_store::Store,
+    realizer: &'a Realizer,
+    systemd: &'a SystemdBus,
+    args: SwitchArgs<'_>,
+    command: &str,
+) -> Switcher<'a> {
+    Switcher {
+        store,
+        realizer,
+        systemd,
+        state_dir: args.state_dir.to_path_buf(),
+        adopt: args.adopt,
+        command: command.to_string(),
+        job_timeout: Duration::from_secs(90),
+    }
+}
+
+fn connect() -> Result<SystemdBus, CliError> {
+    SystemdBus::connect().map_err(|e| CliError::system(e.to_string()))
+}
+
+/// Turns a switch's end into what the operator reads and the exit code.
+fn report(result: Result<Outcome, SwitchError>) -> Result<(), CliError> {
+    match result {
+        Ok(Outcome::Switched { to, plan }) => {
+            print!("{}", archy_plan::display::render(&plan));
+            println!("switched to generation {to}: every health check passed");
+            Ok(())
+        }
+        Ok(Outcome::Unchanged { to }) => {
+            println!("generation {to} is already running: nothing to do");
+            Ok(())
+        }
+        Ok(Outcome::RolledBack {
+            failed,
+            back_to,
+            why,
+        }) => {
+            let back = back_to.map_or("nothing (as before the first switch)".to_string(), |n| {
+                format!("generation {n}")
+            });
+            let mut message = format!("generation {failed} failed and the node is back on {back}:");
+            for line in why {
+                message.push_str(&format!("\n  {line}"));
+            }
+            Err(CliError {
+                code: 2,
+                message,
+                hint: None,
+                rendered: false,
+            })
+        }
+        Err(e @ SwitchError::Refused(_)) => Err(CliError::input(e.to_string()).hint(
+            "nothing was changed; move the file away, or pass --adopt to back it up and manage it",
+        )),
+        Err(e) => Err(CliError::system(e.to_string())),
+    }
+}
+
+pub fn run(
+    node: &Path,
+    overrides: &[String],
+    dry_run: bool,
+    args: SwitchArgs<'_>,
+) -> Result<(), CliError> {
+    if dry_run {
+        // The plan against the current generation, nothing written.
+        let evaluation = evaluate_node(node, args.state_dir, overrides, args.color)?;
+        let live = live_graph(args.state_dir)?;
+        let realizer = Realizer::new(Path::new("/"), args.state_dir);
+        let observed = realizer
+            .observe(&evaluation.graph, args.adopt)
+            .map_err(|e| CliError::system(e.to_string()))?;
+        let plan = archy_plan::plan(live.as_ref().map(|(_, g)| g), &evaluation.graph, &observed);
+        print!("{}", headline(live.as_ref(), &evaluation.graph));
+        print!("{}", archy_plan::display::render(&plan));
+        return Ok(());
+    }
+    let report_build = build_node(BuildArgs {
+        node,
+        overrides,
+        state_dir: args.state_dir,
+        wait: args.wait,
+        color: args.color,
+    })?;
+    // build_node released its lock; take it again for the switch.
+    let _lock = store::lock(args.state_dir, "archy switch", args.wait)?;
+    let store = store::open(args.state_dir)?;
+    let realizer = Realizer::new(Path::new("/"), args.state_dir);
+    let systemd = connect()?;
+    let switch = switcher(&store, &realizer, &systemd, args, "archy switch");
+    report(switch.switch(report_build.number()))
+}
+
+pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
+    let _lock = store::lock(args.state_dir, "archy rollback", args.wait)?;
+    let store = store::open(args.state_dir)?;
+    let target = match to {
+        Some(n) => n,
+        None => store
+            .previous()
+            .map_err(|e| CliError::system(e.to_string()))?
+            .ok_or_else(|| {
+                CliError::input("there is no previous generation to roll back to")
+                    .hint("pass --to N; see archy generations")
+            })?,
+    };
+    let realizer = Realizer::new(Path::new("/"), args.state_dir);
+    let systemd = connect()?;
+    let switch = switcher(&store, &realizer, &systemd, args, "archy rollback");
+    report(switch.switch(target))
+}

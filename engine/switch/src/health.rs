@@ -1,0 +1,253 @@
+//! The health gate's checks: a unit is active and not restart-looping, an
+//! HTTP URL answers with the expected status, a TCP port accepts, a command
+//! exits 0. Each is polled until it passes or its deadline runs out.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use archy_graph::resource::{HealthProbe, HealthSpec};
+use archy_systemd::ServiceManager;
+
+/// How often a failing check is tried again.
+const POLL: Duration = Duration::from_millis(200);
+/// How long a unit must stay active without a restart to count as healthy.
+const SETTLE: Duration = Duration::from_secs(2);
+/// One attempt's own limit (connect, request).
+const ATTEMPT: Duration = Duration::from_secs(5);
+
+/// A check that did not pass, and why, in words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhealthy {
+    pub check: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.check, self.why)
+    }
+}
+
+/// What one attempt found: pass, or why not (the last reason is reported).
+type Attempt = Result<(), String>;
+
+/// Runs one check until it passes or `spec.within` runs out.
+pub fn check(spec: &HealthSpec, systemd: &dyn ServiceManager) -> Result<(), Unhealthy> {
+    let deadline = Instant::now() + Duration::from_millis(spec.within.0);
+    let mut unit_watch = UnitWatch::default();
+    loop {
+        let attempt = match &spec.probe {
+            HealthProbe::Unit(unit) => unit_watch.attempt(unit.as_str(), systemd),
+            HealthProbe::Http { url, expect } => http(url, *expect),
+            HealthProbe::Tcp { host, port } => tcp(host, *port),
+            HealthProbe::Cmd(argv) => cmd(argv),
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(why) if Instant::now() + POLL >= deadline => {
+                return Err(Unhealthy {
+                    check: spec.probe.id(),
+                    why: format!("{why} (gave up after {} ms)", spec.within.0),
+                });
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// A unit passes once it has been active, with no restart, for [`SETTLE`].
+#[derive(Debug, Default)]
+struct UnitWatch {
+    since: Option<(Instant, u32)>,
+}
+
+impl UnitWatch {
+    fn attempt(&mut self, unit: &str, systemd: &dyn ServiceManager) -> Attempt {
+        let state = systemd.unit_state(unit).map_err(|e| e.to_string())?;
+        if !state.is_active() {
+            self.since = None;
+            return Err(format!(
+                "{unit} is {} ({})",
+                state.active_state, state.sub_state
+            ));
+        }
+        match self.since {
+            Some((start, restarts)) if restarts == state.n_restarts => {
+                if start.elapsed() >= SETTLE {
+                    Ok(())
+                } else {
+                    Err(format!("{unit} is active, settling"))
+                }
+            }
+            Some((_, restarts)) => {
+                self.since = Some((Instant::now(), state.n_restarts));
+                Err(format!(
+                    "{unit} keeps restarting ({} restarts so far)",
+                    state.n_restarts.max(restarts)
+                ))
+            }
+            None => {
+                self.since = Some((Instant::now(), state.n_restarts));
+                Err(format!("{unit} is active, settling"))
+            }
+        }
+    }
+}
+
+fn http(url: &str, expect: u16) -> Attempt {
+    if url.starts_with("https://") {
+        return Err(
+            "https health checks are not supported; probe the service's plain HTTP port".into(),
+        );
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(ATTEMPT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    match agent.get(url).call() {
+        Ok(response) if response.status().as_u16() == expect => Ok(()),
+        Ok(response) => Err(format!(
+            "answered {}, expected {expect}",
+            response.status().as_u16()
+        )),
+        Err(e) => Err(format!("no answer: {e}")),
+    }
+}
+
+fn tcp(host: &str, port: u16) -> Attempt {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, ATTEMPT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+fn cmd(argv: &[String]) -> Attempt {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".into());
+    };
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or("").trim();
+    Err(format!(
+        "exited with {}{}",
+        out.status,
+        if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {last}")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archy_graph::quantity::Millis;
+    use archy_systemd::fake::FakeServiceManager;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn spec(probe: HealthProbe, ms: u64) -> HealthSpec {
+        HealthSpec {
+            probe,
+            within: Millis(ms),
+        }
+    }
+
+    #[test]
+    fn commands_pass_and_fail_with_a_reason() {
+        let fake = FakeServiceManager::new();
+        assert!(check(&spec(HealthProbe::Cmd(vec!["true".into()]), 1000), &fake).is_ok());
+        let e = check(&spec(HealthProbe::Cmd(vec!["false".into()]), 300), &fake).unwrap_err();
+        assert!(e.why.contains("exited with"), "{e}");
+        assert_eq!(e.check, "cmd:false");
+    }
+
+    #[test]
+    fn tcp_passes_when_a_port_listens() {
+        let fake = FakeServiceManager::new();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let probe = HealthProbe::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        assert!(check(&spec(probe, 1000), &fake).is_ok());
+        drop(listener);
+        let probe = HealthProbe::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let e = check(&spec(probe, 300), &fake).unwrap_err();
+        assert!(e.why.contains("refused"), "{e}");
+    }
+
+    /// A one-shot HTTP server on loopback answering `status`.
+    fn serve(status: u16) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn http_checks_the_status() {
+        let fake = FakeServiceManager::new();
+        let port = serve(200);
+        let ok = HealthProbe::Http {
+            url: format!("http://127.0.0.1:{port}/"),
+            expect: 200,
+        };
+        assert!(check(&spec(ok, 2000), &fake).is_ok());
+        let port = serve(503);
+        let bad = HealthProbe::Http {
+            url: format!("http://127.0.0.1:{port}/"),
+            expect: 200,
+        };
+        let e = check(&spec(bad, 300), &fake).unwrap_err();
+        assert!(e.why.contains("answered 503, expected 200"), "{e}");
+    }
+
+    #[test]
+    fn an_inactive_unit_fails_with_its_state() {
+        let fake = FakeServiceManager::new();
+        fake.set_unit("a.service", archy_systemd::fake::inactive());
+        let probe = HealthProbe::Unit(archy_graph::names::UnitName::try_from("a.service").unwrap());
+        let e = check(&spec(probe, 300), &fake).unwrap_err();
+        assert!(e.why.contains("a.service is inactive"), "{e}");
+    }
+
+    #[test]
+    fn an_active_unit_passes_after_settling() {
+        let fake = FakeServiceManager::new();
+        fake.set_unit("a.service", archy_systemd::fake::active(42));
+        let probe = HealthProbe::Unit(archy_graph::names::UnitName::try_from("a.service").unwrap());
+        assert!(check(&spec(probe, 5000), &fake).is_ok());
+    }
+}

@@ -1,0 +1,292 @@
+//! A switch from the current generation to another: plan, record the plan
+//! in the journal, apply (stops, files, daemon-reload, starts), run the
+//! health gate, then commit, or go back to the last good generation with
+//! the same machinery.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use archy_graph::{Digest, Graph, Resource};
+use archy_plan::{Change, Plan};
+use archy_realize::Realizer;
+use archy_store::{Outcome as Recorded, Store};
+use archy_systemd::ServiceManager;
+
+use crate::health::{self, Unhealthy};
+use crate::journal::{Journal, Phase};
+use crate::units::{self, UnitFailure};
+
+/// What a switch needs.
+#[derive(Debug)]
+pub struct Switcher<'a> {
+    pub store: &'a Store,
+    pub realizer: &'a Realizer,
+    pub systemd: &'a dyn ServiceManager,
+    pub state_dir: PathBuf,
+    /// Take over files archy did not write (backing them up).
+    pub adopt: bool,
+    /// Who is switching, for the journal.
+    pub command: String,
+    /// How long one unit job may take.
+    pub job_timeout: Duration,
+}
+
+/// How a switch ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The node runs the new generation and it passed its health gate.
+    Switched { to: u64, plan: Plan },
+    /// The node already ran it: nothing was done.
+    Unchanged { to: u64 },
+    /// The new generation failed; the node is back on `back_to` (none: the
+    /// node runs nothing archy manages, as before the first switch).
+    RolledBack {
+        failed: u64,
+        back_to: Option<u64>,
+        why: Vec<String>,
+    },
+}
+
+/// A switch that could not run, or could not finish cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The plan refuses (a file archy did not write is in the way):
+    /// nothing was changed.
+    #[error("the switch would overwrite what archy did not write:\n{}", list(.0))]
+    Refused(Vec<Change>),
+    #[error("cannot load generation {0}: {1}")]
+    Load(u64, String),
+    #[error("the store: {0}")]
+    Store(#[from] archy_store::StoreError),
+    #[error("the switch journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("cannot look at the node: {0}")]
+    Observe(archy_realize::Error),
+    #[error("systemd: {0}")]
+    Systemd(#[from] archy_systemd::Error),
+    /// Going back failed too: the node needs a person.
+    #[error(
+        "generation {failed} failed ({why}), and going back to {back_to} failed as well: {rollback}"
+    )]
+    RollbackFailed {
+        failed: u64,
+        back_to: String,
+        why: String,
+        rollback: String,
+    },
+}
+
+fn list(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("  {} {}: {}", c.kind, c.id, c.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A graph with nothing in it: where a failed first switch goes back to.
+pub fn empty_graph() -> Graph {
+    Graph {
+        root: Digest::of(b""),
+        facts: BTreeMap::new(),
+        nodes: Vec::new(),
+        blobs: BTreeMap::new(),
+    }
+}
+
+/// Why applying or the gate failed, in words.
+enum Failure {
+    Unit(UnitFailure),
+    Files(archy_realize::Error),
+    Reload(archy_systemd::Error),
+    Unhealthy(Vec<Unhealthy>),
+    Journal(crate::journal::JournalError),
+}
+
+impl Failure {
+    fn lines(&self) -> Vec<String> {
+        match self {
+            Failure::Unit(u) => vec![u.to_string()],
+            Failure::Files(e) => vec![format!("writing files: {e}")],
+            Failure::Reload(e) => vec![format!("daemon-reload: {e}")],
+            Failure::Unhealthy(checks) => {
+                checks.iter().map(|c| format!("health check {c}")).collect()
+            }
+            Failure::Journal(e) => vec![format!("the switch journal: {e}")],
+        }
+    }
+}
+
+impl Switcher<'_> {
+    fn load(&self, n: u64) -> Result<Graph, SwitchError> {
+        archy_build::load(self.store, n)
+            .map(|l| l.graph)
+            .map_err(|e| SwitchError::Load(n, e.to_string()))
+    }
+
+    /// Plans the switch from the current generation to `to` without doing
+    /// anything (`--dry-run`).
+    pub fn plan(&self, to: u64) -> Result<Plan, SwitchError> {
+        let live = self.store.current()?.map(|n| self.load(n)).transpose()?;
+        let new = self.load(to)?;
+        let observed = self
+            .realizer
+            .observe(&new, self.adopt)
+            .map_err(SwitchError::Observe)?;
+        Ok(archy_plan::plan(live.as_ref(), &new, &observed))
+    }
+
+    /// Switches the node to generation `to`: see the module comment.
+    pub fn switch(&self, to: u64) -> Result<Outcome, SwitchError> {
+        let from = self.store.current()?;
+        let live = from.map(|n| self.load(n)).transpose()?;
+        let new = self.load(to)?;
+        let observed = self
+            .realizer
+            .observe(&new, self.adopt)
+            .map_err(SwitchError::Observe)?;
+        let plan = archy_plan::plan(live.as_ref(), &new, &observed);
+        let refused: Vec<Change> = plan.refusals().cloned().collect();
+        if !refused.is_empty() {
+            return Err(SwitchError::Refused(refused));
+        }
+        if from == Some(to) && plan.is_empty() {
+            return Ok(Outcome::Unchanged { to });
+        }
+        let mut journal = Journal {
+            from,
+            to,
+            back_to: self
+                .store
+                .last_good()?
+                .filter(|g| *g != to)
+                .or(from.filter(|f| *f != to)),
+            phase: Phase::Planned,
+            plan: plan.clone(),
+            done: Vec::new(),
+            command: self.command.clone(),
+        };
+        journal.save(&self.state_dir)?;
+        let result = self
+            .apply(&new, &plan, &mut journal)
+            .and_then(|()| self.gate(&new, &mut journal));
+        match result {
+            Ok(()) => {
+                self.commit(from, to)?;
+                Ok(Outcome::Switched { to, plan })
+            }
+            Err(failure) => self.roll_back(&new, &mut journal, failure.lines()),
+        }
+    }
+
+    /// Stops, files, daemon-reload, reloads/restarts/starts, each step
+    /// recorded in the journal before the next.
+    fn apply(&self, new: &Graph, plan: &Plan, journal: &mut Journal) -> Result<(), Failure> {
+        journal.phase = Phase::Applying;
+        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        for action in units::stops(plan) {
+            units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
+            self.done(journal, format!("{} {}", action.op, action.unit))?;
+        }
+        self.realizer
+            .apply_changes(new, plan)
+            .map_err(Failure::Files)?;
+        self.done(journal, "files".to_string())?;
+        if !plan.unit_files_changed.is_empty() {
+            self.systemd
+                .daemon_reload(self.job_timeout)
+                .map_err(Failure::Reload)?;
+            self.done(journal, "daemon-reload".to_string())?;
+        }
+        for action in units::starts(plan) {
+            units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
+            self.done(journal, format!("{} {}", action.op, action.unit))?;
+        }
+        Ok(())
+    }
+
+    fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
+        journal.done.push(step);
+        journal.save(&self.state_dir).map_err(Failure::Journal)
+    }
+
+    /// Every health check of `graph` must pass within its deadline.
+    fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
+        journal.phase = Phase::HealthGate;
+        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        let failed: Vec<Unhealthy> = graph
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.resource {
+                Resource::Health(h) => health::check(h, self.systemd).err(),
+                _ => None,
+            })
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Unhealthy(failed))
+        }
+    }
+
+    /// The switch passed: `current` flips, the generation is good.
+    fn commit(&self, from: Option<u64>, to: u64) -> Result<(), SwitchError> {
+        self.store.set_outcome(to, Recorded::Good, None)?;
+        self.store.set_last_good(to)?;
+        if let Some(from) = from.filter(|f| *f != to) {
+            self.store.set_previous(from)?;
+        }
+        self.store.set_current(to)?;
+        Journal::finish(&self.state_dir)?;
+        Ok(())
+    }
+
+    /// The new generation failed: mark it, then switch from it back to the
+    /// last good generation (or to nothing) with the same machinery.
+    fn roll_back(
+        &self,
+        failed_graph: &Graph,
+        journal: &mut Journal,
+        why: Vec<String>,
+    ) -> Result<Outcome, SwitchError> {
+        let failed = journal.to;
+        self.store
+            .set_outcome(failed, Recorded::Failed, Some(why.join("; ")))?;
+        journal.phase = Phase::RollingBack;
+        journal.save(&self.state_dir)?;
+        let back_to = journal.back_to;
+        let target = match back_to {
+            Some(n) => self.load(n)?,
+            None => empty_graph(),
+        };
+        let observed = self
+            .realizer
+            .observe(&target, true)
+            .map_err(SwitchError::Observe)?;
+        let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
+        let mut back = journal.clone();
+        back.plan = plan.clone();
+        back.done.clear();
+        let result = self
+            .apply(&target, &plan, &mut back)
+            .and_then(|()| self.gate(&target, &mut back));
+        if let Err(e) = result {
+            return Err(SwitchError::RollbackFailed {
+                failed,
+                back_to: back_to.map_or("nothing".into(), |n| format!("generation {n}")),
+                why: why.join("; "),
+                rollback: e.lines().join("; "),
+            });
+        }
+        if let Some(n) = back_to {
+            self.store.set_current(n)?;
+        }
+        Journal::finish(&self.state_dir)?;
+        Ok(Outcome::RolledBack {
+            failed,
+            back_to,
+            why,
+        })
+    }
+}
