@@ -92,6 +92,9 @@ pub enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Finish or undo a switch that was interrupted (run at boot by
+    /// archy-recover.service, and first by every switch and rollback).
+    Recover,
     Build {
         /// The node description.
         #[arg(default_value = "node.rhai")]
@@ -208,6 +211,16 @@ pub fn run(cli: Cli) -> ExitCode {
                 color,
             };
             commands::switch::rollback(*to, args)
+        }
+        Command::Recover => {
+            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
+            let args = commands::switch::SwitchArgs {
+                state_dir: &state_dir,
+                wait: cli.wait,
+                adopt: false,
+                color,
+            };
+            commands::switch::recover(args)
         }
         Command::Build { node, facts } => commands::build::run(commands::build::BuildArgs {
             node,

@@ -180,6 +180,48 @@ impl Switcher<'_> {
         }
     }
 
+    /// Finishes or undoes a switch that was interrupted (archy killed, the
+    /// node rebooted), from its journal: nothing had changed yet (planned)
+    /// ends it; an interrupted apply or rollback goes back to where the
+    /// switch came from; an interrupted health gate is run again, and the
+    /// switch is committed or rolled back by its result. `None` when no
+    /// switch was in flight.
+    pub fn recover(&self) -> Result<Option<Outcome>, SwitchError> {
+        let Some(mut journal) = Journal::load(&self.state_dir)? else {
+            return Ok(None);
+        };
+        let to = journal.to;
+        let new = self.load(to)?;
+        match journal.phase {
+            Phase::Planned => {
+                Journal::finish(&self.state_dir)?;
+                Ok(Some(Outcome::Unchanged {
+                    to: journal.from.unwrap_or(to),
+                }))
+            }
+            Phase::HealthGate => match self.gate(&new, &mut journal) {
+                Ok(()) => {
+                    self.commit(journal.from, to)?;
+                    Ok(Some(Outcome::Switched {
+                        to,
+                        plan: journal.plan,
+                    }))
+                }
+                Err(failure) => self
+                    .roll_back(&new, &mut journal, failure.lines())
+                    .map(Some),
+            },
+            Phase::Applying | Phase::RollingBack => {
+                let why = format!(
+                    "the switch was interrupted ({} after: {})",
+                    journal.command,
+                    journal.done.last().map_or("nothing", String::as_str)
+                );
+                self.roll_back(&new, &mut journal, vec![why]).map(Some)
+            }
+        }
+    }
+
     /// Stops, files, daemon-reload, reloads/restarts/starts, each step
     /// recorded in the journal before the next.
     fn apply(&self, new: &Graph, plan: &Plan, journal: &mut Journal) -> Result<(), Failure> {

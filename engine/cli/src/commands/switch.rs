@@ -117,6 +117,7 @@ pub fn run(
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
     let switch = switcher(&store, &realizer, &systemd, args, "archy switch");
+    recover_first(&switch)?;
     report(switch.switch(report_build.number()))
 }
 
@@ -136,5 +137,59 @@ pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
     let switch = switcher(&store, &realizer, &systemd, args, "archy rollback");
+    recover_first(&switch)?;
     report(switch.switch(target))
+}
+
+/// A switch interrupted earlier is finished or undone before anything
+/// else, so the node is in one generation when the next switch plans.
+fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
+    match switch.recover() {
+        Ok(None) => Ok(()),
+        Ok(Some(outcome)) => {
+            eprintln!("archy: an interrupted switch was found and dealt with first:");
+            if let Err(e) = report(Ok(outcome)) {
+                eprintln!("{}", e.message);
+            }
+            Ok(())
+        }
+        Err(e) => Err(CliError::system(format!(
+            "an interrupted switch could not be recovered: {e}"
+        ))),
+    }
+}
+
+/// `archy recover`: what the boot-time unit runs. Finishes or undoes an
+/// interrupted switch; exit 0 when none was in flight or it was finished,
+/// 2 when it was rolled back.
+pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
+    // Another archy holds the lock: it is a switch or rollback, which
+    // recovers first itself. (The boot unit must not wait for it: a switch
+    // that starts the boot unit would wait for the boot unit.)
+    let _lock = match archy_store::StateLock::acquire(args.state_dir, "archy recover", args.wait) {
+        Err(archy_store::StoreError::LockHeld { .. }) => {
+            println!("another archy is running and recovers by itself: nothing to do");
+            return Ok(());
+        }
+        other => other.map_err(|e| CliError::system(e.to_string()))?,
+    };
+    if archy_switch::journal::Journal::load(args.state_dir)
+        .map_err(|e| CliError::system(e.to_string()))?
+        .is_none()
+    {
+        println!("no interrupted switch: nothing to do");
+        return Ok(());
+    }
+    let store = store::open(args.state_dir)?;
+    let realizer = Realizer::new(Path::new("/"), args.state_dir);
+    let systemd = connect()?;
+    let switch = switcher(&store, &realizer, &systemd, args, "archy recover");
+    match switch.recover() {
+        Ok(Some(outcome)) => report(Ok(outcome)),
+        Ok(None) => {
+            println!("no interrupted switch: nothing to do");
+            Ok(())
+        }
+        Err(e) => report(Err(e)),
+    }
 }
