@@ -196,16 +196,21 @@ pub fn run(cli: Cli) -> ExitCode {
             let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
             let args = commands::switch::SwitchArgs {
                 state_dir: &state_dir,
+                root: cli.root.as_deref(),
                 wait: cli.wait,
                 adopt: *adopt,
                 color,
             };
             commands::switch::run(node, facts, *dry_run, args)
         }
+        Command::Rollback { .. } | Command::Recover if cli.root.is_some() => Err(CliError::input(
+            "--root realizes a node image offline with `archy switch`; rollback and recover act on a running node",
+        )),
         Command::Rollback { to } => {
             let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
             let args = commands::switch::SwitchArgs {
                 state_dir: &state_dir,
+                root: None,
                 wait: cli.wait,
                 adopt: false,
                 color,
@@ -216,6 +221,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
             let args = commands::switch::SwitchArgs {
                 state_dir: &state_dir,
+                root: None,
                 wait: cli.wait,
                 adopt: false,
                 color,

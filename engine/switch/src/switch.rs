@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use archy_graph::{Digest, Graph, Resource};
+use archy_graph::{Digest, Graph, Kind, Resource};
 use archy_plan::{Change, Plan};
 use archy_realize::Realizer;
 use archy_store::{Outcome as Recorded, Store};
@@ -55,6 +55,10 @@ pub enum SwitchError {
     /// nothing was changed.
     #[error("the switch would overwrite what archy did not write:\n{}", list(.0))]
     Refused(Vec<Change>),
+    /// Containers, networks and volumes are not realized by this version:
+    /// switching would leave them out silently, so it refuses.
+    #[error("this archy cannot run containers yet; generation has: {}", .0.join(", "))]
+    Unsupported(Vec<String>),
     #[error("cannot load generation {0}: {1}")]
     Load(u64, String),
     #[error("the store: {0}")]
@@ -83,6 +87,17 @@ fn list(changes: &[Change]) -> String {
         .map(|c| format!("  {} {}: {}", c.kind, c.id, c.reason))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The resources of `graph` this version cannot realize (containers,
+/// networks and volumes, which need Quadlet).
+pub fn unsupported(graph: &Graph) -> Vec<String> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.key.kind, Kind::Container | Kind::Network | Kind::Volume))
+        .map(|n| n.key.to_string())
+        .collect()
 }
 
 /// A graph with nothing in it: where a failed first switch goes back to.
@@ -142,6 +157,10 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
+        let podman = unsupported(&new);
+        if !podman.is_empty() {
+            return Err(SwitchError::Unsupported(podman));
+        }
         let observed = self
             .realizer
             .observe(&new, self.adopt)

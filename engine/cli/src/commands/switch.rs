@@ -19,6 +19,8 @@ use crate::commands::store;
 #[derive(Debug, Clone, Copy)]
 pub struct SwitchArgs<'a> {
     pub state_dir: &'a Path,
+    /// `--root`: realize under this folder, without systemd.
+    pub root: Option<&'a Path>,
     pub wait: bool,
     pub adopt: bool,
     pub color: bool,
@@ -78,6 +80,8 @@ fn report(result: Result<Outcome, SwitchError>) -> Result<(), CliError> {
                 rendered: false,
             })
         }
+        Err(e @ SwitchError::Unsupported(_)) => Err(CliError::input(e.to_string())
+            .hint("nothing was changed; containers arrive with Quadlet support, until then leave them out of the node to switch")),
         Err(e @ SwitchError::Refused(_)) => Err(CliError::input(e.to_string()).hint(
             "nothing was changed; move the file away, or pass --adopt to back it up and manage it",
         )),
@@ -103,6 +107,9 @@ pub fn run(
         print!("{}", headline(live.as_ref(), &evaluation.graph));
         print!("{}", archy_plan::display::render(&plan));
         return Ok(());
+    }
+    if let Some(root) = args.root {
+        return offline(node, overrides, root, args);
     }
     let report_build = build_node(BuildArgs {
         node,
@@ -157,6 +164,64 @@ fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
             "an interrupted switch could not be recovered: {e}"
         ))),
     }
+}
+
+/// `archy --root DIR switch`: builds the node and realizes its files, unit
+/// files and [Install] links under DIR (building a node image offline).
+/// No systemd is involved and no health check runs: the units start at the
+/// image's first boot, so the generation stays `built`, not `good`.
+fn offline(
+    node: &Path,
+    overrides: &[String],
+    root: &Path,
+    args: SwitchArgs<'_>,
+) -> Result<(), CliError> {
+    let built = build_node(BuildArgs {
+        node,
+        overrides,
+        state_dir: args.state_dir,
+        wait: args.wait,
+        color: args.color,
+    })?;
+    let _lock = store::lock(args.state_dir, "archy switch --root", args.wait)?;
+    let store = store::open(args.state_dir)?;
+    let load = |n: u64| {
+        archy_build::load(&store, n)
+            .map(|l| l.graph)
+            .map_err(|e| CliError::system(format!("cannot load generation {n}: {e}")))
+    };
+    let live = store
+        .current()
+        .map_err(|e| CliError::system(e.to_string()))?
+        .map(load)
+        .transpose()?;
+    let new = load(built.number())?;
+    let podman = archy_switch::switch::unsupported(&new);
+    if !podman.is_empty() {
+        return report(Err(SwitchError::Unsupported(podman)));
+    }
+    let realizer = Realizer::new(root, args.state_dir);
+    let observed = realizer
+        .observe(&new, args.adopt)
+        .map_err(|e| CliError::system(e.to_string()))?;
+    let plan = archy_plan::plan(live.as_ref(), &new, &observed);
+    let refused: Vec<_> = plan.refusals().cloned().collect();
+    if !refused.is_empty() {
+        return report(Err(SwitchError::Refused(refused)));
+    }
+    realizer
+        .apply_changes(&new, &plan)
+        .map_err(|e| CliError::system(e.to_string()))?;
+    store
+        .set_current(built.number())
+        .map_err(|e| CliError::system(e.to_string()))?;
+    print!("{}", archy_plan::display::render(&plan));
+    println!(
+        "realized generation {} under {} (no systemd here: its units start at the first boot)",
+        built.number(),
+        root.display()
+    );
+    Ok(())
 }
 
 /// `archy recover`: what the boot-time unit runs. Finishes or undoes an
