@@ -5,9 +5,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
 const BASE: &str = r#"import "stdlib/systemd" as systemd;
@@ -24,30 +24,17 @@ fn description(conf: &str, extra: &str) -> String {
     BASE.replace("CONF", conf).replace("EXTRA", extra)
 }
 
-struct Node {
-    node: TestNode,
+/// What only this test needs beyond the shared node.
+trait RecoverNode {
+    fn journal(&self) -> String;
+    fn switch_in_background(&self);
+    fn wait_for_journal(&self, needle: &str);
+    fn kill_archy(&self);
+    fn current(&self) -> String;
+    fn conf(&self) -> String;
 }
 
-impl Node {
-    fn up() -> Node {
-        let node = TestNode::up("recover");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        node.cp(env!("CARGO_BIN_EXE_archy"), "/usr/local/bin/archy");
-        node.cp(repo.join("stdlib"), "/etc/archy/stdlib");
-        Node { node }
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(self.node.root_path().join("etc/archy/node.rhai"), text)
-            .expect("write node");
-    }
-
-    fn archy(&self, args: &[&str]) -> std::process::Output {
-        let mut argv = vec!["archy"];
-        argv.extend_from_slice(args);
-        self.node.exec(&argv)
-    }
-
+impl RecoverNode for ArchyNode {
     fn journal(&self) -> String {
         std::fs::read_to_string(self.node.root_path().join("var/lib/archy/switch.json"))
             .unwrap_or_default()
@@ -119,7 +106,7 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     if !TestNode::available() {
         return;
     }
-    let n = Node::up();
+    let n = ArchyNode::up("recover");
     n.write(&description("one", ""));
     let out = n.archy(&["switch", "/etc/archy/node.rhai"]);
     assert!(

@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::path::Path;
-
+use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
 /// A node description with two services (one reads a config file) and a
@@ -24,30 +23,12 @@ fn description(conf: &str, extra: &str) -> String {
     )
 }
 
-struct Node {
-    node: TestNode,
+/// What only this test needs beyond the shared node.
+trait SwitchNode {
+    fn switch_ok(&self) -> String;
 }
 
-impl Node {
-    fn up() -> Node {
-        let node = TestNode::up("switch");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        node.cp(env!("CARGO_BIN_EXE_archy"), "/usr/local/bin/archy");
-        node.cp(repo.join("stdlib"), "/etc/archy/stdlib");
-        Node { node }
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(self.node.root_path().join("etc/archy/node.rhai"), text)
-            .expect("write node");
-    }
-
-    fn archy(&self, args: &[&str]) -> std::process::Output {
-        let mut argv = vec!["archy"];
-        argv.extend_from_slice(args);
-        self.node.exec(&argv)
-    }
-
+impl SwitchNode for ArchyNode {
     fn switch_ok(&self) -> String {
         let out = self.archy(&["switch", "/etc/archy/node.rhai"]);
         let text = format!(
@@ -58,17 +39,6 @@ impl Node {
         assert!(out.status.success(), "switch failed:\n{text}");
         text
     }
-
-    fn prop(&self, unit: &str, prop: &str) -> String {
-        self.node
-            .exec_ok(&["systemctl", "show", "-P", prop, unit])
-            .trim()
-            .to_string()
-    }
-
-    fn active(&self, unit: &str) -> bool {
-        self.prop(unit, "ActiveState") == "active"
-    }
 }
 
 #[test]
@@ -76,7 +46,7 @@ fn switch_change_remove_fail_and_roll_back() {
     if !TestNode::available() {
         return;
     }
-    let n = Node::up();
+    let n = ArchyNode::up("switch");
 
     // Generation 1: both services active, loaded from archy's unit files.
     n.write(&description("one", ""));

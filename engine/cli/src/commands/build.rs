@@ -33,8 +33,17 @@ pub fn build_node(args: BuildArgs<'_>) -> Result<BuildReport, CliError> {
     // build found already present.
     let _lock = store::lock(args.state_dir, "archy build", args.wait)?;
     let store = store::open(args.state_dir)?;
+    build_locked(args, &store)
+}
+
+/// Evaluates and builds, for a caller that already holds the state lock
+/// (a switch builds and switches under one lock).
+pub fn build_locked(
+    args: BuildArgs<'_>,
+    store: &archy_store::Store,
+) -> Result<BuildReport, CliError> {
     let evaluation = evaluate_node(args.node, args.state_dir, args.overrides, args.color)?;
-    archy_build::build(&store, &evaluation.graph, &source_name(args.node))
+    archy_build::build(store, &evaluation.graph, &source_name(args.node))
         .map_err(store::build_error)
 }
 

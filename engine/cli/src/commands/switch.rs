@@ -10,7 +10,7 @@ use archy_switch::switch::{Outcome, SwitchError, Switcher};
 use archy_systemd::SystemdBus;
 
 use crate::CliError;
-use crate::commands::build::{BuildArgs, build_node};
+use crate::commands::build::{BuildArgs, build_locked};
 use crate::commands::diff::{headline, live_graph};
 use crate::commands::eval::evaluate_node;
 use crate::commands::store;
@@ -108,19 +108,22 @@ pub fn run(
         print!("{}", archy_plan::display::render(&plan));
         return Ok(());
     }
-    if let Some(root) = args.root {
-        return offline(node, overrides, root, args);
-    }
-    let report_build = build_node(BuildArgs {
-        node,
-        overrides,
-        state_dir: args.state_dir,
-        wait: args.wait,
-        color: args.color,
-    })?;
-    // build_node released its lock; take it again for the switch.
+    // One lock for building and switching, so nothing runs in between.
     let _lock = store::lock(args.state_dir, "archy switch", args.wait)?;
     let store = store::open(args.state_dir)?;
+    let report_build = build_locked(
+        BuildArgs {
+            node,
+            overrides,
+            state_dir: args.state_dir,
+            wait: args.wait,
+            color: args.color,
+        },
+        &store,
+    )?;
+    if let Some(root) = args.root {
+        return offline(&store, report_build.number(), root, args);
+    }
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
     let switch = switcher(&store, &realizer, &systemd, args, "archy switch");
@@ -166,27 +169,19 @@ fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
     }
 }
 
-/// `archy --root DIR switch`: builds the node and realizes its files, unit
-/// files and [Install] links under DIR (building a node image offline).
+/// `archy --root DIR switch`: realizes generation `built` (just built under
+/// the caller's lock): its files, unit files and [Install] links under DIR
+/// (building a node image offline).
 /// No systemd is involved and no health check runs: the units start at the
 /// image's first boot, so the generation stays `built`, not `good`.
 fn offline(
-    node: &Path,
-    overrides: &[String],
+    store: &archy_store::Store,
+    built: u64,
     root: &Path,
     args: SwitchArgs<'_>,
 ) -> Result<(), CliError> {
-    let built = build_node(BuildArgs {
-        node,
-        overrides,
-        state_dir: args.state_dir,
-        wait: args.wait,
-        color: args.color,
-    })?;
-    let _lock = store::lock(args.state_dir, "archy switch --root", args.wait)?;
-    let store = store::open(args.state_dir)?;
     let load = |n: u64| {
-        archy_build::load(&store, n)
+        archy_build::load(store, n)
             .map(|l| l.graph)
             .map_err(|e| CliError::system(format!("cannot load generation {n}: {e}")))
     };
@@ -195,7 +190,7 @@ fn offline(
         .map_err(|e| CliError::system(e.to_string()))?
         .map(load)
         .transpose()?;
-    let new = load(built.number())?;
+    let new = load(built)?;
     let podman = archy_switch::switch::unsupported(&new);
     if !podman.is_empty() {
         return report(Err(SwitchError::Unsupported(podman)));
@@ -213,12 +208,12 @@ fn offline(
         .apply_changes(&new, &plan)
         .map_err(|e| CliError::system(e.to_string()))?;
     store
-        .set_current(built.number())
+        .set_current(built)
         .map_err(|e| CliError::system(e.to_string()))?;
     print!("{}", archy_plan::display::render(&plan));
     println!(
         "realized generation {} under {} (no systemd here: its units start at the first boot)",
-        built.number(),
+        built,
         root.display()
     );
     Ok(())

@@ -2,4 +2,5 @@
 
 #![allow(dead_code)] // Each test file uses a different part of this.
 
+pub mod archy_node;
 pub mod node;

@@ -1,0 +1,46 @@
+//! A test node with this build's `archy` and the repository's `stdlib/` in
+//! it, and a node description at `/etc/archy/node.rhai`.
+
+use std::path::Path;
+use std::process::Output;
+
+use super::node::TestNode;
+
+pub struct ArchyNode {
+    pub node: TestNode,
+}
+
+impl ArchyNode {
+    pub fn up(prefix: &str) -> ArchyNode {
+        let node = TestNode::up(prefix);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        node.cp(env!("CARGO_BIN_EXE_archy"), "/usr/local/bin/archy");
+        node.cp(repo.join("stdlib"), "/etc/archy/stdlib");
+        ArchyNode { node }
+    }
+
+    /// Writes the node description archy switches to.
+    pub fn write(&self, text: &str) {
+        std::fs::write(self.node.root_path().join("etc/archy/node.rhai"), text)
+            .expect("write node");
+    }
+
+    /// Runs `archy ARGS` in the node.
+    pub fn archy(&self, args: &[&str]) -> Output {
+        let mut argv = vec!["archy"];
+        argv.extend_from_slice(args);
+        self.node.exec(&argv)
+    }
+
+    /// A property of a unit, as `systemctl show` says it.
+    pub fn prop(&self, unit: &str, prop: &str) -> String {
+        self.node
+            .exec_ok(&["systemctl", "show", "-P", prop, unit])
+            .trim()
+            .to_string()
+    }
+
+    pub fn active(&self, unit: &str) -> bool {
+        self.prop(unit, "ActiveState") == "active"
+    }
+}
