@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use archy_graph::{Digest, Graph, Kind, Resource};
 use archy_plan::{Change, Plan};
@@ -244,10 +244,15 @@ impl Switcher<'_> {
     /// Stops, files, daemon-reload, reloads/restarts/starts, each step
     /// recorded in the journal before the next.
     fn apply(&self, new: &Graph, plan: &Plan, journal: &mut Journal) -> Result<(), Failure> {
+        let started = Instant::now();
+        // Time spent waiting for systemd, apart from archy's own work.
+        let mut in_systemd = Duration::ZERO;
         journal.phase = Phase::Applying;
         journal.save(&self.state_dir).map_err(Failure::Journal)?;
         for action in units::stops(plan) {
+            let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
+            in_systemd += t.elapsed();
             self.done(journal, format!("{} {}", action.op, action.unit))?;
         }
         self.realizer
@@ -255,15 +260,26 @@ impl Switcher<'_> {
             .map_err(Failure::Files)?;
         self.done(journal, "files".to_string())?;
         if !plan.unit_files_changed.is_empty() {
+            let t = Instant::now();
             self.systemd
                 .daemon_reload(self.job_timeout)
                 .map_err(Failure::Reload)?;
+            in_systemd += t.elapsed();
             self.done(journal, "daemon-reload".to_string())?;
         }
         for action in units::starts(plan) {
+            let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
+            in_systemd += t.elapsed();
             self.done(journal, format!("{} {}", action.op, action.unit))?;
         }
+        tracing::info!(
+            target: "archy::timing",
+            "applied: {} unit jobs, {:.1} ms in all, {:.1} ms of it waiting for systemd",
+            plan.touched_units().count(),
+            started.elapsed().as_secs_f64() * 1e3,
+            in_systemd.as_secs_f64() * 1e3,
+        );
         Ok(())
     }
 
@@ -276,6 +292,7 @@ impl Switcher<'_> {
     fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
         journal.phase = Phase::HealthGate;
         journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        let started = Instant::now();
         let failed: Vec<Unhealthy> = graph
             .nodes
             .iter()
@@ -284,6 +301,11 @@ impl Switcher<'_> {
                 _ => None,
             })
             .collect();
+        tracing::info!(
+            target: "archy::timing",
+            "health gate: {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
         if failed.is_empty() {
             Ok(())
         } else {

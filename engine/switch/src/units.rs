@@ -64,6 +64,12 @@ pub fn run(
             .journal_tail(&action.unit, JOURNAL_LINES)
             .unwrap_or_default(),
     };
+    if matches!(action.op, UnitOp::Start | UnitOp::Restart) {
+        // archy's own restarts must not trip the crash-loop start limit.
+        systemd
+            .reset_failed(&action.unit)
+            .map_err(|e| fail(e.to_string()))?;
+    }
     match systemd.run_job(kind, &action.unit, timeout) {
         Ok(JobResult::Done) => Ok(()),
         // Stopping a unit systemd no longer knows (its file is already

@@ -280,6 +280,21 @@ impl ServiceManager for SystemdBus {
         })
     }
 
+    fn reset_failed(&self, unit: &str) -> Result<(), Error> {
+        let what = "reset a unit's failed state";
+        let result = self.block_on(|| format!("reset-failed {unit}"), QUERY_TIMEOUT, async {
+            self.manager
+                .call_method("ResetFailedUnit", &(unit,))
+                .await
+                .map_err(|e| call_error(what, Some(unit), e))?;
+            Ok(())
+        });
+        match result {
+            Err(Error::UnitNotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
     fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
         self.block_on(|| format!("{kind} {unit}"), timeout, self.job(kind, unit))
     }

@@ -47,6 +47,11 @@ pub enum Call {
         /// The timeout it was given.
         timeout: Duration,
     },
+    /// [`ServiceManager::reset_failed`].
+    ResetFailed {
+        /// Its unit.
+        unit: String,
+    },
     /// [`ServiceManager::unit_state`].
     UnitState {
         /// The unit asked about.
@@ -251,6 +256,13 @@ impl ServiceManager for FakeServiceManager {
                 Ok(())
             }
         }
+    }
+
+    fn reset_failed(&self, unit: &str) -> Result<(), Error> {
+        self.lock().calls.push(Call::ResetFailed {
+            unit: unit.to_owned(),
+        });
+        Ok(())
     }
 
     fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error> {

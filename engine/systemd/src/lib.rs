@@ -43,6 +43,14 @@ pub trait ServiceManager: fmt::Debug {
     /// answer within `timeout`.
     fn daemon_reload(&self, timeout: Duration) -> Result<(), Error>;
 
+    /// `systemctl reset-failed UNIT`: forgets the unit's failed state and
+    /// its start-rate counter. A switch calls it before each start or
+    /// restart it asks for, so restarts archy makes on purpose never count
+    /// toward `StartLimitBurst=` (five within ten seconds by default),
+    /// which is there to stop crash loops. A unit systemd does not know is
+    /// not an error.
+    fn reset_failed(&self, unit: &str) -> Result<(), Error>;
+
     /// Runs one job of `kind` on `unit` and waits for its result: the
     /// method the convenience methods below call.
     fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error>;

@@ -29,6 +29,10 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 const UNITS: &[(&str, &str)] = &[
     (
+        "often.service",
+        "[Service]\nExecStart=/bin/sleep infinity\n",
+    ),
+    (
         "sleeper.service",
         "[Service]\nExecStart=/bin/sleep infinity\n",
     ),
@@ -121,6 +125,10 @@ fn systemd_over_the_bus_of_a_real_node() {
             "a_job_that_does_not_end_times_out",
             a_job_that_does_not_end_times_out,
         ),
+        (
+            "reset_failed_lifts_the_start_limit",
+            reset_failed_lifts_the_start_limit,
+        ),
     ];
     let failed: Vec<&str> = std::thread::scope(|s| {
         let running: Vec<_> = scenarios
@@ -193,6 +201,27 @@ fn daemon_reload_loads_new_and_changed_unit_files(systemd: &SystemdBus, root: &P
 fn cmdline(node: &TestNode, pid: u32) -> String {
     let raw = node.exec_ok(&["cat", &format!("/proc/{pid}/cmdline")]);
     raw.trim_end_matches('\0').replace('\0', " ")
+}
+
+/// Restarting a unit more often than `StartLimitBurst=` (5 in 10 s) fails
+/// with start-limit-hit, unless its counter is reset before each restart,
+/// as a switch does.
+fn reset_failed_lifts_the_start_limit(systemd: &SystemdBus, _node: &TestNode) {
+    let unit = "often.service";
+    for _ in 0..8 {
+        systemd.reset_failed(unit).unwrap();
+        assert_eq!(systemd.restart(unit, JOB).unwrap(), JobResult::Done);
+    }
+    let hit = (0..8)
+        .map(|_| systemd.restart(unit, JOB).unwrap())
+        .any(|r| r == JobResult::Failed);
+    assert!(
+        hit,
+        "without reset-failed the start limit should stop the restarts"
+    );
+    systemd.reset_failed(unit).unwrap();
+    systemd.reset_failed("no-such-unit.service").unwrap();
+    systemd.stop(unit, JOB).unwrap();
 }
 
 fn start_restart_stop(systemd: &SystemdBus, node: &TestNode) {
