@@ -169,6 +169,14 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     // As at boot: the recovery unit archy installed does it.
     n.node
         .exec_ok(&["systemctl", "start", "archy-recover.service"]);
+    // Run as a unit, archy logs structured entries to the journal.
+    let entries = n
+        .node
+        .exec_ok(&["journalctl", "-t", "archy", "-o", "json", "--no-pager"]);
+    assert!(
+        entries.contains("\"TARGET\":\"archy::timing\""),
+        "{entries}"
+    );
     assert_eq!(n.conf(), "three\n");
     assert_eq!(n.current(), "generations/3");
     assert!(n.journal().is_empty());
