@@ -152,3 +152,51 @@ fn switch_change_remove_fail_and_roll_back() {
     assert_eq!(n.node.exec_ok(&["cat", "/etc/demo/reader.conf"]), "one\n");
     assert!(n.active("demo-other.service"));
 }
+
+#[test]
+fn a_file_archy_did_not_write_is_refused_then_adopted_and_given_back() {
+    if !TestNode::available() {
+        return;
+    }
+    let n = ArchyNode::up("adopt");
+    n.node.exec_ok(&[
+        "sh",
+        "-c",
+        "mkdir -p /etc/demo && echo 'hand-written' > /etc/demo/motd && chmod 0600 /etc/demo/motd",
+    ]);
+    let with_motd = r#"[ file("/etc/demo/motd", #{ text: "managed\n" }) ]"#;
+    n.write(with_motd);
+
+    let out = n.archy(&["switch", "/etc/archy/node.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/etc/demo/motd") && err.contains("--adopt"),
+        "{err}"
+    );
+    assert_eq!(n.node.exec_ok(&["cat", "/etc/demo/motd"]), "hand-written\n");
+
+    let out = n.archy(&["switch", "--adopt", "/etc/archy/node.rhai"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(n.node.exec_ok(&["cat", "/etc/demo/motd"]), "managed\n");
+
+    // The node stops managing it: the original comes back, mode included.
+    n.write("[]");
+    let out = n.archy(&["switch", "/etc/archy/node.rhai"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(n.node.exec_ok(&["cat", "/etc/demo/motd"]), "hand-written\n");
+    assert_eq!(
+        n.node
+            .exec_ok(&["stat", "-c", "%a", "/etc/demo/motd"])
+            .trim(),
+        "600"
+    );
+}
