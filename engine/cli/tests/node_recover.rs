@@ -28,6 +28,7 @@ fn description(conf: &str, extra: &str) -> String {
 trait RecoverNode {
     fn journal(&self) -> String;
     fn switch_in_background(&self);
+    fn switch_paused_after(&self, step: &str);
     fn wait_for_journal(&self, needle: &str);
     fn kill_archy(&self);
     fn current(&self) -> String;
@@ -43,8 +44,16 @@ impl RecoverNode for ArchyNode {
     /// Starts `archy switch` as a transient unit, so it can be killed with
     /// SIGKILL like a crash would.
     fn switch_in_background(&self) {
+        self.switch_paused_after("");
+    }
+
+    /// Like a switch in the background, stopping after `step` (see
+    /// ARCHY_PAUSE_AFTER in the switch).
+    fn switch_paused_after(&self, step: &str) {
+        let pause = format!("--setenv=ARCHY_PAUSE_AFTER={step}");
         self.node.exec_ok(&[
             "systemd-run",
+            &pause,
             "--unit=archy-under-test",
             "--collect",
             "/usr/local/bin/archy",
@@ -179,6 +188,55 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     );
     assert_eq!(n.conf(), "three\n");
     assert_eq!(n.current(), "generations/3");
+    assert!(n.journal().is_empty());
+
+    // Killed right after the plan was journaled, before any change:
+    // recovery drops the journal; the node stays on generation 3.
+    n.write(&description("four", ""));
+    n.switch_paused_after("planned");
+    n.wait_for_journal("\"phase\": \"planned\"");
+    n.kill_archy();
+    let out = n.archy(&["recover"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(n.current(), "generations/3");
+    assert_eq!(n.conf(), "three\n");
+    assert!(n.journal().is_empty());
+
+    // Killed with the files written but before systemd reloaded them (a
+    // new unit file on disk, unknown to systemd): recovery goes back to
+    // generation 3, unit file removed, systemd reloaded.
+    n.write(&description(
+        "five",
+        r#"systemd::service("demo-new", #{ exec: "/bin/sleep infinity" }),"#,
+    ));
+    n.switch_paused_after("files");
+    n.wait_for_journal("\"files\"");
+    n.kill_archy();
+    assert!(
+        n.node
+            .root_path()
+            .join("etc/systemd/system/demo-new.service")
+            .exists()
+    );
+    let out = n.archy(&["recover"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(n.current(), "generations/3");
+    assert_eq!(n.conf(), "three\n");
+    assert!(
+        !n.node
+            .root_path()
+            .join("etc/systemd/system/demo-new.service")
+            .exists()
+    );
     assert!(n.journal().is_empty());
 
     // Nothing in flight: recover says so and changes nothing.

@@ -100,6 +100,17 @@ pub fn unsupported(graph: &Graph) -> Vec<String> {
         .collect()
 }
 
+/// The crash tests' hook: with `ARCHY_PAUSE_AFTER=<step>` in its
+/// environment, a switch stops for a minute right after recording `step`
+/// (`planned`, `files`, `daemon-reload`, `restart x.service`, ...) in its
+/// journal, so a test can kill it exactly there. Unset, it does nothing.
+fn pause_point(step: &str) {
+    if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s == step) {
+        tracing::warn!("pausing after {step} (ARCHY_PAUSE_AFTER)");
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
     Graph {
@@ -187,6 +198,7 @@ impl Switcher<'_> {
             command: self.command.clone(),
         };
         journal.save(&self.state_dir)?;
+        pause_point("planned");
         let result = self
             .apply(&new, &plan, &mut journal)
             .and_then(|()| self.gate(&new, &mut journal));
@@ -285,7 +297,9 @@ impl Switcher<'_> {
 
     fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
         journal.done.push(step);
-        journal.save(&self.state_dir).map_err(Failure::Journal)
+        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        pause_point(journal.done.last().map_or("", String::as_str));
+        Ok(())
     }
 
     /// Every health check of `graph` must pass within its deadline.
