@@ -41,39 +41,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The node description and its host facts, as the commands that
+/// evaluate one take them.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node description.
+    #[arg(default_value = "node.rhai")]
+    pub node: PathBuf,
+    /// Override or add a host fact, e.g. --fact hostname=node1.
+    #[arg(long = "fact", value_name = "K=V")]
+    pub facts: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate a node description and print its graph.
     Eval {
-        /// The node description.
-        #[arg(default_value = "node.rhai")]
-        node: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Print the canonical graph as JSON.
         #[arg(long)]
         json: bool,
-        /// Override or add a host fact, e.g. --fact hostname=node1.
-        #[arg(long = "fact", value_name = "K=V")]
-        facts: Vec<String>,
     },
     /// Evaluate a node description, write it into the store and record a
     /// generation.
+    Build {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// The plan a switch to NODE would carry out, without applying it.
     Diff {
-        /// The node description.
-        #[arg(default_value = "node.rhai")]
-        node: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
-        /// Override or add a host fact, e.g. --fact hostname=node1.
-        #[arg(long = "fact", value_name = "K=V")]
-        facts: Vec<String>,
     },
     /// Build NODE and switch the node to it, through the health gate.
     Switch {
-        /// The node description.
-        #[arg(default_value = "node.rhai")]
-        node: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -81,9 +88,6 @@ pub enum Command {
         /// restored when archy stops managing them).
         #[arg(long)]
         adopt: bool,
-        /// Override or add a host fact, e.g. --fact hostname=node1.
-        #[arg(long = "fact", value_name = "K=V")]
-        facts: Vec<String>,
     },
     /// Switch back to the generation that ran before this one (or --to N),
     /// without evaluating anything.
@@ -95,14 +99,6 @@ pub enum Command {
     /// Finish or undo a switch that was interrupted (run at boot by
     /// archy-recover.service, and first by every switch and rollback).
     Recover,
-    Build {
-        /// The node description.
-        #[arg(default_value = "node.rhai")]
-        node: PathBuf,
-        /// Override or add a host fact, e.g. --fact hostname=node1.
-        #[arg(long = "fact", value_name = "K=V")]
-        facts: Vec<String>,
-    },
     /// List the generations, the current one and the last known good one.
     Generations {
         /// Print them as JSON.
@@ -177,13 +173,13 @@ pub fn run(cli: Cli) -> ExitCode {
     use std::io::IsTerminal;
     let color = std::io::stderr().is_terminal();
     let result = match &cli.command {
-        Command::Eval { node, json, facts } => {
-            commands::eval::run(node, *json, facts, &cli.state_dir, color)
+        Command::Eval { node, json } => {
+            commands::eval::run(&node.node, *json, &node.facts, &cli.state_dir, color)
         }
-        Command::Diff { node, json, facts } => commands::diff::run(
-            node,
+        Command::Diff { node, json } => commands::diff::run(
+            &node.node,
             *json,
-            facts,
+            &node.facts,
             &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
             color,
         ),
@@ -191,7 +187,6 @@ pub fn run(cli: Cli) -> ExitCode {
             node,
             dry_run,
             adopt,
-            facts,
         } => {
             let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
             let args = commands::switch::SwitchArgs {
@@ -201,7 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 adopt: *adopt,
                 color,
             };
-            commands::switch::run(node, facts, *dry_run, args)
+            commands::switch::run(&node.node, &node.facts, *dry_run, args)
         }
         Command::Rollback { .. } | Command::Recover if cli.root.is_some() => Err(CliError::input(
             "--root realizes a node image offline with `archy switch`; rollback and recover act on a running node",
@@ -228,9 +223,9 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             commands::switch::recover(args)
         }
-        Command::Build { node, facts } => commands::build::run(commands::build::BuildArgs {
-            node,
-            overrides: facts,
+        Command::Build { node } => commands::build::run(commands::build::BuildArgs {
+            node: &node.node,
+            overrides: &node.facts,
             state_dir: &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
             wait: cli.wait,
             color,
