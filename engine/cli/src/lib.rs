@@ -172,77 +172,43 @@ impl CliError {
 pub fn run(cli: Cli) -> ExitCode {
     use std::io::IsTerminal;
     let color = std::io::stderr().is_terminal();
+    // Where the state lives: under --root when building an image offline.
+    let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
+    // Rollback and recover act on the running node, so only switch gets --root.
+    let switch_args = |with_root: bool, adopt: bool| commands::switch::SwitchArgs {
+        state_dir: &state_dir,
+        root: cli.root.as_deref().filter(|_| with_root),
+        wait: cli.wait,
+        adopt,
+        color,
+    };
     let result = match &cli.command {
         Command::Eval { node, json } => {
             commands::eval::run(&node.node, *json, &node.facts, &cli.state_dir, color)
         }
-        Command::Diff { node, json } => commands::diff::run(
-            &node.node,
-            *json,
-            &node.facts,
-            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
-            color,
-        ),
+        Command::Diff { node, json } => {
+            commands::diff::run(&node.node, *json, &node.facts, &state_dir, color)
+        }
         Command::Switch {
             node,
             dry_run,
             adopt,
-        } => {
-            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
-            let args = commands::switch::SwitchArgs {
-                state_dir: &state_dir,
-                root: cli.root.as_deref(),
-                wait: cli.wait,
-                adopt: *adopt,
-                color,
-            };
-            commands::switch::run(&node.node, &node.facts, *dry_run, args)
-        }
+        } => commands::switch::run(&node.node, &node.facts, *dry_run, switch_args(true, *adopt)),
         Command::Rollback { .. } | Command::Recover if cli.root.is_some() => Err(CliError::input(
             "--root realizes a node image offline with `archy switch`; rollback and recover act on a running node",
         )),
-        Command::Rollback { to } => {
-            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
-            let args = commands::switch::SwitchArgs {
-                state_dir: &state_dir,
-                root: None,
-                wait: cli.wait,
-                adopt: false,
-                color,
-            };
-            commands::switch::rollback(*to, args)
-        }
-        Command::Recover => {
-            let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
-            let args = commands::switch::SwitchArgs {
-                state_dir: &state_dir,
-                root: None,
-                wait: cli.wait,
-                adopt: false,
-                color,
-            };
-            commands::switch::recover(args)
-        }
+        Command::Rollback { to } => commands::switch::rollback(*to, switch_args(false, false)),
+        Command::Recover => commands::switch::recover(switch_args(false, false)),
         Command::Build { node } => commands::build::run(commands::build::BuildArgs {
             node: &node.node,
             overrides: &node.facts,
-            state_dir: &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
+            state_dir: &state_dir,
             wait: cli.wait,
             color,
         }),
-        Command::Generations { json } => commands::generations::run(
-            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
-            *json,
-        ),
-        Command::Gc { keep } => commands::gc::run(
-            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
-            *keep,
-            cli.wait,
-        ),
-        Command::Store { command } => commands::store::run(
-            command,
-            &commands::store::state_dir(&cli.state_dir, cli.root.as_deref()),
-        ),
+        Command::Generations { json } => commands::generations::run(&state_dir, *json),
+        Command::Gc { keep } => commands::gc::run(&state_dir, *keep, cli.wait),
+        Command::Store { command } => commands::store::run(command, &state_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

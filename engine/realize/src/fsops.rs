@@ -149,27 +149,18 @@ fn temp_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.archy-new"))
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory
-/// (created 0600, so nobody reads it half-made), write, owner and mode,
-/// fsync, rename over, fsync the directory.
-pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<()> {
+/// Replaces `path` atomically: `make` creates the new version at a temp
+/// name beside it, which is then renamed over `path`, and the directory
+/// is flushed. A failure removes the temp and leaves `path` as it was.
+fn replace(
+    path: &Path,
+    action: &'static str,
+    make: impl FnOnce(&Path) -> io::Result<()>,
+) -> Result<()> {
     let temp = temp_for(path);
-    let fail = |e| Error::io("write", path)(e);
+    let fail = |e| Error::io(action, path)(e);
     remove_if_there(&temp).map_err(fail)?;
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        f.write_all(bytes)?;
-        // Owner before mode: chown clears the set-id bits.
-        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if let Err(e) = result {
+    if let Err(e) = make(&temp).and_then(|()| fs::rename(&temp, path)) {
         let _ = fs::remove_file(&temp);
         return Err(fail(e));
     }
@@ -179,23 +170,27 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u3
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically: a temp file in the same directory
+/// (created 0600, so nobody reads it half-made), write, owner and mode,
+/// fsync, rename over, fsync the directory.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<()> {
+    replace(path, "write", |temp| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(temp)?;
+        f.write_all(bytes)?;
+        // Owner before mode: chown clears the set-id bits.
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()
+    })
+}
+
 /// Makes `path` a symbolic link to `to`, atomically.
 pub(crate) fn write_link(path: &Path, to: &Path) -> Result<()> {
-    let temp = temp_for(path);
-    let fail = |e| Error::io("link", path)(e);
-    remove_if_there(&temp).map_err(fail)?;
-    let result = (|| -> io::Result<()> {
-        std::os::unix::fs::symlink(to, &temp)?;
-        fs::rename(&temp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&temp);
-        return Err(fail(e));
-    }
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    replace(path, "link", |temp| std::os::unix::fs::symlink(to, temp))
 }
 
 fn remove_if_there(path: &Path) -> io::Result<()> {
