@@ -16,7 +16,10 @@ use archy_store::{
 };
 
 use crate::error::BuildError;
-use crate::objects::{file_blobs, graph_object_name, resource_object_name, store_digest};
+use crate::objects::{
+    build_contexts, context_file_object_name, context_object_name, file_blobs, graph_object_name,
+    resource_object_name, store_digest,
+};
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +31,8 @@ pub struct BuildReport {
     /// Whether the generation was recorded by this build. False when a
     /// generation with the same root existed: same inputs, same generation.
     pub new_generation: bool,
-    /// How many objects the generation has (resources, file contents and
-    /// the graph).
+    /// How many objects the generation has (resources, file contents, build
+    /// contexts and the graph).
     pub objects: usize,
     /// How many of them this build wrote.
     pub objects_written: usize,
@@ -74,6 +77,26 @@ pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, 
         writer.insert(id.name(), text.as_bytes(), &id.digest(), || {
             format!("the text of {}", id.name())
         })?;
+    }
+    // A context's files before its manifest, which names them. The record
+    // lists them all, so `gc` keeps and `verify` checks them like any other
+    // object of the generation.
+    for used in build_contexts(graph)? {
+        let manifest = used.files.manifest();
+        for (file, entry) in used.files.files.iter().zip(&manifest.entries) {
+            writer.insert(
+                &context_file_object_name(&file.path),
+                &file.bytes,
+                &store_digest(&entry.content),
+                || format!("{} of the build context {}", file.path, used.context),
+            )?;
+        }
+        writer.insert(
+            &context_object_name(used.context),
+            &manifest.encode(),
+            &store_digest(used.tree),
+            || format!("the build context {} of {}", used.context, used.key),
+        )?;
     }
     for node in &graph.nodes {
         let record = graph.node_record(node).encode();

@@ -18,6 +18,19 @@ pub enum BuildError {
     #[error("the graph has no text for {key} (content {digest}); this is a bug in archy")]
     MissingBlob { key: String, digest: String },
 
+    /// A container is built from a context whose files are not among the
+    /// graph's contexts: the graph was not made by the evaluator, or the
+    /// evaluator lost them. Without them no switch could build the image.
+    #[error(
+        "the graph has no files for the build context {context} of {key} (tree {tree}); \
+         this is a bug in archy"
+    )]
+    MissingContext {
+        key: String,
+        context: String,
+        tree: String,
+    },
+
     /// An object's bytes do not hash to the digest the graph gives them: the
     /// canonical encoding is not deterministic. Storing it would make the
     /// generation unloadable, so the build stops.
@@ -97,6 +110,44 @@ pub enum LoadError {
         key: String,
         reference: String,
         hash: String,
+    },
+
+    /// A container is built from a context whose manifest the record does
+    /// not list: the generation was built without its build contexts, so
+    /// its image cannot be built from the store.
+    #[error(
+        "generation {number}'s {key} is built from {context} (tree {tree}), but its record \
+         lists no build context object with that digest"
+    )]
+    ContextNotListed {
+        number: u64,
+        key: String,
+        context: String,
+        tree: String,
+    },
+
+    /// A build context's manifest names a file whose object the record does
+    /// not list.
+    #[error(
+        "generation {number}'s build context {context} has {path} with content {content}, \
+         but its record lists no object with that digest"
+    )]
+    ContextFileNotListed {
+        number: u64,
+        context: String,
+        path: String,
+        content: String,
+    },
+
+    /// An object of a build context is listed but cannot be read (missing
+    /// from the store, corrupt).
+    #[error("generation {number}'s build context {context} cannot be read: {source}")]
+    ContextUnreadable {
+        number: u64,
+        context: String,
+        /// Boxed: a store error is large, and every `LoadError` would pay
+        /// for it.
+        source: Box<StoreError>,
     },
 
     /// A file's content object is not UTF-8 text.

@@ -1,12 +1,15 @@
 //! Loading a generation back from the store alone: its record, its graph
-//! object, every resource record and every file's text. No Rhai source is
-//! read, so a rollback never re-evaluates, and a description whose sources
-//! are gone (or would evaluate differently today) can still be switched to.
+//! object, every resource record, every file's text and every container's
+//! build context. No Rhai source is read, so a rollback never re-evaluates,
+//! and a description whose sources are gone (or would evaluate differently
+//! today) can still be switched to.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use archy_graph::{Digest, Graph, GraphRecord, Node, Resource, ResourceRecord, Span};
+use archy_graph::context::{ContextFile, ContextManifest};
+use archy_graph::resource::ImageSource;
+use archy_graph::{BuildContext, Digest, Graph, GraphRecord, Node, Resource, ResourceRecord, Span};
 use archy_store::{GenerationRecord, ObjectId, Store};
 
 use crate::error::LoadError;
@@ -17,10 +20,10 @@ use crate::objects::{graph_digest, store_digest};
 pub struct LoadedGeneration {
     /// Its record (number, time, source, facts, outcome).
     pub record: GenerationRecord,
-    /// Its graph: the same root, resources, references, hashes and file
-    /// texts as the graph that was built. Only the source positions are
-    /// gone; each node's `at` names the generation instead (see
-    /// [`loaded_span`]).
+    /// Its graph: the same root, resources, references, hashes, file texts
+    /// and build contexts as the graph that was built. Only the source
+    /// positions are gone; each node's `at` names the generation instead
+    /// (see [`loaded_span`]).
     pub graph: Graph,
 }
 
@@ -80,12 +83,14 @@ pub fn load(store: &Store, number: u64) -> Result<LoadedGeneration, LoadError> {
     // wrote the record.
     nodes.sort_by(|a, b| a.key.cmp(&b.key));
     let blobs = loader.blobs(&nodes)?;
+    let contexts = loader.contexts(&nodes)?;
 
     let graph = Graph {
         root: graph_digest(&record.graph.digest()),
         facts: graph_record.facts,
         nodes,
         blobs,
+        contexts,
     };
     Ok(LoadedGeneration { record, graph })
 }
@@ -141,9 +146,14 @@ impl<'a> Loader<'a> {
         Ok(graph)
     }
 
+    /// The record's object with `digest`, if it lists one.
+    fn lookup(&self, digest: &Digest) -> Option<&'a ObjectId> {
+        self.by_digest.get(&store_digest(digest)).copied()
+    }
+
     /// The object with `digest`, read and checked against it.
     fn read(&self, digest: &Digest) -> Option<Result<(ObjectId, Vec<u8>), LoadError>> {
-        let id = *self.by_digest.get(&store_digest(digest))?;
+        let id = self.lookup(digest)?;
         Some(
             self.store
                 .read(id)
@@ -191,5 +201,80 @@ impl<'a> Loader<'a> {
             blobs.insert(file.content, Arc::from(text));
         }
         Ok(blobs)
+    }
+
+    /// The files of every build context a container of `nodes` is built
+    /// from, by tree digest.
+    fn contexts(&self, nodes: &[Node]) -> Result<BTreeMap<Digest, Arc<BuildContext>>, LoadError> {
+        let mut contexts = BTreeMap::new();
+        for node in nodes {
+            let Resource::Container(container) = &node.resource else {
+                continue;
+            };
+            let ImageSource::Build { context, tree } = &container.image else {
+                continue;
+            };
+            if contexts.contains_key(tree) {
+                continue;
+            }
+            let id = self
+                .lookup(tree)
+                .ok_or_else(|| LoadError::ContextNotListed {
+                    number: self.number,
+                    key: node.key.to_string(),
+                    context: context.clone(),
+                    tree: tree.to_string(),
+                })?;
+            let files = self.context(context, id)?;
+            contexts.insert(*tree, Arc::new(files));
+        }
+        Ok(contexts)
+    }
+
+    /// The build context `context` whose manifest is object `id`: the
+    /// manifest, then each file it names. Every object is checked against
+    /// its digest on reading, so the files are exactly the tree the
+    /// container names.
+    fn context(&self, context: &str, id: &ObjectId) -> Result<BuildContext, LoadError> {
+        let unreadable = |source| LoadError::ContextUnreadable {
+            number: self.number,
+            context: context.to_owned(),
+            source: Box::new(source),
+        };
+        let bytes = self.store.read(id).map_err(unreadable)?;
+        let manifest = ContextManifest::decode(&bytes).map_err(|source| LoadError::Decode {
+            number: self.number,
+            id: id.clone(),
+            source,
+        })?;
+        // As for the graph: the constant is private to archy-graph.
+        let expected = ContextManifest::new(Vec::new()).domain;
+        if manifest.domain != expected {
+            return Err(LoadError::Encoding {
+                number: self.number,
+                found: manifest.domain,
+                expected,
+            });
+        }
+        let mut files = Vec::with_capacity(manifest.entries.len());
+        for entry in manifest.entries {
+            let id =
+                self.lookup(&entry.content)
+                    .ok_or_else(|| LoadError::ContextFileNotListed {
+                        number: self.number,
+                        context: context.to_owned(),
+                        path: entry.path.clone(),
+                        content: entry.content.to_string(),
+                    })?;
+            let bytes = self.store.read(id).map_err(unreadable)?;
+            files.push(ContextFile {
+                path: entry.path,
+                executable: entry.executable,
+                bytes,
+            });
+        }
+        // Kept in the manifest's order, which is the order its digest was
+        // taken in.
+        Ok(BuildContext { files })
     }
 }

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod facts;
 pub mod logging;
+pub mod podman;
 pub mod render;
 
 use std::path::PathBuf;
@@ -114,6 +115,14 @@ pub enum Command {
         #[arg(long, default_value_t = commands::gc::DEFAULT_KEEP)]
         keep: usize,
     },
+    /// How the running node differs from its current generation
+    /// (containers missing, stopped, or on another image). Exit 1 when it
+    /// differs.
+    Status {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the store.
     Store {
         #[command(subcommand)]
@@ -208,6 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Generations { json } => commands::generations::run(&state_dir, *json),
         Command::Gc { keep } => commands::gc::run(&state_dir, *keep, cli.wait),
+        Command::Status { json } => commands::status::run(&state_dir, *json),
         Command::Store { command } => commands::store::run(command, &state_dir),
     };
     match result {

@@ -77,13 +77,13 @@ fn switch_under_root_writes_an_image() {
 }
 
 #[test]
-fn containers_are_refused_until_archy_can_run_them() {
+fn containers_are_written_as_quadlet_files_and_their_images_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let image = dir.path().join("image");
     std::fs::create_dir(&image).expect("image dir");
     std::fs::write(
         dir.path().join("node.rhai"),
-        r#"[ container("web", #{ image: "localhost/web:1" }) ]"#,
+        r#"[ network("appnet", #{}), container("web", #{ image: "localhost/web:1", network: "appnet" }) ]"#,
     )
     .expect("node");
     let out = archy(
@@ -95,7 +95,19 @@ fn containers_are_refused_until_archy_can_run_them() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run containers yet"));
-    assert!(!image.join("var/lib/archy/current").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let quadlet = std::fs::read_to_string(image.join("etc/containers/systemd/web.container"))
+        .expect("the Quadlet file");
+    assert!(quadlet.contains("Image=localhost/web:1\n"), "{quadlet}");
+    assert!(quadlet.contains("Network=appnet.network\n"), "{quadlet}");
+    assert!(image.join("etc/containers/systemd/appnet.network").exists());
+    // Quadlet makes its own [Install] links at boot: archy makes none.
+    assert!(
+        !image
+            .join("etc/systemd/system/multi-user.target.wants")
+            .exists()
+    );
+    // No podman here: the operator is told which images the image needs.
+    assert!(stdout.contains("localhost/web:1"), "{stdout}");
 }

@@ -113,6 +113,7 @@ fn evaluate_here(
         loader: loader.clone(),
         problems: Default::default(),
         blobs: Default::default(),
+        contexts: Default::default(),
         inner: Default::default(),
         invalid: Default::default(),
     });
@@ -162,6 +163,7 @@ fn evaluate_here(
     let end = resolver::span(node, last);
     collect(&end, result, &mut decl, &mut problems);
     decl.blobs = std::mem::take(&mut *state.blobs.borrow_mut());
+    decl.contexts = std::mem::take(&mut *state.contexts.borrow_mut());
     decl.facts = host.used();
     decl.invalid = std::mem::take(&mut *state.invalid.borrow_mut());
     // The whole-graph checks run even when constructors found problems, so

@@ -30,14 +30,9 @@ impl SourceError {
     }
 }
 
-/// One file of a build context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextFile {
-    /// Relative to the context folder.
-    pub path: String,
-    pub executable: bool,
-    pub bytes: Vec<u8>,
-}
+/// One file of a build context: the graph's type, since the files travel
+/// with the graph into the store.
+pub use archy_graph::ContextFile;
 
 /// Read access to the node's sources.
 pub trait Sources: Send {

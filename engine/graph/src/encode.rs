@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::resource::{Resource, ResourceKey};
 
-const RESOURCE_DOMAIN: &str = "archy.resource.v1";
+const RESOURCE_DOMAIN: &str = "archy.resource.v2";
 const GRAPH_DOMAIN: &str = "archy.graph.v1";
 
 /// A value of a host fact.
@@ -48,6 +48,13 @@ pub struct GraphRecord {
 pub struct DecodeError {
     what: &'static str,
     source: postcard::Error,
+}
+
+impl DecodeError {
+    /// For the other canonical records of the crate (context manifests).
+    pub(crate) fn new(what: &'static str, source: postcard::Error) -> Self {
+        DecodeError { what, source }
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -114,6 +121,7 @@ mod tests {
             mode: Mode::FILE,
             owner: None,
             group: None,
+            derives: vec![],
         });
         ResourceRecord::new(file, vec![])
     }
@@ -127,7 +135,7 @@ mod tests {
         let bytes = sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "5594c4decef5e6394b32b04c320f3fd5c78d99c411e74cb97b14a8841a676312"
+            "ef433b0a2ea1cb9a851471d2f6ed9ba8188917c8d5b77a28dda465004372ed09"
         );
     }
 

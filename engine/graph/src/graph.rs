@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::context::BuildContext;
 use crate::digest::Digest;
 use crate::encode::{Fact, GraphRecord, ResourceRecord};
 use crate::problem::{Problem, Span};
-use crate::resource::{Kind, MountSource, NetworkMode, Resource, ResourceKey};
+use crate::resource::{ImageSource, Kind, MountSource, NetworkMode, Resource, ResourceKey};
 
 /// A resource as the evaluator declared it, with the call that made it.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Declarations {
     pub resources: Vec<Declared>,
     /// File contents by digest.
     pub blobs: BTreeMap<Digest, Arc<str>>,
+    /// Build contexts read, by tree digest.
+    pub contexts: BTreeMap<Digest, Arc<BuildContext>>,
     /// The host facts the evaluation read.
     pub facts: BTreeMap<String, Fact>,
     /// Resources whose constructor already reported a problem: a reference
@@ -49,6 +52,10 @@ pub struct Graph {
     /// Sorted by key.
     pub nodes: Vec<Node>,
     pub blobs: BTreeMap<Digest, Arc<str>>,
+    /// The files of every context a container is built from, by tree
+    /// digest. Like `blobs`, no part of any hash (the container's `tree`
+    /// field is), but what a switch needs to build the image.
+    pub contexts: BTreeMap<Digest, Arc<BuildContext>>,
 }
 
 impl Graph {
@@ -96,6 +103,7 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
     check_paths(&by_key, &mut problems);
     check_generated_units(&by_key, &mut problems);
     check_ids(&by_key, &mut problems);
+    check_requires(&by_key, &mut problems);
     let files = FileIndex::new(&by_key);
     let mut refs = BTreeMap::new();
     for (key, d) in &by_key {
@@ -106,7 +114,13 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
         problems.sort_by(|a, b| a.at.cmp(&b.at));
         return Err(problems);
     }
-    Ok(hash_all(by_key, refs, decl.blobs, decl.facts))
+    Ok(hash_all(
+        by_key,
+        refs,
+        decl.blobs,
+        decl.contexts,
+        decl.facts,
+    ))
 }
 
 fn unique_keys(
@@ -205,6 +219,37 @@ fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mu
                 .also(&other.at, "the unit is declared here")
                 .hint("rename the unit or the podman resource"),
             );
+        }
+    }
+}
+
+/// `requires` names other containers of the node. It is no reference for
+/// hashing: a container's own file does not change when one it needs does;
+/// systemd restarts it along with that one.
+fn check_requires(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
+    for (key, d) in by_key {
+        let Resource::Container(c) = &d.resource else {
+            continue;
+        };
+        for r in &c.requires {
+            let other = ResourceKey {
+                kind: Kind::Container,
+                id: r.to_string(),
+            };
+            if *r == c.name {
+                problems.push(
+                    Problem::at(&d.at, format!("{key} requires itself"))
+                        .hint("remove its own name from `requires`"),
+                );
+            } else if !by_key.contains_key(&other) {
+                problems.push(
+                    Problem::at(
+                        &d.at,
+                        format!("{key} requires container {r:?}, which is not declared"),
+                    )
+                    .hint("declare that container, or remove it from `requires`"),
+                );
+            }
         }
     }
 }
@@ -342,6 +387,11 @@ fn references(
                 need(Kind::Secret, s.as_str(), "reads", &mut out);
             }
         }
+        Resource::File(f) => {
+            for s in &f.derives {
+                need(Kind::Secret, s.as_str(), "derives from", &mut out);
+            }
+        }
         Resource::Container(c) => {
             for s in c.secret_env.values() {
                 need(Kind::Secret, s.as_str(), "reads", &mut out);
@@ -367,21 +417,28 @@ fn references(
     out.into_iter().collect()
 }
 
-/// Hashes resources that refer to nothing first, then those that refer to
-/// them; references only point at files, secrets, networks and volumes,
-/// which refer to nothing, so two rounds suffice.
+/// Hashes each resource after everything it refers to. References are
+/// shallow (units and containers point at files, secrets, networks and
+/// volumes; files derived from secrets point at secrets), so resources are
+/// hashed by depth: those that refer to nothing, then files, then the rest.
 fn hash_all(
     by_key: BTreeMap<ResourceKey, Declared>,
     mut refs: BTreeMap<ResourceKey, Vec<ResourceKey>>,
-    blobs: BTreeMap<Digest, Arc<str>>,
+    mut blobs: BTreeMap<Digest, Arc<str>>,
+    mut contexts: BTreeMap<Digest, Arc<BuildContext>>,
     facts: BTreeMap<String, Fact>,
 ) -> Graph {
     let mut hashes: BTreeMap<ResourceKey, Digest> = BTreeMap::new();
-    let (leaves, inner): (Vec<_>, Vec<_>) = by_key
-        .into_iter()
-        .partition(|(k, _)| refs.get(k).is_none_or(|r| r.is_empty()));
+    let depth = |k: &ResourceKey| match refs.get(k) {
+        None => 0,
+        Some(r) if r.is_empty() => 0,
+        Some(_) if k.kind == Kind::File => 1,
+        Some(_) => 2,
+    };
+    let mut ordered: Vec<_> = by_key.into_iter().collect();
+    ordered.sort_by_key(|(k, _)| depth(k));
     let mut nodes = Vec::new();
-    for (key, d) in leaves.into_iter().chain(inner) {
+    for (key, d) in ordered {
         let my_refs = refs.remove(&key).unwrap_or_default();
         let with_hashes = my_refs.iter().map(|r| (r.clone(), hashes[r])).collect();
         let hash = Digest::of(&ResourceRecord::new(d.resource.clone(), with_hashes).encode());
@@ -395,8 +452,8 @@ fn hash_all(
         });
     }
     nodes.sort_by(|a, b| a.key.cmp(&b.key));
-    // Texts of files that were made but left out of the node are not part
-    // of the graph.
+    // Texts of files and contexts of containers that were made but left
+    // out of the node are not part of the graph.
     let used: BTreeSet<Digest> = nodes
         .iter()
         .filter_map(|n| match &n.resource {
@@ -404,8 +461,18 @@ fn hash_all(
             _ => None,
         })
         .collect();
-    let mut blobs = blobs;
     blobs.retain(|d, _| used.contains(d));
+    let built: BTreeSet<Digest> = nodes
+        .iter()
+        .filter_map(|n| match &n.resource {
+            Resource::Container(c) => match &c.image {
+                ImageSource::Build { tree, .. } => Some(*tree),
+                ImageSource::Reference(_) => None,
+            },
+            _ => None,
+        })
+        .collect();
+    contexts.retain(|d, _| built.contains(d));
     let record = GraphRecord::new(
         facts.clone(),
         nodes.iter().map(|n| (n.key.clone(), n.hash)).collect(),
@@ -415,5 +482,6 @@ fn hash_all(
         facts,
         nodes,
         blobs,
+        contexts,
     }
 }

@@ -5,19 +5,25 @@
 //! Pure: no I/O, no clock, no randomness. The evaluator (`archy-eval`)
 //! produces [`Declarations`]; [`assemble`] turns them into a [`Graph`].
 
+pub mod context;
+pub mod derive;
 pub mod digest;
 pub mod encode;
 pub mod graph;
 pub mod json;
 pub mod names;
 pub mod problem;
+pub mod quadlet;
 pub mod quantity;
 pub mod resource;
 pub mod unit_file;
 pub mod unit_keys;
+pub mod units;
 
+pub use context::{BuildContext, ContextFile};
 pub use digest::Digest;
 pub use encode::{Fact, GraphRecord, ResourceRecord};
 pub use graph::{Declarations, Declared, Graph, Node, assemble};
 pub use problem::{Problem, Span};
 pub use resource::{Kind, Resource, ResourceKey};
+pub use units::{UnitSource, unit_file_path};

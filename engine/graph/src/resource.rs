@@ -25,6 +25,9 @@ pub struct FileSpec {
     pub mode: Mode,
     pub owner: Option<AccountName>,
     pub group: Option<AccountName>,
+    /// Secrets the text's `{{secret.NAME}}` placeholders are filled from
+    /// at activation (see [`crate::derive`]); the store keeps the template.
+    pub derives: Vec<SecretName>,
 }
 
 /// A directory. A switch never deletes one that leaves the description
@@ -163,6 +166,15 @@ pub struct ContainerSpec {
     pub memory: Option<Bytes>,
     pub cpus: Option<MilliCpus>,
     pub on_change: OnChange,
+    /// Containers this one needs running first; systemd starts them before
+    /// it and restarts it when they restart.
+    pub requires: Vec<PodmanName>,
+    /// The uid (and gid) the container writes its data as: its writable
+    /// bind-mounted folders are handed to them before each start.
+    pub data_uid: Option<u32>,
+    pub data_gid: Option<u32>,
+    /// Extra `podman run` arguments, for what no option covers.
+    pub podman_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,21 +15,7 @@ pub fn is_cosmetic(section: &str, key: &str) -> bool {
 impl UnitSpec {
     /// The unit file: a header saying who owns it, then each section.
     pub fn unit_file(&self) -> String {
-        let mut out =
-            String::from("# Written by archy. Changes are overwritten by the next switch.\n");
-        for section in &self.sections {
-            out.push('\n');
-            out.push('[');
-            out.push_str(&section.name);
-            out.push_str("]\n");
-            for (key, value) in &section.entries {
-                out.push_str(key);
-                out.push('=');
-                out.push_str(value);
-                out.push('\n');
-            }
-        }
-        out
+        crate::units::render(&self.sections)
     }
 
     /// The values of `key` under `[section]`, each space-separated word on
@@ -47,28 +33,7 @@ impl UnitSpec {
     /// The sections whose settings differ from `other`'s, ignoring
     /// cosmetic keys.
     pub fn changed_sections(&self, other: &UnitSpec) -> Vec<String> {
-        let meaningful = |spec: &UnitSpec, name: &str| -> Vec<(String, String)> {
-            spec.sections
-                .iter()
-                .filter(|s| s.name == name)
-                .flat_map(|s| s.entries.iter())
-                .filter(|(k, _)| !is_cosmetic(name, k))
-                .cloned()
-                .collect()
-        };
-        let mut names: Vec<&str> = self
-            .sections
-            .iter()
-            .chain(&other.sections)
-            .map(|s| s.name.as_str())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-            .into_iter()
-            .filter(|n| meaningful(self, n) != meaningful(other, n))
-            .map(str::to_string)
-            .collect()
+        crate::units::changed_sections(&self.sections, &other.sections)
     }
 }
 

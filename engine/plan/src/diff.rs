@@ -10,11 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archy_graph::resource::{OnChange, UnitSpec};
-use archy_graph::{Graph, Kind, Node, Resource, ResourceKey};
+use archy_graph::resource::{ImageSource, OnChange};
+use archy_graph::{Graph, Kind, Node, Resource, ResourceKey, UnitSource};
 
 use crate::order::{dependency_order, stop_order};
-use crate::plan::{Change, ChangeOp, Plan, Reason, UnitAction, UnitOp};
+use crate::plan::{Change, ChangeOp, ImageAction, ImageOp, Plan, Reason, UnitAction, UnitOp};
 
 /// What apply saw on the node before planning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,11 +26,10 @@ pub struct Observed {
     pub missing_secrets: BTreeSet<String>,
     /// Take over unowned paths (backing them up) instead of refusing.
     pub adopt: bool,
-}
-
-/// Where a unit's file lives.
-pub fn unit_file_path(unit: &str) -> String {
-    format!("/etc/systemd/system/{unit}")
+    /// Image references of the new generation that podman does not have.
+    pub missing_images: BTreeSet<String>,
+    /// Declared container names taken by a container archy did not make.
+    pub foreign_containers: BTreeSet<String>,
 }
 
 /// The order changes are applied in: accounts before the files they own.
@@ -45,6 +44,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
     let now: BTreeMap<&ResourceKey, &Node> = new.nodes.iter().map(|n| (&n.key, n)).collect();
     let mut plan = Plan {
         changes: Vec::new(),
+        images: images(new, observed),
         unit_files_changed: Vec::new(),
         units: Vec::new(),
         unchanged: 0,
@@ -68,8 +68,85 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
             plan.changes.push(removed(o));
         }
     }
-    plan_units(live, new, &old, &now, observed, &mut plan);
+    let remade = rederived_files(&old, new, &mut plan);
+    for o in live.into_iter().flat_map(|g| &g.nodes) {
+        if o.key.kind == Kind::Volume && !now.contains_key(&o.key) {
+            plan.changes
+                .push(change(o, ChangeOp::Keep, Reason::DataKept));
+        }
+    }
+    plan_units(live, new, observed, &remade, &mut plan);
     plan
+}
+
+/// A secret made anew (missing on disk) keeps its hash: the files derived
+/// from it are written again, and what reads it or them restarts. Returns
+/// those secrets and files.
+fn rederived_files(
+    old: &BTreeMap<&ResourceKey, &Node>,
+    new: &Graph,
+    plan: &mut Plan,
+) -> BTreeSet<ResourceKey> {
+    let mut remade: BTreeSet<ResourceKey> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == "secret" && c.op == ChangeOp::Generate)
+        .map(|c| ResourceKey {
+            kind: Kind::Secret,
+            id: c.id.clone(),
+        })
+        .collect();
+    for n in &new.nodes {
+        let Resource::File(f) = &n.resource else {
+            continue;
+        };
+        let unchanged = old.get(&n.key).is_some_and(|o| o.hash == n.hash);
+        let from = f.derives.iter().find(|s| {
+            remade.contains(&ResourceKey {
+                kind: Kind::Secret,
+                id: s.to_string(),
+            })
+        });
+        if let (true, Some(secret)) = (unchanged, from) {
+            plan.unchanged = plan.unchanged.saturating_sub(1);
+            plan.changes.push(change(
+                n,
+                ChangeOp::Update,
+                Reason::Metadata {
+                    what: format!("derived from secret {secret}, made anew"),
+                },
+            ));
+            remade.insert(n.key.clone());
+        }
+    }
+    remade
+}
+
+/// The images to pull or build: those of the new generation's containers
+/// that podman does not have.
+fn images(new: &Graph, observed: &Observed) -> Vec<ImageAction> {
+    let mut out: Vec<ImageAction> = Vec::new();
+    for n in &new.nodes {
+        let Resource::Container(c) = &n.resource else {
+            continue;
+        };
+        let reference = c.image.reference();
+        if !observed.missing_images.contains(&reference) {
+            continue;
+        }
+        match out.iter_mut().find(|a| a.reference == reference) {
+            Some(a) => a.containers.push(c.name.to_string()),
+            None => out.push(ImageAction {
+                reference,
+                op: match c.image {
+                    ImageSource::Reference(_) => ImageOp::Pull,
+                    ImageSource::Build { .. } => ImageOp::Build,
+                },
+                containers: vec![c.name.to_string()],
+            }),
+        }
+    }
+    out
 }
 
 fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
@@ -178,19 +255,6 @@ fn removed(o: &Node) -> Change {
     }
 }
 
-fn unit_spec(n: &Node) -> Option<&UnitSpec> {
-    match &n.resource {
-        Resource::Unit(u) => Some(u),
-        _ => None,
-    }
-}
-
-fn has_install(u: &UnitSpec) -> bool {
-    u.sections
-        .iter()
-        .any(|s| s.name == "Install" && !s.entries.is_empty())
-}
-
 /// The first reference whose hash differs between the generations.
 fn changed_reference(o: &Node, n: &Node, live: &Graph, new: &Graph) -> Option<String> {
     n.refs
@@ -203,94 +267,138 @@ fn changed_reference(o: &Node, n: &Node, live: &Graph, new: &Graph) -> Option<St
         .map(|r| r.id.clone())
 }
 
+/// What a unit that is in both generations needs, and why.
+fn changed_unit(
+    before: &UnitSource,
+    after: &UnitSource,
+    live: &Graph,
+    new: &Graph,
+) -> (UnitOp, Reason) {
+    let sections = after.changed_sections(before);
+    let running: Vec<String> = sections
+        .iter()
+        .filter(|s| *s != "Install")
+        .cloned()
+        .collect();
+    let reference = changed_reference(before.node, after.node, live, new);
+    let reason = match (running.is_empty(), reference) {
+        (false, _) => Reason::UnitChanged { sections: running },
+        (true, Some(what)) => Reason::Reads { what },
+        (true, None) if sections.is_empty() => Reason::Cosmetic,
+        (true, None) => Reason::InstallOnly,
+    };
+    let restart_worthy = matches!(reason, Reason::UnitChanged { .. } | Reason::Reads { .. });
+    match (restart_worthy, after.on_change) {
+        (false, _) => (UnitOp::Skip, reason),
+        (true, _) if after.is_template() => (UnitOp::Skip, Reason::Template),
+        (true, OnChange::Keep) => (UnitOp::Skip, Reason::KeptRunning),
+        (true, OnChange::Reload) => (UnitOp::Reload, reason),
+        (true, OnChange::Restart) => (UnitOp::Restart, reason),
+    }
+}
+
+/// What a unit that is new in this generation needs.
+fn new_unit(u: &UnitSource) -> (UnitOp, Reason) {
+    if u.is_template() {
+        (UnitOp::Skip, Reason::Template)
+    } else if !u.installed() {
+        (UnitOp::Skip, Reason::NotInstalled)
+    } else {
+        (UnitOp::Start, Reason::New)
+    }
+}
+
 fn plan_units(
     live: Option<&Graph>,
     new: &Graph,
-    old: &BTreeMap<&ResourceKey, &Node>,
-    now: &BTreeMap<&ResourceKey, &Node>,
     observed: &Observed,
+    remade: &BTreeSet<ResourceKey>,
     plan: &mut Plan,
 ) {
+    let before: BTreeMap<String, UnitSource> = live
+        .map(|g| g.unit_sources())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| (u.unit.clone(), u))
+        .collect();
+    let sources = new.unit_sources();
     let mut actions: Vec<UnitAction> = Vec::new();
-    for n in new.nodes.iter().filter(|n| n.key.kind == Kind::Unit) {
-        let Some(spec) = unit_spec(n) else { continue };
-        let name = n.key.id.clone();
-        let act = |op, reason| UnitAction {
-            unit: name.clone(),
-            op,
-            reason,
-        };
-        let action = match (old.get(&n.key), live) {
-            (Some(o), _) if o.hash == n.hash => {
-                plan.unchanged += 1;
-                continue;
+    for u in &sources {
+        let old = before.get(&u.unit);
+        let foreign = u.node.key.kind == Kind::Container
+            && observed.foreign_containers.contains(&u.node.key.id);
+        if foreign {
+            plan.changes.push(Change {
+                kind: "container".into(),
+                id: u.node.key.id.clone(),
+                op: ChangeOp::Adopt,
+                reason: Reason::ForeignContainer,
+            });
+        }
+        let reread = u.node.refs.iter().find(|r| remade.contains(r));
+        let (op, reason) = match (old, live) {
+            (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
+                let Some(what) = reread else {
+                    plan.unchanged += 1;
+                    continue;
+                };
+                let reason = Reason::Reads {
+                    what: what.id.clone(),
+                };
+                match u.on_change {
+                    _ if u.is_template() => (UnitOp::Skip, Reason::Template),
+                    OnChange::Keep => (UnitOp::Skip, Reason::KeptRunning),
+                    OnChange::Reload => (UnitOp::Reload, reason),
+                    OnChange::Restart => (UnitOp::Restart, reason),
+                }
             }
-            (None, _) => {
-                let path = unit_file_path(&name);
-                if observed.unowned.contains(&path) && !observed.adopt {
+            (Some(o), Some(live)) => {
+                if o.sections != u.sections || o.path != u.path {
+                    plan.unit_files_changed.push(u.path.clone());
+                }
+                changed_unit(o, u, live, new)
+            }
+            _ => {
+                if observed.unowned.contains(&u.path) && !observed.adopt {
                     plan.changes.push(Change {
                         kind: "unit".into(),
-                        id: name.clone(),
+                        id: u.unit.clone(),
                         op: ChangeOp::Refuse,
                         reason: Reason::NotOwned,
                     });
                     continue;
                 }
-                plan.unit_files_changed.push(name.clone());
-                if spec.name.is_template() {
-                    act(UnitOp::Skip, Reason::Template)
-                } else if !has_install(spec) {
-                    act(UnitOp::Skip, Reason::NotInstalled)
-                } else {
-                    act(UnitOp::Start, Reason::New)
-                }
+                plan.unit_files_changed.push(u.path.clone());
+                new_unit(u)
             }
-            (Some(o), Some(live)) => {
-                let before = unit_spec(o);
-                if before != Some(spec) {
-                    plan.unit_files_changed.push(name.clone());
-                }
-                let sections = before.map(|b| spec.changed_sections(b)).unwrap_or_default();
-                let running: Vec<String> = sections
-                    .iter()
-                    .filter(|s| *s != "Install")
-                    .cloned()
-                    .collect();
-                let reference = changed_reference(o, n, live, new);
-                let reason = match (running.is_empty(), reference) {
-                    (false, _) => Reason::UnitChanged { sections: running },
-                    (true, Some(what)) => Reason::Reads { what },
-                    (true, None) if sections.is_empty() => Reason::Cosmetic,
-                    (true, None) => Reason::InstallOnly,
-                };
-                let restart_worthy =
-                    matches!(reason, Reason::UnitChanged { .. } | Reason::Reads { .. });
-                match (restart_worthy, spec.on_change) {
-                    (false, _) => act(UnitOp::Skip, reason),
-                    (true, _) if spec.name.is_template() => act(UnitOp::Skip, Reason::Template),
-                    (true, OnChange::Keep) => act(UnitOp::Skip, Reason::KeptRunning),
-                    (true, OnChange::Reload) => act(UnitOp::Reload, reason),
-                    (true, OnChange::Restart) => act(UnitOp::Restart, reason),
-                }
-            }
-            (Some(_), None) => continue,
         };
-        actions.push(action);
+        // The container in the way goes; its unit starts in its place.
+        let (op, reason) = if foreign {
+            (UnitOp::Start, Reason::ForeignContainer)
+        } else {
+            (op, reason)
+        };
+        actions.push(UnitAction {
+            unit: u.unit.clone(),
+            op,
+            reason,
+            with: None,
+        });
     }
+    let now: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
     let mut stops = Vec::new();
-    if let Some(live) = live {
-        for o in live
-            .nodes
-            .iter()
-            .filter(|o| o.key.kind == Kind::Unit && !now.contains_key(&o.key))
-        {
-            plan.unit_files_changed.push(o.key.id.clone());
-            if unit_spec(o).is_some_and(|u| !u.name.is_template()) {
-                stops.push(o.key.id.clone());
-            }
+    for (unit, o) in &before {
+        if now.contains(unit.as_str()) {
+            continue;
+        }
+        plan.unit_files_changed.push(o.path.clone());
+        if !o.is_template() {
+            stops.push(unit.clone());
         }
     }
     plan.unit_files_changed.sort();
+    plan.unit_files_changed.dedup();
+    follow_restarts(&sources, &mut actions);
     let by_op = |op: UnitOp| -> Vec<String> {
         actions
             .iter()
@@ -298,28 +406,80 @@ fn plan_units(
             .map(|a| a.unit.clone())
             .collect()
     };
-    let reason_of = |unit: &str| {
-        actions
-            .iter()
-            .find(|a| a.unit == unit)
-            .map(|a| a.reason.clone())
-            .unwrap_or(Reason::Removed)
-    };
     if let Some(live) = live {
         for unit in stop_order(live, &stops) {
             plan.units.push(UnitAction {
                 unit,
                 op: UnitOp::Stop,
                 reason: Reason::Removed,
+                with: None,
             });
         }
     }
     for op in [UnitOp::Reload, UnitOp::Restart, UnitOp::Start] {
         for unit in dependency_order(new, &by_op(op)) {
-            let reason = reason_of(&unit);
-            plan.units.push(UnitAction { unit, op, reason });
+            if let Some(a) = actions.iter().find(|a| a.unit == unit) {
+                plan.units.push(a.clone());
+            }
         }
     }
     plan.units
         .extend(actions.iter().filter(|a| a.op == UnitOp::Skip).cloned());
+}
+
+/// systemd restarts a unit along with one it `Requires=`: such units are
+/// planned as restarts carried by that one (transitively), and get no job
+/// of their own, so each restarts exactly once.
+fn follow_restarts(sources: &[UnitSource], actions: &mut Vec<UnitAction>) {
+    loop {
+        let restarting: BTreeMap<String, String> = actions
+            .iter()
+            .filter(|a| a.op == UnitOp::Restart)
+            .map(|a| {
+                (
+                    a.unit.clone(),
+                    a.with.clone().unwrap_or_else(|| a.unit.clone()),
+                )
+            })
+            .collect();
+        let mut changed = false;
+        for u in sources {
+            let Some(cause) = u
+                .restarted_with()
+                .into_iter()
+                .find_map(|dep| restarting.get(&dep).map(|root| (dep, root.clone())))
+            else {
+                continue;
+            };
+            let (dep, root) = cause;
+            match actions.iter_mut().find(|a| a.unit == u.unit) {
+                Some(a) if a.op == UnitOp::Restart && a.with.is_some() => {}
+                Some(a) if a.op == UnitOp::Restart || a.op == UnitOp::Skip => {
+                    if a.op == UnitOp::Skip && matches!(a.reason, Reason::Template) {
+                        continue;
+                    }
+                    if a.op == UnitOp::Skip {
+                        a.reason = Reason::Follows { unit: dep };
+                    }
+                    a.op = UnitOp::Restart;
+                    a.with = Some(root);
+                    changed = true;
+                }
+                Some(_) => {}
+                None if !u.is_template() => {
+                    actions.push(UnitAction {
+                        unit: u.unit.clone(),
+                        op: UnitOp::Restart,
+                        reason: Reason::Follows { unit: dep },
+                        with: Some(root),
+                    });
+                    changed = true;
+                }
+                None => {}
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::{ChangeOp, Plan, UnitOp};
+use crate::plan::{ChangeOp, ImageOp, Plan, UnitOp};
 
 fn op_word(op: &ChangeOp) -> &'static str {
     match op {
@@ -13,6 +13,7 @@ fn op_word(op: &ChangeOp) -> &'static str {
         ChangeOp::Keep => "keep",
         ChangeOp::Generate => "generate",
         ChangeOp::Refuse => "REFUSE",
+        ChangeOp::Adopt => "adopt",
     }
 }
 
@@ -22,6 +23,21 @@ pub fn render(plan: &Plan) -> String {
     if plan.is_empty() {
         let _ = writeln!(out, "nothing to do: {} resources unchanged", plan.unchanged);
         return out;
+    }
+    if !plan.images.is_empty() {
+        let _ = writeln!(out, "images, before anything else:");
+        for i in &plan.images {
+            let op = match i.op {
+                ImageOp::Pull => "pull",
+                ImageOp::Build => "build",
+            };
+            let _ = writeln!(
+                out,
+                "  {op:<8} {:<47} for {}",
+                i.reference,
+                i.containers.join(", ")
+            );
+        }
     }
     if !plan.changes.is_empty() {
         let _ = writeln!(out, "changes:");
@@ -40,7 +56,17 @@ pub fn render(plan: &Plan) -> String {
     if !touched.is_empty() {
         let _ = writeln!(out, "units, in order:");
         for u in touched {
-            let _ = writeln!(out, "  {:<8} {:<47} {}", u.op.to_string(), u.unit, u.reason);
+            let by = match &u.with {
+                Some(root) => format!(" (systemd restarts it with {root})"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<47} {}{by}",
+                u.op.to_string(),
+                u.unit,
+                u.reason
+            );
         }
     }
     let skipped: Vec<_> = plan.units.iter().filter(|u| u.op == UnitOp::Skip).collect();

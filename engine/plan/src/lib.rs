@@ -7,6 +7,7 @@ pub mod display;
 mod order;
 pub mod plan;
 
-pub use diff::{Observed, plan, unit_file_path};
+pub use archy_graph::unit_file_path;
+pub use diff::{Observed, plan};
 pub use order::{dependency_order, stop_order};
-pub use plan::{Change, ChangeOp, Plan, Reason, UnitAction, UnitOp};
+pub use plan::{Change, ChangeOp, ImageAction, ImageOp, Plan, Reason, UnitAction, UnitOp};

@@ -4,35 +4,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archy_graph::{Graph, Resource};
+use archy_graph::Graph;
 
-/// The `[Unit]` keys that say "this unit needs that one first".
-const NEEDS: &[&str] = &["After", "Requires", "Wants", "BindsTo", "Requisite"];
-
-/// For each unit of the graph, the units it needs (among those in it).
+/// For each unit of the graph, the units it needs (among those in it),
+/// from its own `[Unit]` keys and, for containers, what Quadlet adds.
 fn needs(graph: &Graph) -> BTreeMap<String, BTreeSet<String>> {
-    let units: BTreeSet<&str> = graph
-        .nodes
+    let sources = graph.unit_sources();
+    let units: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
+    sources
         .iter()
-        .filter_map(|n| match &n.resource {
-            Resource::Unit(u) => Some(u.name.as_str()),
-            _ => None,
-        })
-        .collect();
-    graph
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.resource {
-            Resource::Unit(u) => {
-                let deps = NEEDS
-                    .iter()
-                    .flat_map(|k| u.values("Unit", k))
-                    .filter(|d| units.contains(d) && *d != u.name.as_str())
-                    .map(str::to_string)
-                    .collect();
-                Some((u.name.to_string(), deps))
-            }
-            _ => None,
+        .map(|u| {
+            let deps = u
+                .needs()
+                .into_iter()
+                .filter(|d| units.contains(d.as_str()))
+                .collect();
+            (u.unit.clone(), deps)
         })
         .collect()
 }

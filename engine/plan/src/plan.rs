@@ -35,6 +35,11 @@ pub enum Reason {
     NotOwned,
     /// With `--adopt`: backed up, then managed.
     Adopted,
+    /// A container with this name runs that archy did not make: it is
+    /// removed (its volumes and data stay) and its Quadlet unit takes over.
+    ForeignContainer,
+    /// It needs a unit that restarts, so systemd restarts it too.
+    Follows { unit: String },
 }
 
 impl fmt::Display for Reason {
@@ -58,6 +63,10 @@ impl fmt::Display for Reason {
                 f.write_str("exists and archy did not write it; pass --adopt to take it over")
             }
             Reason::Adopted => f.write_str("exists; backed up and taken over (--adopt)"),
+            Reason::ForeignContainer => {
+                f.write_str("runs, made outside archy: replaced by its Quadlet unit, volumes kept")
+            }
+            Reason::Follows { unit } => write!(f, "needs {unit}, which restarts"),
         }
     }
 }
@@ -79,6 +88,8 @@ pub enum ChangeOp {
     Generate,
     /// Refused: the switch will not run.
     Refuse,
+    /// A container made outside archy, taken over.
+    Adopt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +131,30 @@ pub struct UnitAction {
     pub unit: String,
     pub op: UnitOp,
     pub reason: Reason,
+    /// A restart that systemd carries out itself when it restarts this
+    /// unit (which this one `Requires=`): no job of its own, so that it
+    /// restarts once, not twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+}
+
+/// How a missing image is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageOp {
+    Pull,
+    /// From a build context kept in the store with the generation.
+    Build,
+}
+
+/// An image the new generation needs and the node does not have. Every one
+/// is in place before the first unit is touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageAction {
+    pub reference: String,
+    pub op: ImageOp,
+    /// The containers that run it.
+    pub containers: Vec<String>,
 }
 
 /// A switch from one generation to another.
@@ -128,7 +163,11 @@ pub struct Plan {
     /// Files, directories, accounts and secrets, in the order apply makes
     /// them: groups, users, directories, secrets, files.
     pub changes: Vec<Change>,
-    /// Unit files to write or remove, so systemd must reload.
+    /// Images to pull or build, before anything else.
+    #[serde(default)]
+    pub images: Vec<ImageAction>,
+    /// Paths of the unit and Quadlet files to write or remove, so systemd
+    /// must reload.
     pub unit_files_changed: Vec<String>,
     /// Stops first (dependents before what they need), then reloads,
     /// restarts and starts (in dependency order), then the skipped ones.
@@ -141,6 +180,7 @@ impl Plan {
     /// True when the switch would change nothing at all.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+            && self.images.is_empty()
             && self.unit_files_changed.is_empty()
             && self.units.iter().all(|u| u.op == UnitOp::Skip)
     }

@@ -114,7 +114,10 @@ fn cosmetic_and_install_only_changes_restart_nothing() {
     let p = plan(Some(&a), &b, &Observed::default());
     assert_eq!(ops(&p), vec![]);
     assert_eq!(p.units[0].reason, Reason::Cosmetic);
-    assert_eq!(p.unit_files_changed, vec![s("a.service")]);
+    assert_eq!(
+        p.unit_files_changed,
+        vec![s("/etc/systemd/system/a.service")]
+    );
     let p = plan(Some(&a), &c, &Observed::default());
     assert_eq!(ops(&p), vec![]);
     assert_eq!(p.units[0].reason, Reason::InstallOnly);
@@ -200,7 +203,10 @@ fn removed_units_stop_dependents_first_and_data_stays() {
         Some((&ChangeOp::Remove, &Reason::Removed))
     );
     // The template's file goes, but a template is never stopped itself.
-    assert!(p.unit_files_changed.contains(&s("worker@.service")));
+    assert!(
+        p.unit_files_changed
+            .contains(&s("/etc/systemd/system/worker@.service"))
+    );
     assert!(!p.units.iter().any(|u| u.unit == "worker@.service"));
 }
 

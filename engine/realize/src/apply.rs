@@ -5,9 +5,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UnitSpec, UserSpec};
-use archy_graph::{Graph, Kind, Resource, ResourceKey};
-use archy_plan::{Change, ChangeOp, Plan, Reason, unit_file_path};
+use archy_graph::quadlet::QUADLET_DIR;
+use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UserSpec};
+use archy_graph::{Graph, Kind, Resource, ResourceKey, UnitSource};
+use archy_plan::{Change, ChangeOp, Plan, Reason};
 
 use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
@@ -40,14 +41,11 @@ pub(crate) fn apply(r: &Realizer, new: &Graph, plan: &Plan) -> Result<Applied> {
     for change in &plan.changes {
         s.change(change)?;
     }
-    for unit in &plan.unit_files_changed {
-        let key = ResourceKey {
-            kind: Kind::Unit,
-            id: unit.clone(),
-        };
-        match new.get(&key).map(|n| &n.resource) {
-            Some(Resource::Unit(spec)) => s.write_unit(spec)?,
-            _ => s.remove_unit(unit)?,
+    let sources = new.unit_sources();
+    for path in &plan.unit_files_changed {
+        match sources.iter().find(|u| u.path == *path) {
+            Some(source) => s.write_unit(source)?,
+            None => s.remove_unit(path)?,
         }
     }
     Ok(s.applied)
@@ -70,6 +68,21 @@ fn backup_name(node_path: &str) -> String {
         .trim_start_matches('/')
         .replace('%', "%25")
         .replace('/', "%2F")
+}
+
+/// The unit a unit or Quadlet file makes: `/etc/systemd/system/a.service`
+/// is `a.service`, `/etc/containers/systemd/web.container` is
+/// `web.service`, `net.network` is `net-network.service`.
+fn unit_of_path(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    if !path.starts_with(QUADLET_DIR) {
+        return file.to_string();
+    }
+    match file.rsplit_once('.') {
+        Some((name, "container")) => format!("{name}.service"),
+        Some((name, kind)) => format!("{name}-{kind}.service"),
+        None => file.to_string(),
+    }
 }
 
 fn kind_of(word: &str) -> Option<Kind> {
@@ -401,8 +414,10 @@ impl<'a> Session<'a> {
             let p = match &n.resource {
                 Resource::File(f) => f.path.to_string(),
                 Resource::Dir(d) => d.path.to_string(),
-                Resource::Unit(u) => unit_file_path(u.name.as_str()),
-                _ => return false,
+                _ => match UnitSource::of(n) {
+                    Some(u) => u.path,
+                    None => return false,
+                },
             };
             p.starts_with(&prefix)
         })
@@ -514,7 +529,21 @@ impl<'a> Session<'a> {
 
     fn write_file(&mut self, f: &FileSpec, adopt: bool) -> Result<()> {
         let path = f.path.to_string();
-        let text = self.content(f)?;
+        let template = self.content(f)?;
+        let text = if f.derives.is_empty() {
+            std::borrow::Cow::Borrowed(template)
+        } else {
+            // Filled from the secrets here, at activation; the store keeps
+            // the template. An error names the secret, never a value.
+            let secrets = self.state_dir.join("secrets");
+            let filled =
+                archy_graph::derive::render(template, |name| fs::read(secrets.join(name)).ok())
+                    .map_err(|e| Error::Derive {
+                        path: path.clone(),
+                        why: e.message,
+                    })?;
+            std::borrow::Cow::Owned(filled)
+        };
         let target = self.target(&path);
         let (uid, gid) = self.ids(
             f.owner.as_ref().map(|o| o.as_str()),
@@ -555,17 +584,21 @@ impl<'a> Session<'a> {
 
     // ---- unit files ----
 
-    /// The unit file, then its [Install] links: stale ones removed, the
-    /// missing ones made. A unit file in the way was let through by the
-    /// planner only with --adopt, so it is backed up.
-    fn write_unit(&mut self, u: &UnitSpec) -> Result<()> {
-        let name = u.name.to_string();
-        let links = install::links(u)?;
-        let path = unit_file_path(&name);
+    /// The unit (or Quadlet) file, then its [Install] links: stale ones
+    /// removed, the missing ones made (Quadlet makes its own). A file in
+    /// the way was let through by the planner only with --adopt, so it is
+    /// backed up.
+    fn write_unit(&mut self, u: &UnitSource) -> Result<()> {
+        let name = u.unit.clone();
+        let links = match &u.node.resource {
+            Resource::Unit(spec) => install::links(spec)?,
+            _ => Default::default(),
+        };
+        let path = u.path.clone();
         let target = self.target(&path);
         let fresh = self.claim(&path, &target, OwnedKind::UnitFile, true)?;
         self.write_claimed(&path, fresh, || {
-            fsops::write_file(&target.host, u.unit_file().as_bytes(), 0o644, 0, 0)
+            fsops::write_file(&target.host, u.text().as_bytes(), 0o644, 0, 0)
         })?;
         tracing::info!(unit = %name, "wrote the unit file");
         self.applied.unit_files_written.push(name.clone());
@@ -633,15 +666,17 @@ impl<'a> Session<'a> {
         self.prune_parents(&target)
     }
 
-    fn remove_unit(&mut self, unit: &str) -> Result<()> {
-        for link in self.links_of(unit) {
+    /// Removes the unit or Quadlet file at `path`, and the [Install]
+    /// links archy made for its unit.
+    fn remove_unit(&mut self, path: &str) -> Result<()> {
+        let unit = unit_of_path(path);
+        for link in self.links_of(&unit) {
             self.remove_link(&link)?;
         }
-        let path = unit_file_path(unit);
-        if self.release(&path)? {
-            self.applied.unit_files_removed.push(unit.to_string());
-        } else if fsops::exists(&self.target(&path).host) {
-            self.applied.kept.push(path);
+        if self.release(path)? {
+            self.applied.unit_files_removed.push(unit);
+        } else if fsops::exists(&self.target(path).host) {
+            self.applied.kept.push(path.to_string());
         }
         Ok(())
     }

@@ -70,6 +70,9 @@ pub enum Error {
         "cannot write {path}: its content {digest} is not in the generation; rebuild it with `archy build` and switch again"
     )]
     MissingContent { path: String, digest: String },
+    /// A file derived from a secret could not be filled in.
+    #[error("cannot write {path}: {why}")]
+    Derive { path: String, why: String },
     /// A resource of the plan that the new graph does not have.
     #[error(
         "the plan names {kind} {id}, which the new generation does not declare; plan again against this generation"

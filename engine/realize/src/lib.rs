@@ -23,8 +23,8 @@ mod secrets;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use archy_graph::{Graph, Resource};
-use archy_plan::{Observed, Plan, unit_file_path};
+use archy_graph::{Graph, Resource, UnitSource};
+use archy_plan::{Observed, Plan};
 use serde::Serialize;
 
 pub use error::{Error, Result};
@@ -116,7 +116,13 @@ impl Realizer {
         for node in &new.nodes {
             let target = match &node.resource {
                 Resource::File(f) => f.path.to_string(),
-                Resource::Unit(u) => unit_file_path(u.name.as_str()),
+                Resource::Unit(_)
+                | Resource::Container(_)
+                | Resource::Network(_)
+                | Resource::Volume(_) => match UnitSource::of(node) {
+                    Some(u) => u.path,
+                    None => continue,
+                },
                 Resource::Secret(s) => {
                     if !fsops::exists(&self.secret_path(s.name.as_str())) {
                         missing_secrets.insert(s.name.to_string());
@@ -133,6 +139,7 @@ impl Realizer {
             unowned,
             missing_secrets,
             adopt,
+            ..Observed::default()
         })
     }
 

@@ -140,7 +140,8 @@ mod tests {
             phase: Phase::Planned,
             plan: Plan {
                 changes: vec![],
-                unit_files_changed: vec!["a.service".into()],
+                images: vec![],
+                unit_files_changed: vec!["/etc/systemd/system/a.service".into()],
                 units: vec![],
                 unchanged: 3,
             },

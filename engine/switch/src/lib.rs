@@ -1,6 +1,7 @@
 //! archy's switch: carrying out a plan through systemd, the health gate,
 //! and the way back when the gate fails.
 
+pub mod containers;
 pub mod health;
 pub mod journal;
 pub mod switch;

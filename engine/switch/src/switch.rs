@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use archy_graph::{Digest, Graph, Kind, Resource};
-use archy_plan::{Change, Plan};
+use archy_graph::{Digest, Graph, Resource};
+use archy_plan::{Change, Observed, Plan, Reason, UnitOp};
 use archy_realize::Realizer;
 use archy_store::{Outcome as Recorded, Store};
 use archy_systemd::ServiceManager;
 
+use crate::containers::{self, ImageFailure, PodmanAccess};
 use crate::health::{self, Unhealthy};
 use crate::journal::{Journal, Phase};
 use crate::units::{self, UnitFailure};
@@ -23,6 +24,8 @@ pub struct Switcher<'a> {
     pub store: &'a Store,
     pub realizer: &'a Realizer,
     pub systemd: &'a dyn ServiceManager,
+    /// Reached only for generations with containers, networks or volumes.
+    pub podman: &'a dyn PodmanAccess,
     pub state_dir: PathBuf,
     /// Take over files archy did not write (backing them up).
     pub adopt: bool,
@@ -55,10 +58,12 @@ pub enum SwitchError {
     /// nothing was changed.
     #[error("the switch would overwrite what archy did not write:\n{}", list(.0))]
     Refused(Vec<Change>),
-    /// Containers, networks and volumes are not realized by this version:
-    /// switching would leave them out silently, so it refuses.
-    #[error("this archy cannot run containers yet; generation has: {}", .0.join(", "))]
-    Unsupported(Vec<String>),
+    /// An image could not be pulled or built: nothing was changed.
+    #[error("an image the generation needs could not be made, so nothing was changed: {0}")]
+    Image(#[from] ImageFailure),
+    /// podman could not be asked what the plan needs to know.
+    #[error("podman: {0}")]
+    Podman(String),
     #[error("cannot load generation {0}: {1}")]
     Load(u64, String),
     #[error("the store: {0}")]
@@ -89,15 +94,23 @@ fn list(changes: &[Change]) -> String {
         .join("\n")
 }
 
-/// The resources of `graph` this version cannot realize (containers,
-/// networks and volumes, which need Quadlet).
-pub fn unsupported(graph: &Graph) -> Vec<String> {
-    graph
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.key.kind, Kind::Container | Kind::Network | Kind::Volume))
-        .map(|n| n.key.to_string())
-        .collect()
+/// What the node has that a plan for `graph` depends on: paths in the way
+/// and missing secrets (the realizer), missing images and containers archy
+/// did not make (podman, asked only when the graph has containers).
+pub fn observe(
+    realizer: &Realizer,
+    podman: &dyn PodmanAccess,
+    graph: &Graph,
+    adopt: bool,
+) -> Result<Observed, SwitchError> {
+    let mut observed = realizer
+        .observe(graph, adopt)
+        .map_err(SwitchError::Observe)?;
+    if containers::uses_podman(graph) {
+        let podman = podman.podman().map_err(SwitchError::Podman)?;
+        containers::observe(podman, graph, &mut observed).map_err(SwitchError::Podman)?;
+    }
+    Ok(observed)
 }
 
 /// The crash tests' hook: with `ARCHY_PAUSE_AFTER=<step>` in its
@@ -118,6 +131,7 @@ pub fn empty_graph() -> Graph {
         facts: BTreeMap::new(),
         nodes: Vec::new(),
         blobs: BTreeMap::new(),
+        contexts: BTreeMap::new(),
     }
 }
 
@@ -128,6 +142,7 @@ enum Failure {
     Reload(archy_systemd::Error),
     Unhealthy(Vec<Unhealthy>),
     Journal(crate::journal::JournalError),
+    Podman(String),
 }
 
 impl Failure {
@@ -140,6 +155,7 @@ impl Failure {
                 checks.iter().map(|c| format!("health check {c}")).collect()
             }
             Failure::Journal(e) => vec![format!("the switch journal: {e}")],
+            Failure::Podman(e) => vec![format!("podman: {e}")],
         }
     }
 }
@@ -151,16 +167,37 @@ impl Switcher<'_> {
             .map_err(|e| SwitchError::Load(n, e.to_string()))
     }
 
+    /// What the node has that the plan depends on: paths in the way and
+    /// missing secrets (the realizer), missing images and containers archy
+    /// did not make (podman).
+    fn observe(&self, graph: &Graph, adopt: bool) -> Result<Observed, SwitchError> {
+        observe(self.realizer, self.podman, graph, adopt)
+    }
+
     /// Plans the switch from the current generation to `to` without doing
     /// anything (`--dry-run`).
     pub fn plan(&self, to: u64) -> Result<Plan, SwitchError> {
         let live = self.store.current()?.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let observed = self
-            .realizer
-            .observe(&new, self.adopt)
-            .map_err(SwitchError::Observe)?;
+        let observed = self.observe(&new, self.adopt)?;
         Ok(archy_plan::plan(live.as_ref(), &new, &observed))
+    }
+
+    /// Pulls and builds the plan's images, before anything is changed.
+    fn make_images(&self, graph: &Graph, plan: &Plan) -> Result<(), SwitchError> {
+        if plan.images.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let podman = self.podman.podman().map_err(SwitchError::Podman)?;
+        containers::make_images(podman, graph, plan)?;
+        tracing::info!(
+            target: "archy::timing",
+            "images: {} made in {:.1} ms",
+            plan.images.len(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(())
     }
 
     /// Switches the node to generation `to`: see the module comment.
@@ -168,14 +205,7 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let podman = unsupported(&new);
-        if !podman.is_empty() {
-            return Err(SwitchError::Unsupported(podman));
-        }
-        let observed = self
-            .realizer
-            .observe(&new, self.adopt)
-            .map_err(SwitchError::Observe)?;
+        let observed = self.observe(&new, self.adopt)?;
         let plan = archy_plan::plan(live.as_ref(), &new, &observed);
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
@@ -184,6 +214,9 @@ impl Switcher<'_> {
         if from == Some(to) && plan.is_empty() {
             return Ok(Outcome::Unchanged { to });
         }
+        // Every image is in place before the journal exists: a failed pull
+        // or build ends the switch with nothing changed.
+        self.make_images(&new, &plan)?;
         let mut journal = Journal {
             from,
             to,
@@ -267,9 +300,15 @@ impl Switcher<'_> {
             in_systemd += t.elapsed();
             self.done(journal, format!("{} {}", action.op, action.unit))?;
         }
-        self.realizer
+        let applied = self
+            .realizer
             .apply_changes(new, plan)
             .map_err(Failure::Files)?;
+        if containers::uses_podman(new) {
+            let podman = self.podman.podman().map_err(Failure::Podman)?;
+            containers::sync_secrets(podman, self.realizer, new, &applied.secrets_generated)
+                .map_err(Failure::Podman)?;
+        }
         self.done(journal, "files".to_string())?;
         if !plan.unit_files_changed.is_empty() {
             let t = Instant::now();
@@ -280,6 +319,16 @@ impl Switcher<'_> {
             self.done(journal, "daemon-reload".to_string())?;
         }
         for action in units::starts(plan) {
+            if action.with.is_some() {
+                // systemd restarted it along with the unit it needs.
+                continue;
+            }
+            if action.reason == Reason::ForeignContainer && action.op == UnitOp::Start {
+                let podman = self.podman.podman().map_err(Failure::Podman)?;
+                let name = action.unit.trim_end_matches(".service");
+                containers::remove_foreign(podman, name).map_err(Failure::Podman)?;
+                self.done(journal, format!("adopt {name}"))?;
+            }
             let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
             in_systemd += t.elapsed();
@@ -357,16 +406,15 @@ impl Switcher<'_> {
             Some(n) => self.load(n)?,
             None => empty_graph(),
         };
-        let observed = self
-            .realizer
-            .observe(&target, true)
-            .map_err(SwitchError::Observe)?;
+        let observed = self.observe(&target, true)?;
         let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
         let mut back = journal.clone();
         back.plan = plan.clone();
         back.done.clear();
         let result = self
-            .apply(&target, &plan, &mut back)
+            .make_images(&target, &plan)
+            .map_err(|e| Failure::Podman(e.to_string()))
+            .and_then(|()| self.apply(&target, &plan, &mut back))
             .and_then(|()| self.gate(&target, &mut back));
         if let Err(e) = result {
             return Err(SwitchError::RollbackFailed {

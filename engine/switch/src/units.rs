@@ -104,6 +104,7 @@ mod tests {
             unit: unit.into(),
             op,
             reason: Reason::New,
+            with: None,
         }
     }
 

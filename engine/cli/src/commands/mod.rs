@@ -5,5 +5,6 @@ pub mod diff;
 pub mod eval;
 pub mod gc;
 pub mod generations;
+pub mod status;
 pub mod store;
 pub mod switch;

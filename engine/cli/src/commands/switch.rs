@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use archy_realize::Realizer;
-use archy_switch::switch::{Outcome, SwitchError, Switcher};
+use archy_switch::switch::{Outcome, SwitchError, Switcher, observe};
 use archy_systemd::SystemdBus;
 
 use crate::CliError;
@@ -14,6 +14,7 @@ use crate::commands::build::{BuildArgs, build_locked};
 use crate::commands::diff::{headline, live_graph};
 use crate::commands::eval::evaluate_node;
 use crate::commands::store;
+use crate::podman::NodePodman;
 
 /// What `archy switch` and `archy rollback` share.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,7 @@ fn switcher<'a>(
     store: &'a archy_store::Store,
     realizer: &'a Realizer,
     systemd: &'a SystemdBus,
+    podman: &'a NodePodman<'a>,
     args: SwitchArgs<'_>,
     command: &str,
 ) -> Switcher<'a> {
@@ -38,6 +40,7 @@ fn switcher<'a>(
         store,
         realizer,
         systemd,
+        podman,
         state_dir: args.state_dir.to_path_buf(),
         adopt: args.adopt,
         command: command.to_string(),
@@ -80,8 +83,9 @@ fn report(result: Result<Outcome, SwitchError>) -> Result<(), CliError> {
                 rendered: false,
             })
         }
-        Err(e @ SwitchError::Unsupported(_)) => Err(CliError::input(e.to_string())
-            .hint("nothing was changed; containers arrive with Quadlet support, until then leave them out of the node to switch")),
+        Err(e @ SwitchError::Image(_)) => Err(CliError::input(e.to_string()).hint(
+            "fix the image reference or its build context (the error above says what failed) and switch again",
+        )),
         Err(e @ SwitchError::Refused(_)) => Err(CliError::input(e.to_string()).hint(
             "nothing was changed; move the file away, or pass --adopt to back it up and manage it",
         )),
@@ -100,8 +104,10 @@ pub fn run(
         let evaluation = evaluate_node(node, args.state_dir, overrides, args.color)?;
         let live = live_graph(args.state_dir)?;
         let realizer = Realizer::new(Path::new("/"), args.state_dir);
-        let observed = realizer
-            .observe(&evaluation.graph, args.adopt)
+        // Only a plan with containers asks podman, through systemd.
+        let systemd = connect().ok();
+        let podman = NodePodman::new(systemd.as_ref().map(|s| s as _));
+        let observed = observe(&realizer, &podman, &evaluation.graph, args.adopt)
             .map_err(|e| CliError::system(e.to_string()))?;
         let plan = archy_plan::plan(live.as_ref().map(|(_, g)| g), &evaluation.graph, &observed);
         print!("{}", headline(live.as_ref(), &evaluation.graph));
@@ -126,7 +132,8 @@ pub fn run(
     }
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
-    let switch = switcher(&store, &realizer, &systemd, args, "archy switch");
+    let podman = NodePodman::new(Some(&systemd));
+    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy switch");
     recover_first(&switch)?;
     report(switch.switch(report_build.number()))
 }
@@ -146,7 +153,8 @@ pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
     };
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
-    let switch = switcher(&store, &realizer, &systemd, args, "archy rollback");
+    let podman = NodePodman::new(Some(&systemd));
+    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy rollback");
     recover_first(&switch)?;
     report(switch.switch(target))
 }
@@ -191,10 +199,6 @@ fn offline(
         .map(load)
         .transpose()?;
     let new = load(built)?;
-    let podman = archy_switch::switch::unsupported(&new);
-    if !podman.is_empty() {
-        return report(Err(SwitchError::Unsupported(podman)));
-    }
     let realizer = Realizer::new(root, args.state_dir);
     let observed = realizer
         .observe(&new, args.adopt)
@@ -216,6 +220,22 @@ fn offline(
         built,
         root.display()
     );
+    let images: std::collections::BTreeSet<String> = new
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.resource {
+            archy_graph::Resource::Container(c) => Some(c.image.reference()),
+            _ => None,
+        })
+        .collect();
+    if !images.is_empty() {
+        // Containers never pull at start (Pull=never): the image must
+        // carry them, or a first `archy switch` on the node makes them.
+        println!("no podman here: the node needs these images before its containers start:");
+        for i in images {
+            println!("  {i}");
+        }
+    }
     Ok(())
 }
 
@@ -243,7 +263,8 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
     let store = store::open(args.state_dir)?;
     let realizer = Realizer::new(Path::new("/"), args.state_dir);
     let systemd = connect()?;
-    let switch = switcher(&store, &realizer, &systemd, args, "archy recover");
+    let podman = NodePodman::new(Some(&systemd));
+    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy recover");
     match switch.recover() {
         Ok(Some(outcome)) => report(Ok(outcome)),
         Ok(None) => {

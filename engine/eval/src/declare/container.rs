@@ -9,9 +9,8 @@ use archy_graph::quantity::{Bytes, MilliCpus};
 use archy_graph::resource::{
     ContainerSpec, ImageSource, Mount, MountSource, NetworkMode, PortMap, Protocol, Tmpfs,
 };
-use archy_graph::{Digest, Resource, Span};
+use archy_graph::{Resource, Span};
 use rhai::Dynamic;
-use serde::Serialize;
 
 use super::opts::{Opts, Scalar, display};
 use super::{Res, State};
@@ -33,6 +32,10 @@ const OPTIONS: &[&str] = &[
     "memory",
     "cpus",
     "on_change",
+    "requires",
+    "data_uid",
+    "data_gid",
+    "podman_args",
 ];
 
 pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
@@ -58,6 +61,24 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
     let memory = memory(&mut o);
     let cpus = cpus(&mut o);
     let on_change = o.on_change();
+    let requires = requires(&mut o);
+    let data_uid = o
+        .int("data_uid", 0, i64::from(u32::MAX - 1))
+        .map(|n| n as u32);
+    let data_gid = o
+        .int("data_gid", 0, i64::from(u32::MAX - 1))
+        .map(|n| n as u32);
+    if data_gid.is_some() && data_uid.is_none() {
+        o.fail_key(
+            "data_gid",
+            "is set without `data_uid`",
+            Some("set `data_uid` too (the gid defaults to it)".into()),
+        );
+    }
+    let podman_args = o.strings("podman_args").unwrap_or_default();
+    if podman_args.iter().any(String::is_empty) {
+        o.fail_key("podman_args", "has an empty argument", None);
+    }
     let spec = (|| {
         Some(Resource::Container(Box::new(ContainerSpec {
             name: name?,
@@ -75,6 +96,10 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
             memory,
             cpus,
             on_change,
+            requires,
+            data_uid,
+            data_gid,
+            podman_args,
         })))
     })();
     state.finish(at, o.problems, spec)
@@ -109,34 +134,13 @@ fn image(state: &State, o: &mut Opts) -> Option<ImageSource> {
     match state.sources.read_tree(&logical) {
         Ok(files) => Some(ImageSource::Build {
             context: logical,
-            tree: tree_digest(&files),
+            tree: state.context(files),
         }),
         Err(e) => {
             o.fail(&format!("option `build`: {}", e.message), e.hint);
             None
         }
     }
-}
-
-/// The hash of a build context: every file's path, executable bit and
-/// content, in path order.
-fn tree_digest(files: &[crate::sources::ContextFile]) -> Digest {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        path: &'a str,
-        executable: bool,
-        content: Digest,
-    }
-    let entries: Vec<Entry> = files
-        .iter()
-        .map(|f| Entry {
-            path: &f.path,
-            executable: f.executable,
-            content: Digest::of(&f.bytes),
-        })
-        .collect();
-    let bytes = postcard::to_stdvec(&("archy.context.v1", entries)).unwrap_or_default();
-    Digest::of(&bytes)
 }
 
 /// `name[:tag][@sha256:<64 hex>]`, no spaces; a digest, when given, must be
@@ -170,6 +174,21 @@ fn network(o: &mut Opts) -> NetworkMode {
             .map(NetworkMode::Named)
             .unwrap_or(NetworkMode::Default),
     }
+}
+
+/// `requires: ["backend"]`: names of other containers of the node.
+fn requires(o: &mut Opts) -> Vec<PodmanName> {
+    let mut out: Vec<PodmanName> = Vec::new();
+    for n in o.strings("requires").unwrap_or_default() {
+        if let Some(name) = o.checked("requires", PodmanName::try_from(n.as_str())) {
+            if out.contains(&name) {
+                o.fail_key("requires", &format!("names {name} twice"), None);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 fn port_number(s: &str) -> Option<u16> {

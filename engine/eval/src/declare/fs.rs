@@ -1,7 +1,8 @@
 //! `file(path, #{ text, mode, owner, group })` and
 //! `dir(path, #{ mode, owner, group, disposable })`.
 
-use archy_graph::names::{AbsPath, Mode};
+use archy_graph::derive;
+use archy_graph::names::{AbsPath, Mode, SecretName};
 use archy_graph::resource::{DirSpec, FileSpec};
 use archy_graph::{Resource, Span};
 use rhai::Dynamic;
@@ -21,7 +22,20 @@ pub fn file(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
             Some("file(path, #{ text: \"...\" }) writes exactly that text".into()),
         );
     }
-    let mode = o.mode(Mode::FILE);
+    let derives = derives(&mut o, text.as_deref());
+    // A file derived from a secret holds what the secret holds.
+    let private = !derives.is_empty();
+    let mode = o.mode(if private { Mode::SECRET } else { Mode::FILE });
+    if private
+        && let Some(m) = mode
+        && m.bits() & 0o007 != 0
+    {
+        o.fail_key(
+            "mode",
+            &format!("is {m}, which lets every user read a file derived from a secret"),
+            Some("use 0640 or 0600, with `owner`/`group` for the service that reads it".into()),
+        );
+    }
     let owner = o.account("owner");
     let group = o.account("group");
     let spec = (|| {
@@ -33,9 +47,32 @@ pub fn file(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
             mode: mode?,
             owner,
             group,
+            derives,
         }))
     })();
     state.finish(at, o.problems, spec)
+}
+
+/// The secrets the text's `{{secret.NAME}}` placeholders derive from.
+fn derives(o: &mut Opts, text: Option<&str>) -> Vec<SecretName> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    let names = match derive::secrets_in(text) {
+        Ok(names) => names,
+        Err(e) => {
+            o.fail_key(
+                "text",
+                &format!("{} {}", e.placeholder, e.message),
+                Some("write {{secret.NAME}} for a secret's value, or {{secret.NAME | sha256}} for its hash".into()),
+            );
+            return Vec::new();
+        }
+    };
+    names
+        .iter()
+        .filter_map(|n| o.checked("text", SecretName::try_from(n.as_str())))
+        .collect()
 }
 
 pub fn dir(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {

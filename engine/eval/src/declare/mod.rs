@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use archy_graph::{Declared, Digest, Kind, Problem, Resource, ResourceKey, Span};
+use archy_graph::{
+    BuildContext, ContextFile, Declared, Digest, Kind, Problem, Resource, ResourceKey, Span,
+};
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use crate::host::Host;
@@ -32,6 +34,9 @@ pub struct State {
     pub loader: Rc<Loader>,
     pub problems: RefCell<Vec<Problem>>,
     pub blobs: RefCell<BTreeMap<Digest, Arc<str>>>,
+    /// Build contexts read, by tree digest: the graph carries them so the
+    /// build can store them with the generation.
+    pub contexts: RefCell<BTreeMap<Digest, Arc<BuildContext>>>,
     /// The running constructor's own call, when it is not the node
     /// author's line (see [`State::enter`]).
     pub inner: RefCell<Option<Span>>,
@@ -71,6 +76,18 @@ impl State {
             .entry(digest)
             .or_insert_with(|| Arc::from(text));
         digest
+    }
+
+    /// Keeps a build context's files once, under its tree digest, and
+    /// returns that digest.
+    pub fn context(&self, files: Vec<ContextFile>) -> Digest {
+        let context = BuildContext::new(files);
+        let tree = context.tree_digest();
+        self.contexts
+            .borrow_mut()
+            .entry(tree)
+            .or_insert_with(|| Arc::new(context));
+        tree
     }
 
     /// Ends a constructor: the resource if it had no problems, else the

@@ -1,0 +1,61 @@
+//! The node's podman, reached on first need: a node without containers
+//! never starts podman's API service, and one with containers starts it
+//! through systemd (`podman.socket`, socket-activated) only when a switch,
+//! a plan or `archy status` has to ask podman something.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use archy_podman::{DEFAULT_SOCKET, Podman, PodmanApi};
+use archy_switch::containers::PodmanAccess;
+use archy_systemd::{JobKind, JobResult, ServiceManager};
+
+/// The unit that listens on podman's API socket.
+const SOCKET_UNIT: &str = "podman.socket";
+
+#[derive(Debug)]
+pub struct NodePodman<'a> {
+    socket: PathBuf,
+    /// Starts `podman.socket` when its socket is missing; without it, a
+    /// missing socket is an error that says how to start it.
+    systemd: Option<&'a dyn ServiceManager>,
+    api: OnceCell<Result<PodmanApi, String>>,
+}
+
+impl<'a> NodePodman<'a> {
+    pub fn new(systemd: Option<&'a dyn ServiceManager>) -> Self {
+        NodePodman {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            systemd,
+            api: OnceCell::new(),
+        }
+    }
+
+    fn connect(&self) -> Result<PodmanApi, String> {
+        if !self.socket.exists()
+            && let Some(systemd) = self.systemd
+        {
+            match systemd.run_job(JobKind::Start, SOCKET_UNIT, Duration::from_secs(30)) {
+                Ok(JobResult::Done) => {}
+                Ok(other) => {
+                    return Err(format!(
+                        "starting {SOCKET_UNIT} ended \"{}\"",
+                        other.as_str()
+                    ));
+                }
+                Err(e) => return Err(format!("starting {SOCKET_UNIT}: {e}")),
+            }
+        }
+        PodmanApi::connect(&self.socket).map_err(|e| e.to_string())
+    }
+}
+
+impl PodmanAccess for NodePodman<'_> {
+    fn podman(&self) -> Result<&dyn Podman, String> {
+        match self.api.get_or_init(|| self.connect()) {
+            Ok(api) => Ok(api),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}

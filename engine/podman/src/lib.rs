@@ -1,0 +1,115 @@
+//! The node's podman (5.4, rootful), as much of it as a switch and `archy
+//! status` need: the images there are (to pull or build the missing ones
+//! before a switch), the containers there are (to adopt the ones archy did
+//! not create), and podman secrets (archy's secrets copied in, for
+//! containers that read them with `--secret`).
+//!
+//! [`Podman`] is that access as a blocking, object-safe trait. [`PodmanApi`]
+//! is the real one: it talks to podman's REST API on its unix socket with
+//! the [podman-api] crate, driven by a private single-threaded tokio runtime
+//! so that its callers need no async (and must not call it from async code:
+//! a runtime cannot be blocked on inside another). [`fake::FakePodman`] keeps
+//! everything in memory, for the library tests of the crates that use this
+//! one.
+//!
+//! Containers themselves are run by systemd (Quadlet), never by archy: there
+//! is no "run" here, only what a switch does around it.
+
+mod api;
+mod convert;
+mod error;
+pub mod fake;
+mod output;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+pub use api::{DEFAULT_CALL_TIMEOUT, PodmanApi};
+pub use error::Error;
+
+/// The API socket of the rootful podman (socket-activated by
+/// `podman.socket`).
+pub const DEFAULT_SOCKET: &str = "/run/podman/podman.sock";
+
+/// What every call here returns.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What archy asks of podman. Blocking and object-safe: callers hold a
+/// `&dyn Podman`.
+pub trait Podman: fmt::Debug {
+    /// Every image (not the intermediate layers of builds): its id and the
+    /// names it is tagged with. An untagged (dangling) image has no names.
+    fn images(&self) -> Result<Vec<ImageInfo>>;
+
+    /// Whether `reference` (a name such as `localhost/app:1`, a short name
+    /// podman resolves, or an id or id prefix) is a local image.
+    fn image_exists(&self, reference: &str) -> Result<bool>;
+
+    /// Pulls `reference` from its registry. The error names the reference
+    /// and says what podman said.
+    fn pull(&self, reference: &str) -> Result<()>;
+
+    /// Builds the folder `context` (which holds a `Containerfile` or a
+    /// `Dockerfile`) and tags the image `tag`. A failed build is an
+    /// [`Error::Build`] carrying the last lines of the build's output.
+    fn build(&self, context: &Path, tag: &str) -> Result<()>;
+
+    /// Every container, running or not.
+    fn containers(&self) -> Result<Vec<ContainerInfo>>;
+
+    /// Stops the container `name` (SIGKILL after `timeout` if it has not
+    /// exited by then) and removes it. Its volumes stay: they hold the
+    /// node's data. A container that does not exist is already removed: Ok.
+    fn remove_container(&self, name: &str, timeout: Duration) -> Result<()>;
+
+    /// The names of the podman secrets.
+    fn secret_names(&self) -> Result<BTreeSet<String>>;
+
+    /// Creates the podman secret `name` holding `value`, replacing it if it
+    /// exists (also when containers use it: they see the new value when they
+    /// are next created). The value goes to podman in a request body only:
+    /// never on a command line, in a log or in an error.
+    fn put_secret(&self, name: &str, value: &[u8]) -> Result<()>;
+
+    /// Removes the podman secret `name`. A secret that does not exist is
+    /// already removed: Ok.
+    fn remove_secret(&self, name: &str) -> Result<()>;
+}
+
+/// One image, as `podman images` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The full image id: 64 hex digits, without `sha256:`.
+    pub id: String,
+    /// Its names, `repository:tag` (`localhost/testbed/busybox:latest`);
+    /// empty for a dangling image.
+    pub names: Vec<String>,
+}
+
+/// One container, as `podman ps --all` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// The full container id (64 hex digits).
+    pub id: String,
+    /// Its name, without the leading `/` Docker's API gives.
+    pub name: String,
+    /// podman's state: `created`, `running`, `paused`, `stopping`, `exited`,
+    /// `stopped`, `removing`, ... (kept a string: podman adds states).
+    pub state: String,
+    /// The id of the image it was created from (64 hex digits).
+    pub image_id: String,
+    /// The image name it was created with (`localhost/testbed/busybox:latest`).
+    pub image: String,
+    /// Its labels (Quadlet's `PODMAN_SYSTEMD_UNIT`, archy's own, ...).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerInfo {
+    /// Whether the container is running now.
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+}

@@ -1,0 +1,280 @@
+//! What a switch does around the containers that systemd runs: it looks at
+//! podman before planning (which images are missing, which declared names
+//! are taken by containers archy did not make), makes every missing image
+//! before the first unit is touched, copies the secrets containers read into
+//! podman secrets, and removes an adopted container right before its
+//! Quadlet unit starts in its place.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use archy_graph::quadlet::{CONTAINER_LABEL, podman_secret_name};
+use archy_graph::resource::ImageSource;
+use archy_graph::{Graph, Kind, Resource};
+use archy_plan::{ImageOp, Observed, Plan};
+use archy_podman::Podman;
+use archy_realize::Realizer;
+
+/// How a switch reaches podman: only when a generation has containers, so
+/// a node without any never needs podman at all.
+pub trait PodmanAccess: std::fmt::Debug {
+    fn podman(&self) -> Result<&dyn Podman, String>;
+}
+
+/// How long an adopted container has to stop before it is killed.
+const ADOPT_STOP: Duration = Duration::from_secs(30);
+
+/// An image that could not be made: the switch stops before changing
+/// anything.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {reference} (for {containers}): {why}")]
+pub struct ImageFailure {
+    pub op: &'static str,
+    pub reference: String,
+    pub containers: String,
+    pub why: String,
+}
+
+/// Whether a generation has anything podman runs.
+pub fn uses_podman(graph: &Graph) -> bool {
+    graph
+        .nodes
+        .iter()
+        .any(|n| matches!(n.key.kind, Kind::Container | Kind::Network | Kind::Volume))
+}
+
+/// Adds what podman says to what the realizer saw: missing images and
+/// foreign containers with declared names.
+pub fn observe(podman: &dyn Podman, graph: &Graph, observed: &mut Observed) -> Result<(), String> {
+    let declared: Vec<_> = graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.resource {
+            Resource::Container(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if declared.is_empty() {
+        return Ok(());
+    }
+    let images = podman.images().map_err(|e| e.to_string())?;
+    let names: BTreeSet<&str> = images
+        .iter()
+        .flat_map(|i| i.names.iter().map(String::as_str))
+        .collect();
+    for c in &declared {
+        let reference = c.image.reference();
+        let present = names.contains(reference.as_str())
+            // A digest-pinned or short reference is not listed as written:
+            // ask podman to resolve it.
+            || (!reference.starts_with("localhost/archy/")
+                && podman.image_exists(&reference).map_err(|e| e.to_string())?);
+        if !present {
+            observed.missing_images.insert(reference);
+        }
+    }
+    let wanted: BTreeSet<&str> = declared.iter().map(|c| c.name.as_str()).collect();
+    for c in podman.containers().map_err(|e| e.to_string())? {
+        let ours = c.labels.get(CONTAINER_LABEL) == Some(&c.name);
+        if wanted.contains(c.name.as_str()) && !ours {
+            observed.foreign_containers.insert(c.name);
+        }
+    }
+    Ok(())
+}
+
+/// Pulls or builds every image of the plan, in its order. Built images come
+/// from the context kept with the generation, so a rollback builds them
+/// again with the sources gone.
+pub fn make_images(podman: &dyn Podman, graph: &Graph, plan: &Plan) -> Result<(), ImageFailure> {
+    for image in &plan.images {
+        let fail = |op: &'static str, why: String| ImageFailure {
+            op,
+            reference: image.reference.clone(),
+            containers: image.containers.join(", "),
+            why,
+        };
+        match image.op {
+            ImageOp::Pull => {
+                tracing::info!(image = %image.reference, "pulling");
+                podman
+                    .pull(&image.reference)
+                    .map_err(|e| fail("pull", e.to_string()))?;
+            }
+            ImageOp::Build => {
+                let context = build_context(graph, &image.reference)
+                    .ok_or_else(|| fail("build", "its context is not in the generation".into()))?;
+                let dir = tempfile::tempdir().map_err(|e| fail("build", e.to_string()))?;
+                archy_build::write_context(context, dir.path())
+                    .map_err(|e| fail("build", format!("writing the context: {e}")))?;
+                tracing::info!(image = %image.reference, "building");
+                podman
+                    .build(dir.path(), &image.reference)
+                    .map_err(|e| fail("build", e.to_string()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build_context<'g>(
+    graph: &'g Graph,
+    reference: &str,
+) -> Option<&'g archy_graph::context::BuildContext> {
+    graph.nodes.iter().find_map(|n| match &n.resource {
+        Resource::Container(c) if c.image.reference() == reference => match &c.image {
+            ImageSource::Build { tree, .. } => graph.contexts.get(tree).map(|c| c.as_ref()),
+            ImageSource::Reference(_) => None,
+        },
+        _ => None,
+    })
+}
+
+/// Copies the secrets that containers read (`secret_env`) into podman
+/// secrets: those just generated, and those podman does not have.
+pub fn sync_secrets(
+    podman: &dyn Podman,
+    realizer: &Realizer,
+    graph: &Graph,
+    generated: &[String],
+) -> Result<(), String> {
+    let used: BTreeSet<String> = graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.resource {
+            Resource::Container(c) => Some(c.secret_env.values().map(|s| s.to_string())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let present = podman.secret_names().map_err(|e| e.to_string())?;
+    for name in used {
+        let in_podman = podman_secret_name(&name);
+        if present.contains(&in_podman) && !generated.contains(&name) {
+            continue;
+        }
+        let path = realizer.secret_path(&name);
+        let value = std::fs::read(&path)
+            .map_err(|e| format!("cannot read secret {name} ({}): {e}", path.display()))?;
+        podman
+            .put_secret(&in_podman, &value)
+            .map_err(|e| format!("copying secret {name} into podman: {e}"))?;
+        tracing::info!(secret = %name, "copied into podman secret {in_podman}");
+    }
+    Ok(())
+}
+
+/// Removes the container archy did not make that holds a declared name;
+/// its volumes stay.
+pub fn remove_foreign(podman: &dyn Podman, name: &str) -> Result<(), String> {
+    tracing::info!(
+        container = name,
+        "adopting: removing the container made outside archy"
+    );
+    podman
+        .remove_container(name, ADOPT_STOP)
+        .map_err(|e| format!("adopting container {name}: {e}"))
+}
+
+/// How a container of the current generation differs from what podman runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "drift", rename_all = "kebab-case")]
+pub enum ContainerDrift {
+    /// No container has its name.
+    Missing { container: String },
+    /// It exists but does not run.
+    Stopped { container: String, state: String },
+    /// A container archy did not make holds its name.
+    Foreign { container: String },
+    /// It runs another image than the declared one.
+    OtherImage {
+        container: String,
+        declared: String,
+        running: String,
+    },
+}
+
+impl std::fmt::Display for ContainerDrift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerDrift::Missing { container } => {
+                write!(
+                    f,
+                    "container {container}: missing (a switch or restart of {container}.service recreates it)"
+                )
+            }
+            ContainerDrift::Stopped { container, state } => {
+                write!(
+                    f,
+                    "container {container}: {state}, not running (see journalctl -u {container}.service)"
+                )
+            }
+            ContainerDrift::Foreign { container } => write!(
+                f,
+                "container {container}: made outside archy (the next switch adopts it)"
+            ),
+            ContainerDrift::OtherImage {
+                container,
+                declared,
+                running,
+            } => write!(
+                f,
+                "container {container}: runs image {running}, not the declared {declared}"
+            ),
+        }
+    }
+}
+
+/// The containers of `graph` that podman does not run as declared. Pure:
+/// what podman lists comes in as data.
+pub fn drift(
+    graph: &Graph,
+    running: &[archy_podman::ContainerInfo],
+    images: &[archy_podman::ImageInfo],
+) -> Vec<ContainerDrift> {
+    let image_id = |reference: &str| {
+        images
+            .iter()
+            .find(|i| i.names.iter().any(|n| n == reference) || i.id == reference)
+            .map(|i| i.id.as_str())
+    };
+    let mut out = Vec::new();
+    for n in &graph.nodes {
+        let Resource::Container(c) = &n.resource else {
+            continue;
+        };
+        let name = c.name.to_string();
+        let Some(found) = running.iter().find(|r| r.name == name) else {
+            out.push(ContainerDrift::Missing { container: name });
+            continue;
+        };
+        if found.labels.get(CONTAINER_LABEL) != Some(&name) {
+            out.push(ContainerDrift::Foreign { container: name });
+            continue;
+        }
+        if !found.is_running() {
+            out.push(ContainerDrift::Stopped {
+                container: name,
+                state: found.state.clone(),
+            });
+            continue;
+        }
+        let declared = c.image.reference();
+        if image_id(&declared) != Some(found.image_id.as_str()) {
+            let running = images
+                .iter()
+                .find(|i| i.id == found.image_id)
+                .and_then(|i| i.names.first().cloned())
+                .unwrap_or_else(|| found.image_id.chars().take(12).collect());
+            out.push(ContainerDrift::OtherImage {
+                container: name,
+                declared,
+                running,
+            });
+        }
+    }
+    out
+}
