@@ -23,6 +23,10 @@ const CONTAINERS: usize = 20;
 const RUNS: usize = 5;
 const IMAGE: &str = "localhost/testbed/busybox:latest";
 const FIRST_PORT: u16 = 19000;
+/// busybox's httpd as a container's PID 1 ignores SIGTERM, so every stop
+/// would wait out podman's 10 s timeout; a shell that traps it stops at
+/// once, as a real service does.
+const SERVE: &str = "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait";
 
 fn node_text(with_containers: bool) -> String {
     let mut out = String::from("[\n");
@@ -31,7 +35,7 @@ fn node_text(with_containers: bool) -> String {
             let port = FIRST_PORT + i as u16;
             out.push_str(&format!(
                 "    container(\"web{i}\", #{{ image: \"{IMAGE}\", ports: [\"127.0.0.1:{port}:8080\"], \
-                 tmpfs: [\"/www\"], exec: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"] }}),\n    \
+                 tmpfs: [\"/www\"], exec: [\"sh\", \"-c\", \"{SERVE}\"] }}),\n    \
                  health_tcp({port}, #{{ within: \"60s\" }}),\n"
             ));
         }
@@ -48,7 +52,7 @@ fn script() -> String {
         "set -e\n\
          for i in $(seq 0 {n}); do\n  \
            podman run -d --name script$i -p 127.0.0.1:$(({FIRST_PORT}+i)):8080 --tmpfs /www \
-             {IMAGE} httpd -f -p 8080 -h /www >/dev/null\n\
+             {IMAGE} sh -c \"{SERVE}\" >/dev/null\n\
          done\n\
          for p in $(seq {FIRST_PORT} {last}); do\n  \
            until (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do sleep 0.01; done\n\
