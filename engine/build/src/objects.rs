@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use archy_graph::resource::ImageSource;
+use archy_graph::resource::{ImageSource, clean_object_name};
 use archy_graph::{BuildContext, Graph, Resource};
 use archy_store::{ObjectId, ObjectName};
 
@@ -50,32 +50,14 @@ pub fn context_object_name(context: &str) -> ObjectName {
         .rsplit('/')
         .next()
         .unwrap_or("");
-    checked_name(&format!("{}.context", clean_name(folder)), "context")
+    checked_name(&format!("{}.context", clean_object_name(folder)), "context")
 }
 
 /// The name a build-context file's content is stored under: its base name
 /// (`Containerfile`), like a managed file's text.
 pub fn context_file_object_name(path: &str) -> ObjectName {
     let base = path.rsplit('/').next().unwrap_or(path);
-    checked_name(&clean_name(base), "context-file")
-}
-
-/// A name cleaned the way `Resource::object_name` cleans resource names:
-/// characters the store refuses become `_`, at most 100 of them, no
-/// leading `.` (a `.dockerignore` would look like a store temp file).
-fn clean_name(raw: &str) -> String {
-    let clean: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._+@=-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    clean.trim_start_matches('.').to_string()
+    checked_name(&clean_object_name(base), "context-file")
 }
 
 /// `wanted` if the store accepts it as a name, else `fallback` (the kind of

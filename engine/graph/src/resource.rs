@@ -366,17 +366,24 @@ impl Resource {
             },
             other => format!("{}.{}", other.id(), other.kind()),
         };
-        let clean: String = raw
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._+@=-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(100)
-            .collect();
-        clean.trim_start_matches('.').to_string()
+        clean_object_name(&raw)
     }
+}
+
+/// `raw` made safe as a store object's name: characters the store refuses
+/// become `_`, at most 100 of them, no leading `.` (which would look like
+/// a store temp file).
+pub fn clean_object_name(raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+@=-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    clean.trim_start_matches('.').to_string()
 }

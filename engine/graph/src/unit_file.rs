@@ -21,13 +21,7 @@ impl UnitSpec {
     /// The values of `key` under `[section]`, each space-separated word on
     /// its own (`After=a.service b.service` gives two).
     pub fn values(&self, section: &str, key: &str) -> Vec<&str> {
-        self.sections
-            .iter()
-            .filter(|s| s.name == section)
-            .flat_map(|s| s.entries.iter())
-            .filter(|(k, _)| k == key)
-            .flat_map(|(_, v)| v.split_whitespace())
-            .collect()
+        crate::units::section_values(&self.sections, section, key)
     }
 
     /// The sections whose settings differ from `other`'s, ignoring

@@ -99,17 +99,6 @@ impl<'a> UnitSource<'a> {
             .any(|s| s.name == "Install" && !s.entries.is_empty())
     }
 
-    /// The values of `key` under `[Unit]`, word by word.
-    fn unit_values<'s>(&'s self, key: &str) -> impl Iterator<Item = &'s str> {
-        let key = key.to_string();
-        self.sections
-            .iter()
-            .filter(|s| s.name == "Unit")
-            .flat_map(|s| s.entries.iter())
-            .filter(move |(k, _)| *k == key)
-            .flat_map(|(_, v)| v.split_whitespace())
-    }
-
     /// What Quadlet adds to a container's service: it needs the services
     /// of the networks and volumes it uses.
     fn implicit_needs(&self) -> Vec<String> {
@@ -130,24 +119,21 @@ impl<'a> UnitSource<'a> {
 
     /// The units this one is ordered after or needs.
     pub fn needs(&self) -> Vec<String> {
-        let mut out: Vec<String> = NEEDS
-            .iter()
-            .flat_map(|k| self.unit_values(k))
-            .map(str::to_string)
-            .chain(self.implicit_needs())
-            .filter(|u| *u != self.unit)
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        self.units_named_by(NEEDS)
     }
 
     /// The units whose restart systemd carries over to this one
     /// (`Requires=`, `BindsTo=`, `PartOf=`, and Quadlet's own requirements).
     pub fn restarted_with(&self) -> Vec<String> {
-        let mut out: Vec<String> = PROPAGATES
+        self.units_named_by(PROPAGATES)
+    }
+
+    /// The units `keys` under `[Unit]` name, plus what Quadlet adds; sorted,
+    /// without this unit itself.
+    fn units_named_by(&self, keys: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = keys
             .iter()
-            .flat_map(|k| self.unit_values(k))
+            .flat_map(|k| section_values(&self.sections, "Unit", k))
             .map(str::to_string)
             .chain(self.implicit_needs())
             .filter(|u| *u != self.unit)
@@ -162,6 +148,18 @@ impl<'a> UnitSource<'a> {
     pub fn changed_sections(&self, other: &UnitSource) -> Vec<String> {
         changed_sections(&self.sections, &other.sections)
     }
+}
+
+/// The values of `key` under `[section]`, each space-separated word on its
+/// own (`After=a.service b.service` gives two).
+pub fn section_values<'s>(sections: &'s [UnitSection], section: &str, key: &str) -> Vec<&'s str> {
+    sections
+        .iter()
+        .filter(|s| s.name == section)
+        .flat_map(|s| s.entries.iter())
+        .filter(|(k, _)| k == key)
+        .flat_map(|(_, v)| v.split_whitespace())
+        .collect()
 }
 
 /// A unit file's text from its sections.

@@ -315,16 +315,13 @@ fn plan_units(
     remade: &BTreeSet<ResourceKey>,
     plan: &mut Plan,
 ) {
-    let before: BTreeMap<String, UnitSource> = live
-        .map(|g| g.unit_sources())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|u| (u.unit.clone(), u))
-        .collect();
+    let live_sources = live.map(|g| g.unit_sources()).unwrap_or_default();
+    let before: BTreeMap<&str, &UnitSource> =
+        live_sources.iter().map(|u| (u.unit.as_str(), u)).collect();
     let sources = new.unit_sources();
     let mut actions: Vec<UnitAction> = Vec::new();
     for u in &sources {
-        let old = before.get(&u.unit);
+        let old = before.get(u.unit.as_str()).copied();
         let foreign = u.node.key.kind == Kind::Container
             && observed.foreign_containers.contains(&u.node.key.id);
         if foreign {
@@ -388,12 +385,12 @@ fn plan_units(
     let now: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
     let mut stops = Vec::new();
     for (unit, o) in &before {
-        if now.contains(unit.as_str()) {
+        if now.contains(unit) {
             continue;
         }
         plan.unit_files_changed.push(o.path.clone());
         if !o.is_template() {
-            stops.push(unit.clone());
+            stops.push(unit.to_string());
         }
     }
     plan.unit_files_changed.sort();
@@ -406,8 +403,8 @@ fn plan_units(
             .map(|a| a.unit.clone())
             .collect()
     };
-    if let Some(live) = live {
-        for unit in stop_order(live, &stops) {
+    if live.is_some() {
+        for unit in stop_order(&live_sources, &stops) {
             plan.units.push(UnitAction {
                 unit,
                 op: UnitOp::Stop,
@@ -417,7 +414,7 @@ fn plan_units(
         }
     }
     for op in [UnitOp::Reload, UnitOp::Restart, UnitOp::Start] {
-        for unit in dependency_order(new, &by_op(op)) {
+        for unit in dependency_order(&sources, &by_op(op)) {
             if let Some(a) = actions.iter().find(|a| a.unit == unit) {
                 plan.units.push(a.clone());
             }

@@ -4,12 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archy_graph::Graph;
+use archy_graph::UnitSource;
 
-/// For each unit of the graph, the units it needs (among those in it),
+/// For each unit of a generation, the units it needs (among its units),
 /// from its own `[Unit]` keys and, for containers, what Quadlet adds.
-fn needs(graph: &Graph) -> BTreeMap<String, BTreeSet<String>> {
-    let sources = graph.unit_sources();
+fn needs(sources: &[UnitSource]) -> BTreeMap<String, BTreeSet<String>> {
     let units: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
     sources
         .iter()
@@ -27,8 +26,8 @@ fn needs(graph: &Graph) -> BTreeMap<String, BTreeSet<String>> {
 /// `units` with every unit after the units it needs (directly or through
 /// others in the graph); ties by name. A dependency cycle (which systemd
 /// would break arbitrarily too) falls back to name order for the rest.
-pub fn dependency_order(graph: &Graph, units: &[String]) -> Vec<String> {
-    let needs = needs(graph);
+pub fn dependency_order(sources: &[UnitSource], units: &[String]) -> Vec<String> {
+    let needs = needs(sources);
     let wanted: BTreeSet<&String> = units.iter().collect();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
@@ -65,8 +64,9 @@ pub fn dependency_order(graph: &Graph, units: &[String]) -> Vec<String> {
     out
 }
 
-/// `units` with dependents before what they need, by the live graph.
-pub fn stop_order(live: &Graph, units: &[String]) -> Vec<String> {
+/// `units` with dependents before what they need, by the live
+/// generation's units.
+pub fn stop_order(live: &[UnitSource], units: &[String]) -> Vec<String> {
     let mut order = dependency_order(live, units);
     order.reverse();
     order
