@@ -169,6 +169,19 @@ impl<'a> Loader<'a> {
             key: key.to_owned(),
             hash: hash.to_string(),
         })??;
+        let decode_error = |source| LoadError::Decode {
+            number: self.number,
+            id: id.clone(),
+            source,
+        };
+        let domain = ResourceRecord::domain_of(&bytes).map_err(decode_error)?;
+        if domain != ResourceRecord::current_domain() {
+            return Err(LoadError::Encoding {
+                number: self.number,
+                found: domain,
+                expected: ResourceRecord::current_domain().to_string(),
+            });
+        }
         let record = ResourceRecord::decode(&bytes).map_err(|source| LoadError::Decode {
             number: self.number,
             id: id.clone(),

@@ -44,7 +44,7 @@ fn generated_node(n: usize) -> String {
 fn child(node: &Path) {
     let (root, logical) = archy_eval::locate(node).expect("locate");
     let sources = archy_eval::FsSources::new(&root, "").expect("sources");
-    let facts = [(
+    let facts: archy_eval::HostFacts = [(
         "hostname".to_string(),
         archy_graph::Fact::Text("bench".into()),
     )]

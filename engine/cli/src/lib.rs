@@ -6,6 +6,7 @@ pub mod facts;
 pub mod logging;
 pub mod podman;
 pub mod render;
+pub mod rotations;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +124,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rotate a secret (a version bump recorded on this node, applied by
+    /// the next `archy switch`) and list the secrets; never their values.
+    Secret {
+        #[command(subcommand)]
+        command: commands::secret::SecretCommand,
+    },
     /// Inspect the store.
     Store {
         #[command(subcommand)]
@@ -193,7 +200,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = match &cli.command {
         Command::Eval { node, json } => {
-            commands::eval::run(&node.node, *json, &node.facts, &cli.state_dir, color)
+            commands::eval::run(&node.node, *json, &node.facts, &state_dir, color)
         }
         Command::Diff { node, json } => {
             commands::diff::run(&node.node, *json, &node.facts, &state_dir, color)
@@ -218,6 +225,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generations { json } => commands::generations::run(&state_dir, *json),
         Command::Gc { keep } => commands::gc::run(&state_dir, *keep, cli.wait),
         Command::Status { json } => commands::status::run(&state_dir, *json),
+        Command::Secret { command } => commands::secret::run(command, &state_dir, cli.wait, color),
         Command::Store { command } => commands::store::run(command, &state_dir),
     };
     match result {

@@ -1,11 +1,12 @@
 //! archy's evaluator: a node description (Rhai) in, a checked, hashed graph
 //! out. Pure: it reads only through [`Sources`], sees the machine only
-//! through the host facts it is given, and has no clock, randomness,
-//! environment or network.
+//! through the [`Inputs`] it is given (host facts, secret rotations), and
+//! has no clock, randomness, environment or network.
 
 mod declare;
 pub mod errors;
 pub mod host;
+pub mod inputs;
 pub mod resolver;
 pub mod sandbox;
 pub mod sources;
@@ -19,6 +20,7 @@ use archy_graph::{Declarations, Graph, Problem};
 use rhai::{Dynamic, Scope};
 
 pub use host::{Host, HostFacts};
+pub use inputs::{Inputs, Rotations};
 pub use sandbox::Limits;
 pub use sources::{FsSources, MemSources, SourceError, Sources};
 
@@ -40,26 +42,28 @@ pub struct Failure {
 }
 
 /// Evaluates the node file `node` (a logical path in `sources`) with the
-/// given host facts. Runs on a thread of its own whose stack is sized for
+/// given inputs: host facts (a [`HostFacts`] alone will do) and secret
+/// rotations. Runs on a thread of its own whose stack is sized for
 /// the call-depth limit, so no script can overflow the caller's stack.
 pub fn evaluate(
     sources: impl Sources + 'static,
     node: &str,
-    facts: HostFacts,
+    inputs: impl Into<Inputs>,
     limits: &Limits,
 ) -> Result<Evaluation, Failure> {
+    let inputs = inputs.into();
     let node = node.to_string();
     let limits = limits.clone();
     let stack = limits.stack_bytes;
     let run = move || {
         let sources: Rc<dyn Sources> = Rc::new(sources);
-        let first = evaluate_here(sources.clone(), &node, facts.clone(), &limits, false);
+        let first = evaluate_here(sources.clone(), &node, inputs.clone(), &limits, false);
         match first {
             // Problems inside stdlib or app functions are placed at the
             // author's own calls by a second, traced run (pure, so it fails
             // the same way, only slower).
             Err(f) if f.problems.iter().any(in_library) => {
-                match evaluate_here(sources, &node, facts, &limits, true) {
+                match evaluate_here(sources, &node, inputs, &limits, true) {
                     Err(traced) => Err(traced),
                     Ok(_) => Err(f),
                 }
@@ -100,14 +104,15 @@ fn in_library(p: &Problem) -> bool {
 fn evaluate_here(
     sources: Rc<dyn Sources>,
     node: &str,
-    facts: HostFacts,
+    inputs: Inputs,
     limits: &Limits,
     trace_calls: bool,
 ) -> Result<Evaluation, Failure> {
     let loader = resolver::Loader::new(sources.clone(), node);
-    let host = Host::new(facts);
+    let host = Host::new(inputs.facts);
     let state = Rc::new(State {
         host: host.clone(),
+        rotations: inputs.rotations,
         sources,
         node_file: node.to_string(),
         loader: loader.clone(),

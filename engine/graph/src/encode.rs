@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::resource::{Resource, ResourceKey};
 
-const RESOURCE_DOMAIN: &str = "archy.resource.v2";
+const RESOURCE_DOMAIN: &str = "archy.resource.v3";
 const GRAPH_DOMAIN: &str = "archy.graph.v1";
 
 /// A value of a host fact.
@@ -76,6 +76,23 @@ impl ResourceRecord {
         encode(self)
     }
 
+    /// The encoding this archy writes and reads.
+    pub fn current_domain() -> &'static str {
+        RESOURCE_DOMAIN
+    }
+
+    /// The domain string a record starts with, read before the rest: a
+    /// record of another encoding version may not decode, or may decode
+    /// into the wrong fields, so its version is checked first.
+    pub fn domain_of(bytes: &[u8]) -> Result<String, DecodeError> {
+        postcard::take_from_bytes::<String>(bytes)
+            .map(|(domain, _)| domain)
+            .map_err(|source| DecodeError {
+                what: "resource",
+                source,
+            })
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let rec: Self = postcard::from_bytes(bytes).map_err(|source| DecodeError {
             what: "resource",
@@ -110,8 +127,8 @@ impl GraphRecord {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::names::{AbsPath, Mode};
-    use crate::resource::FileSpec;
+    use crate::names::{AbsPath, AccountName, Mode};
+    use crate::resource::{FileSpec, UserSpec};
 
     fn sample() -> ResourceRecord {
         let file = Resource::File(FileSpec {
@@ -126,16 +143,52 @@ mod tests {
         ResourceRecord::new(file, vec![])
     }
 
+    #[test]
+    fn the_domain_is_read_before_the_rest() {
+        let mut old = sample();
+        old.domain = "archy.resource.v2".into();
+        let bytes = old.encode();
+        assert_eq!(
+            ResourceRecord::domain_of(&bytes).unwrap(),
+            "archy.resource.v2"
+        );
+        assert_eq!(
+            ResourceRecord::domain_of(&sample().encode()).unwrap(),
+            ResourceRecord::current_domain()
+        );
+        assert!(ResourceRecord::domain_of(&[0xff]).is_err());
+    }
+
+    fn user_sample() -> ResourceRecord {
+        let name = |n: &str| AccountName::try_from(n).unwrap();
+        let user = Resource::User(UserSpec {
+            name: name("svc"),
+            uid: Some(2345),
+            group: Some(name("svc")),
+            groups: vec![name("bitcoin"), name("tor")],
+            home: None,
+            system: true,
+        });
+        ResourceRecord::new(user, vec![])
+    }
+
     /// If this fails, the canonical encoding changed: every node's root hash
     /// changes with it and every generation would look new. Only update the
     /// pinned value for a deliberate change of the encoding (and bump the
-    /// domain strings).
+    /// domain strings). v3 added users' supplementary `groups`; both values
+    /// were also computed apart from this code, by writing postcard's bytes
+    /// out by hand in Python and hashing them with the `blake3` package.
     #[test]
     fn pinned_digest() {
         let bytes = sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "ef433b0a2ea1cb9a851471d2f6ed9ba8188917c8d5b77a28dda465004372ed09"
+            "ed88c1beb981da5f82b49edb2c61772bf3cec8b27a7fec23e6ce44a80c6389cf"
+        );
+        let bytes = user_sample().encode();
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            "022cc3888ce709ef642ad8cd6889ebb16c938b2970d8d4f51182fe49252dc92f"
         );
     }
 

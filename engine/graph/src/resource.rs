@@ -45,7 +45,11 @@ pub struct DirSpec {
 pub struct UserSpec {
     pub name: AccountName,
     pub uid: Option<u32>,
+    /// The primary group.
     pub group: Option<AccountName>,
+    /// Supplementary groups, in the order written, each once. archy adds
+    /// the user to them and never takes it out of a group.
+    pub groups: Vec<AccountName>,
     pub home: Option<AbsPath>,
     pub system: bool,
 }
@@ -91,7 +95,9 @@ pub struct UnitSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImageSource {
-    /// Pulled by reference (`name:tag` or `name@sha256:...`).
+    /// Pulled by reference: `name:tag`, or `name@sha256:...` when the
+    /// description pins a digest (the tag beside a digest is dropped, so
+    /// only the digest is hashed).
     Reference(String),
     /// Built from a folder of the node's sources, named by the hash of its
     /// files so an unchanged context is never rebuilt.

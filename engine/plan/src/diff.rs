@@ -57,7 +57,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
                     Some(c) => plan.changes.push(c),
                     None => plan.unchanged += 1,
                 },
-                Some(o) => plan.changes.push(changed(o, n)),
+                Some(o) => plan.changes.push(changed(o, n, &old, &now)),
             }
         }
         let gone = live
@@ -181,13 +181,31 @@ fn secret_missing(n: &Node, observed: &Observed) -> Option<Change> {
     })
 }
 
-fn changed(o: &Node, n: &Node) -> Change {
+type Nodes<'a> = BTreeMap<&'a ResourceKey, &'a Node>;
+
+fn changed(o: &Node, n: &Node, old: &Nodes, now: &Nodes) -> Change {
+    let rederived = match &n.resource {
+        Resource::File(f) => changed_secret(&f.derives, old, now).map(|s| s.to_string()),
+        _ => None,
+    };
     match (&o.resource, &n.resource) {
         (Resource::File(a), Resource::File(b)) if a.content != b.content => change(
             n,
             ChangeOp::Update,
             Reason::Metadata {
                 what: "content changed".into(),
+            },
+        ),
+        // Same text, but a secret it is filled from changed (a new
+        // version): written again with the new value, not only chmodded.
+        (Resource::File(_), Resource::File(_)) if rederived.is_some() => change(
+            n,
+            ChangeOp::Update,
+            Reason::Metadata {
+                what: format!(
+                    "derived from secret {}, which changed",
+                    rederived.unwrap_or_default()
+                ),
             },
         ),
         (Resource::File(a), Resource::File(b)) => {
@@ -216,6 +234,21 @@ fn changed(o: &Node, n: &Node) -> Change {
             },
         ),
     }
+}
+
+/// The first of `derives` whose hash differs between the generations.
+fn changed_secret<'s>(
+    derives: &'s [archy_graph::names::SecretName],
+    old: &Nodes,
+    now: &Nodes,
+) -> Option<&'s archy_graph::names::SecretName> {
+    derives.iter().find(|s| {
+        let key = ResourceKey {
+            kind: Kind::Secret,
+            id: s.to_string(),
+        };
+        old.get(&key).map(|n| n.hash) != now.get(&key).map(|n| n.hash)
+    })
 }
 
 type Meta<'a> = (

@@ -28,6 +28,7 @@ pub(crate) fn image(summary: LibpodImageSummary) -> ImageInfo {
     ImageInfo {
         id: bare_id(summary.id),
         names,
+        digests: summary.repo_digests.unwrap_or_default(),
     }
 }
 
@@ -126,6 +127,14 @@ mod tests {
         assert_eq!(images.len(), 4, "{images:?}");
         let busybox = images.iter().find(|i| i.id == BUSYBOX_ID).unwrap();
         assert_eq!(busybox.names, ["localhost/testbed/busybox:latest"]);
+        // A local image has a digest too, so it answers to `name@sha256:`.
+        let pinned = "localhost/testbed/busybox@sha256:f32c8310a8bd6564342d072f966a60650d22f84a256ab1d4a97f4d8ad77607c3";
+        assert_eq!(busybox.digests, [pinned]);
+        assert!(busybox.answers_to(pinned));
+        assert!(busybox.answers_to("localhost/testbed/busybox:latest"));
+        assert!(busybox.answers_to(BUSYBOX_ID));
+        assert!(!busybox.answers_to(&pinned.replace("f32c", "0000")));
+        assert!(!busybox.answers_to(&pinned.replace("busybox@", "other@")));
         let dangling = images.iter().filter(|i| i.names.is_empty()).count();
         assert_eq!(dangling, 2, "{images:?}");
         assert!(images.iter().all(|i| i.id.len() == 64), "{images:?}");
@@ -156,7 +165,8 @@ mod tests {
             image(untagged),
             ImageInfo {
                 id: "def".into(),
-                names: vec![]
+                names: vec![],
+                digests: vec![]
             }
         );
     }

@@ -116,6 +116,13 @@ impl FakePodman {
     /// Adds an image with these names (none: a dangling image), taking
     /// them off any other image; returns it, with its new id.
     pub fn add_image(&self, names: &[&str]) -> ImageInfo {
+        self.add_image_with_digests(names, &[])
+    }
+
+    /// Like [`FakePodman::add_image`], with these `repository@sha256:...`
+    /// digests (podman's `RepoDigests`): an image pulled by digest has no
+    /// names, only a digest.
+    pub fn add_image_with_digests(&self, names: &[&str], digests: &[&str]) -> ImageInfo {
         let mut state = self.state();
         for name in names {
             state.untag(name);
@@ -123,6 +130,7 @@ impl FakePodman {
         let image = ImageInfo {
             id: state.new_id(),
             names: names.iter().map(|n| (*n).to_owned()).collect(),
+            digests: digests.iter().map(|d| (*d).to_owned()).collect(),
         };
         state.images.push(image.clone());
         image
@@ -204,15 +212,18 @@ impl Podman for FakePodman {
         Ok(state.images.clone())
     }
 
-    /// A name (`:latest` is implied), a full id, or an id prefix of at
-    /// least 3 hex digits, as podman resolves them (short names aside).
+    /// A name (`:latest` is implied), a `name@sha256:...` digest, a full
+    /// id, or an id prefix of at least 3 hex digits, as podman resolves
+    /// them (short names aside).
     fn image_exists(&self, reference: &str) -> Result<bool> {
         let mut state = self.state();
         state.call(Call::ImageExists(reference.to_owned()))?;
         let name = full_name(reference);
         let is_id_prefix = reference.len() >= 3 && reference.chars().all(|c| c.is_ascii_hexdigit());
         Ok(state.images.iter().any(|image| {
-            image.names.contains(&name) || (is_id_prefix && image.id.starts_with(reference))
+            image.names.contains(&name)
+                || image.answers_to(reference)
+                || (is_id_prefix && image.id.starts_with(reference))
         }))
     }
 
@@ -225,13 +236,19 @@ impl Podman for FakePodman {
                 message: message.clone(),
             });
         }
-        let name = full_name(reference);
-        if !state.images.iter().any(|i| i.names.contains(&name)) {
+        // podman lists an image pulled by digest under its digest only.
+        let (names, digests) = if reference.contains('@') {
+            (vec![], vec![reference.to_owned()])
+        } else {
+            (vec![full_name(reference)], vec![])
+        };
+        let present = state
+            .images
+            .iter()
+            .any(|i| i.answers_to(reference) || names.iter().any(|n| i.names.contains(n)));
+        if !present {
             let id = state.new_id();
-            state.images.push(ImageInfo {
-                id,
-                names: vec![name],
-            });
+            state.images.push(ImageInfo { id, names, digests });
         }
         Ok(())
     }
@@ -256,6 +273,7 @@ impl Podman for FakePodman {
         state.images.push(ImageInfo {
             id,
             names: vec![name],
+            digests: vec![],
         });
         Ok(())
     }
@@ -345,6 +363,26 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("RUN false"), "{e}");
         assert!(!podman.image_exists("localhost/bad:1").unwrap());
+    }
+
+    #[test]
+    fn images_are_found_and_pulled_by_digest() {
+        let podman = FakePodman::new();
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let pinned = format!("localhost/testbed/busybox@{digest}");
+        podman.add_image_with_digests(&["localhost/testbed/busybox:latest"], &[&pinned]);
+        assert!(podman.image_exists(&pinned).unwrap());
+        let other = format!("localhost/testbed/busybox@sha256:{}", "cd".repeat(32));
+        assert!(!podman.image_exists(&other).unwrap());
+
+        // Pulled by digest: listed by its digest, no name, found again.
+        podman.pull(&other).unwrap();
+        assert!(podman.image_exists(&other).unwrap());
+        let images = podman.images().unwrap();
+        let pulled = images.iter().find(|i| i.answers_to(&other)).unwrap();
+        assert!(pulled.names.is_empty(), "{pulled:?}");
+        podman.pull(&other).unwrap();
+        assert_eq!(podman.images().unwrap().len(), 2, "pulled once");
     }
 
     #[test]

@@ -87,6 +87,38 @@ pub struct ImageInfo {
     /// Its names, `repository:tag` (`localhost/testbed/busybox:latest`);
     /// empty for a dangling image.
     pub names: Vec<String>,
+    /// Its digests, `repository@sha256:<64 hex>` (podman's `RepoDigests`).
+    /// An image pulled by digest is listed here, not among its names.
+    pub digests: Vec<String>,
+}
+
+impl ImageInfo {
+    /// Whether `reference` names this image: one of its names, its id, or,
+    /// for `repository@sha256:...`, one of its digests. podman records the
+    /// full repository (`docker.io/library/nginx`) where a description may
+    /// write a short one (`nginx`): a digest names the content, so the
+    /// repository only has to end the same way.
+    pub fn answers_to(&self, reference: &str) -> bool {
+        if self.names.iter().any(|n| n == reference) || self.id == reference {
+            return true;
+        }
+        let Some((repo, digest)) = reference.split_once('@') else {
+            return false;
+        };
+        self.digests.iter().any(|listed| {
+            listed
+                .split_once('@')
+                .is_some_and(|(r, d)| d == digest && same_repository(r, repo))
+        })
+    }
+}
+
+/// `docker.io/library/nginx` is what `nginx` and `library/nginx` resolve to.
+fn same_repository(full: &str, written: &str) -> bool {
+    full == written
+        || full
+            .strip_suffix(written)
+            .is_some_and(|head| head.ends_with('/'))
 }
 
 /// One container, as `podman ps --all` lists it.
@@ -111,5 +143,32 @@ impl ContainerInfo {
     /// Whether the container is running now.
     pub fn is_running(&self) -> bool {
         self.state == "running"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_references_match_the_listed_digests() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let image = ImageInfo {
+            id: "c".repeat(64),
+            names: vec![],
+            digests: vec![format!("docker.io/library/nginx@{digest}")],
+        };
+        for written in ["nginx", "library/nginx", "docker.io/library/nginx"] {
+            assert!(
+                image.answers_to(&format!("{written}@{digest}")),
+                "{written}"
+            );
+        }
+        // Another digest, or a repository that only ends in the same
+        // letters, is another image.
+        assert!(!image.answers_to(&format!("nginx@sha256:{}", "cd".repeat(32))));
+        assert!(!image.answers_to(&format!("ginx@{digest}")));
+        assert!(!image.answers_to("nginx:latest"));
+        assert!(image.answers_to(&"c".repeat(64)));
     }
 }

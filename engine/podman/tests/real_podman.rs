@@ -43,6 +43,10 @@ fn podman_over_the_api_socket_of_a_real_node() {
         ("images_are_listed_with_ids", images_are_listed_with_ids),
         ("a_build_tags_its_image", a_build_tags_its_image),
         (
+            "a_local_image_is_found_by_its_digest",
+            a_local_image_is_found_by_its_digest,
+        ),
+        (
             "a_failing_build_says_how_it_ended",
             a_failing_build_says_how_it_ended,
         ),
@@ -182,6 +186,45 @@ fn a_build_tags_its_image(podman: &PodmanApi, node: &TestNode) {
     );
     podman.build(dir.path(), tag).unwrap();
     node.exec_ok(&["podman", "run", "--rm", tag, "sh", "-c", "test -e /docker"]);
+}
+
+/// A description may pin an image as `name@sha256:...`; podman lists it
+/// by its `RepoDigests`, not its names, and must find and run it by that
+/// reference without pulling (Quadlet's `Pull=never`).
+fn a_local_image_is_found_by_its_digest(podman: &PodmanApi, node: &TestNode) {
+    let tag = "localhost/archy-test/pinned:1";
+    let dir = context(
+        "Containerfile",
+        &format!("FROM {BUSYBOX}\nRUN echo pinned > /pinned\n"),
+    );
+    podman.build(dir.path(), tag).unwrap();
+    let digest = node
+        .exec_ok(&["podman", "image", "inspect", "--format", "{{.Digest}}", tag])
+        .trim()
+        .to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let pinned = format!("localhost/archy-test/pinned@{digest}");
+
+    let id = inspect_id(node, "image", tag);
+    let images = podman.images().unwrap();
+    let built = images.iter().find(|i| i.id == id).unwrap();
+    assert!(built.digests.contains(&pinned), "{built:?}");
+    assert!(built.answers_to(&pinned), "{built:?}");
+    assert!(podman.image_exists(&pinned).unwrap());
+    let other = format!("localhost/archy-test/pinned@sha256:{}", "0".repeat(64));
+    assert!(!podman.image_exists(&other).unwrap());
+    assert!(!images.iter().any(|i| i.answers_to(&other)));
+
+    let out = node.exec_ok(&[
+        "podman",
+        "run",
+        "--rm",
+        "--pull=never",
+        &pinned,
+        "cat",
+        "/pinned",
+    ]);
+    assert_eq!(out, "pinned\n");
 }
 
 fn a_failing_build_says_how_it_ended(podman: &PodmanApi, _: &TestNode) {

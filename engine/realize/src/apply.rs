@@ -298,15 +298,25 @@ impl<'a> Session<'a> {
 
     fn user(&mut self, u: &UserSpec) -> Result<()> {
         let name = u.name.to_string();
-        let accounts = self.accounts()?;
-        if accounts.users.contains_key(&name) {
-            self.applied.accounts_kept.push(format!("user {name}"));
-            return Ok(());
+        let accounts = self.accounts()?.clone();
+        if !accounts.users.contains_key(&name) {
+            accounts::create_user(self.root, u, &accounts)?;
+            self.accounts = None;
+            return self.account_created(format!("user {name}"));
         }
-        let accounts = accounts.clone();
-        accounts::create_user(self.root, u, &accounts)?;
-        self.accounts = None;
-        self.account_created(format!("user {name}"))
+        // An existing user is left as it is, but for the supplementary
+        // groups it is declared with and not in yet.
+        let added = accounts::add_to_groups(self.root, u, &accounts)?;
+        if added.is_empty() {
+            self.applied.accounts_kept.push(format!("user {name}"));
+        } else {
+            self.accounts = None;
+            let groups: Vec<&str> = added.iter().map(|g| g.as_str()).collect();
+            self.applied
+                .accounts_changed
+                .push(format!("user {name} +{}", groups.join(" +")));
+        }
+        Ok(())
     }
 
     fn account_created(&mut self, name: String) -> Result<()> {

@@ -47,21 +47,31 @@ pub enum Error {
         /// `user` or `group`, the constructor that declares one.
         constructor: &'static str,
     },
-    /// `useradd` or `groupadd` failed.
-    #[error("cannot create {what} {name}: `{command}` failed ({status}): {stderr}")]
+    /// A supplementary group of a user that the root's group table lacks.
+    #[error(
+        "cannot add user {user} to group {group:?}: there is no such group in {table}; declare it with group(\"{group}\", #{{}}), or remove it from the user's `groups`"
+    )]
+    UnknownGroup {
+        user: String,
+        group: String,
+        table: String,
+    },
+    /// `useradd`, `groupadd` or `usermod` failed.
+    #[error("cannot {task} {name}: `{command}` failed ({status}): {stderr}")]
     Account {
-        what: &'static str,
+        /// `create user`, `create group`, `add groups to user`.
+        task: &'static str,
         name: String,
         command: String,
         status: String,
         stderr: String,
     },
-    /// `useradd` or `groupadd` is not installed.
+    /// `useradd`, `groupadd` or `usermod` is not installed.
     #[error(
-        "cannot create {what} {name}: {tool} was not found in PATH, /usr/sbin or /sbin; install the passwd package (shadow-utils)"
+        "cannot {task} {name}: {tool} was not found in PATH, /usr/sbin or /sbin; install the passwd package (shadow-utils)"
     )]
     ToolMissing {
-        what: &'static str,
+        task: &'static str,
         name: String,
         tool: &'static str,
     },

@@ -59,6 +59,9 @@ pub struct Applied {
     /// Accounts (`user NAME`, `group NAME`) that existed already (left exactly as they are), or that
     /// left the description (never deleted).
     pub accounts_kept: Vec<String>,
+    /// Existing users added to supplementary groups, as `user NAME +GROUP
+    /// +GROUP`.
+    pub accounts_changed: Vec<String>,
     pub secrets_generated: Vec<String>,
     /// Secrets whose value stays (mode and owner are still set).
     pub secrets_kept: Vec<String>,

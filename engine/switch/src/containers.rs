@@ -58,15 +58,11 @@ pub fn observe(podman: &dyn Podman, graph: &Graph, observed: &mut Observed) -> R
         return Ok(());
     }
     let images = podman.images().map_err(|e| e.to_string())?;
-    let names: BTreeSet<&str> = images
-        .iter()
-        .flat_map(|i| i.names.iter().map(String::as_str))
-        .collect();
     for c in &declared {
         let reference = c.image.reference();
-        let present = names.contains(reference.as_str())
-            // A digest-pinned or short reference is not listed as written:
-            // ask podman to resolve it.
+        let present = images.iter().any(|i| i.answers_to(&reference))
+            // A short reference (or a digest under another spelling of the
+            // repository) is not listed as written: ask podman to resolve it.
             || (!reference.starts_with("localhost/archy/")
                 && podman.image_exists(&reference).map_err(|e| e.to_string())?);
         if !present {
@@ -235,10 +231,12 @@ pub fn drift(
     running: &[archy_podman::ContainerInfo],
     images: &[archy_podman::ImageInfo],
 ) -> Vec<ContainerDrift> {
+    // A digest-pinned reference is found among the images' digests: podman
+    // does not list it as a name.
     let image_id = |reference: &str| {
         images
             .iter()
-            .find(|i| i.names.iter().any(|n| n == reference) || i.id == reference)
+            .find(|i| i.answers_to(reference))
             .map(|i| i.id.as_str())
     };
     let mut out = Vec::new();
@@ -267,7 +265,7 @@ pub fn drift(
             let running = images
                 .iter()
                 .find(|i| i.id == found.image_id)
-                .and_then(|i| i.names.first().cloned())
+                .and_then(|i| i.names.first().or(i.digests.first()).cloned())
                 .unwrap_or_else(|| found.image_id.chars().take(12).collect());
             out.push(ContainerDrift::OtherImage {
                 container: name,

@@ -4,12 +4,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use archy_eval::{Evaluation, FsSources, HostFacts, Limits};
+use archy_eval::{Evaluation, FsSources, HostFacts, Inputs, Limits};
 use archy_graph::Fact;
 
-use crate::{CliError, facts, render};
+use crate::{CliError, facts, render, rotations};
 
-/// Evaluates the node file with the machine's facts and the overrides.
+/// Evaluates the node file with the machine's facts and the overrides, and
+/// the node's secret rotations: what every command that evaluates calls.
 pub fn evaluate_node(
     node: &Path,
     state_dir: &Path,
@@ -18,6 +19,19 @@ pub fn evaluate_node(
 ) -> Result<Evaluation, CliError> {
     let mut host: HostFacts = facts::discover(state_dir);
     facts::apply_overrides(&mut host, overrides).map_err(|e| CliError::input(e.to_string()))?;
+    let rotations = rotations::read(state_dir)?;
+    evaluate_with(
+        node,
+        Inputs {
+            facts: host,
+            rotations,
+        },
+        color,
+    )
+}
+
+/// Evaluates the node file with these inputs.
+pub fn evaluate_with(node: &Path, inputs: Inputs, color: bool) -> Result<Evaluation, CliError> {
     let (root, logical) = archy_eval::locate(node).map_err(|e| {
         CliError::input(format!(
             "cannot read the node description {}: {e}",
@@ -27,7 +41,7 @@ pub fn evaluate_node(
     })?;
     let sources = FsSources::new(&root, archy_eval::resolver::folder(&logical))
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", root.display())))?;
-    archy_eval::evaluate(sources, &logical, host, &Limits::default())
+    archy_eval::evaluate(sources, &logical, inputs, &Limits::default())
         .map_err(|f| CliError::rendered(render::problems(&f.problems, &f.sources, color)))
 }
 

@@ -1,4 +1,4 @@
-//! `user(name, #{ uid, group, home, system })`, `group(name, #{ gid })` and
+//! `user(name, #{ uid, group, groups, home, system })`, `group(name, #{ gid })` and
 //! `secret(name, #{ length, owner, group, mode, version })`.
 
 use archy_graph::names::{AccountName, Mode, SecretName};
@@ -11,10 +11,16 @@ use super::{Res, State};
 
 pub fn user(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("user {}", display(&name));
-    let mut o = Opts::new(what, options, &["uid", "group", "home", "system"], &at);
+    let mut o = Opts::new(
+        what,
+        options,
+        &["uid", "group", "groups", "home", "system"],
+        &at,
+    );
     let name = o.first_arg::<AccountName>(&name);
     let uid = o.int("uid", 0, i64::from(u32::MAX - 1)).map(|n| n as u32);
     let group = o.account("group");
+    let groups = supplementary_groups(&mut o);
     let home = o.abs_path("home");
     let system = o.bool("system").unwrap_or(true);
     let spec = name.map(|name| {
@@ -22,11 +28,35 @@ pub fn user(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
             name,
             uid,
             group,
+            groups,
             home,
             system,
         })
     });
     state.finish(at, o.problems, spec)
+}
+
+/// `groups: ["bitcoin", "tor"]`: supplementary groups, each named once.
+/// Like `group`, a name is checked here and resolved on the node (a group
+/// the node has, or one the description declares), since evaluation does
+/// not see the node's tables.
+fn supplementary_groups(o: &mut Opts) -> Vec<AccountName> {
+    let mut out: Vec<AccountName> = Vec::new();
+    for g in o.strings("groups").unwrap_or_default() {
+        let Some(name) = o.checked("groups", AccountName::try_from(g.as_str())) else {
+            continue;
+        };
+        if out.contains(&name) {
+            o.fail_key(
+                "groups",
+                &format!("names {name} twice"),
+                Some("list each group once".into()),
+            );
+        } else {
+            out.push(name);
+        }
+    }
+    out
 }
 
 pub fn group(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
@@ -75,7 +105,24 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
             Some("use 0600, or 0640 with a `group`".into()),
         );
     }
-    let version = o.int("version", 1, i64::from(u32::MAX)).unwrap_or(1) as u32;
+    let declared = o.int("version", 1, i64::from(u32::MAX)).unwrap_or(1) as u32;
+    // The node's rotations (`archy secret rotate`) bump the version the
+    // description declares, so rotating needs no edit of the description.
+    let rotated = name
+        .as_ref()
+        .and_then(|n| state.rotations.get(n.as_str()).copied())
+        .unwrap_or(0);
+    let version = declared.checked_add(rotated).unwrap_or_else(|| {
+        o.fail_key(
+            "version",
+            &format!(
+                "is {declared}, and with the {rotated} rotations this node recorded it would pass {}",
+                u32::MAX
+            ),
+            Some("declare a smaller version, or lower the count in the state dir's rotations.json".into()),
+        );
+        declared
+    });
     let spec = (|| {
         Some(Resource::Secret(SecretSpec {
             name: name?,

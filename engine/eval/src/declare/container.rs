@@ -1,5 +1,5 @@
-//! `container(name, #{ image | build, entrypoint, exec, network, ports,
-//! volumes, tmpfs, env, derived_env, secret_env, user, memory, cpus,
+//! `container(name, #{ image [+ digest] | build, entrypoint, exec, network,
+//! ports, volumes, tmpfs, env, derived_env, secret_env, user, memory, cpus,
 //! on_change })`: a container that systemd runs (through Quadlet).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +18,7 @@ use crate::template;
 
 const OPTIONS: &[&str] = &[
     "image",
+    "digest",
     "build",
     "entrypoint",
     "exec",
@@ -117,11 +118,20 @@ fn image(state: &State, o: &mut Opts) -> Option<ImageSource> {
         o.fail(why, Some("give `image: \"name:tag\"` to pull, or `build: \"apps/<app>\"` to build from a folder with a Containerfile".into()));
         o.take("image");
         o.take("build");
+        o.take("digest");
         return None;
     }
     if has_image {
         let r = o.string("image")?;
-        return check_reference(&r, o).then_some(ImageSource::Reference(r));
+        let digest = o.string("digest");
+        return pinned_reference(&r, digest.as_deref(), o).map(ImageSource::Reference);
+    }
+    if o.take("digest").is_some() {
+        o.fail_key(
+            "digest",
+            "pins a pulled image, but this container is built",
+            Some("a built image is named by the hash of its folder already: remove `digest`, or pull with `image: \"name:tag\"`".into()),
+        );
     }
     let context = o.string("build")?;
     let logical = match crate::resolver::logical_path(&context) {
@@ -143,6 +153,90 @@ fn image(state: &State, o: &mut Opts) -> Option<ImageSource> {
     }
 }
 
+/// An image reference taken apart: `repository[:tag][@digest]`.
+#[derive(Debug, PartialEq, Eq)]
+struct Reference<'a> {
+    repository: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+}
+
+/// Splits `r` the way podman reads it: the digest follows `@`; the tag is
+/// after a `:` in the last path part only (`localhost:5000/app` has a
+/// registry port, not a tag).
+fn split_reference(r: &str) -> Reference<'_> {
+    let (name, digest) = match r.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (r, None),
+    };
+    let last_part = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_part..].rfind(':') {
+        Some(i) => Reference {
+            repository: &name[..last_part + i],
+            tag: Some(&name[last_part + i + 1..]),
+            digest,
+        },
+        None => Reference {
+            repository: name,
+            tag: None,
+            digest,
+        },
+    }
+}
+
+/// Why `d` is not a digest as podman writes one: `sha256:` and 64
+/// lowercase hex digits (the OCI form; podman refuses upper case).
+fn digest_problem(d: &str) -> Option<&'static str> {
+    let Some(hex) = d.strip_prefix("sha256:") else {
+        return Some("does not start with `sha256:`");
+    };
+    if hex.len() != 64 {
+        return Some("does not have 64 hex digits after `sha256:`");
+    }
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Some("has characters other than lowercase hex digits after `sha256:`");
+    }
+    None
+}
+
+const DIGEST_HINT: &str = "write \"sha256:\" and the 64 lowercase hex digits of the image's digest, as `podman image inspect --format '{{.Digest}}' NAME` prints it";
+
+/// The reference the graph keeps for `image` (and `digest`, if given).
+/// With a digest, the digest is what the hash covers: the tag is only a
+/// label for people, so it is dropped and `name@sha256:...` kept (podman
+/// and Quadlet take that form), and two descriptions that differ only in
+/// the tag next to one digest hash the same.
+fn pinned_reference(r: &str, digest: Option<&str>, o: &mut Opts) -> Option<String> {
+    if !check_reference(r, o) {
+        return None;
+    }
+    if let Some(d) = digest
+        && let Some(why) = digest_problem(d)
+    {
+        o.fail_key("digest", &format!("{d:?} {why}"), Some(DIGEST_HINT.into()));
+        return None;
+    }
+    let parts = split_reference(r);
+    let digest = match (parts.digest, digest) {
+        (Some(inline), Some(given)) if inline != given => {
+            o.fail_key(
+                "digest",
+                &format!("is {given:?}, but `image` {r:?} pins another digest"),
+                Some("give the digest once, in `digest` or after `@` in `image`, or make the two the same".into()),
+            );
+            return None;
+        }
+        (inline, given) => inline.or(given),
+    };
+    Some(match digest {
+        Some(d) => format!("{}@{d}", parts.repository),
+        None => r.to_string(),
+    })
+}
+
 /// `name[:tag][@sha256:<64 hex>]`, no spaces; a digest, when given, must be
 /// well formed since it is what the hash covers.
 fn check_reference(r: &str, o: &mut Opts) -> bool {
@@ -153,13 +247,15 @@ fn check_reference(r: &str, o: &mut Opts) -> bool {
     if r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad(o, "is not an image reference");
     }
-    if let Some((_, digest)) = r.split_once('@') {
-        let ok = digest
-            .strip_prefix("sha256:")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !ok {
-            return bad(o, "has a malformed digest");
-        }
+    let parts = split_reference(r);
+    if parts.repository.is_empty() {
+        return bad(o, "has no image name");
+    }
+    if parts.tag == Some("") {
+        return bad(o, "has an empty tag after `:`");
+    }
+    if parts.digest.is_some_and(|d| digest_problem(d).is_some()) {
+        return bad(o, "has a malformed digest");
     }
     true
 }
@@ -424,6 +520,46 @@ fn cpus(o: &mut Opts) -> Option<MilliCpus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_split_into_repository_tag_and_digest() {
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let split = |r: &'static str| {
+            let p = split_reference(r);
+            (p.repository, p.tag, p.digest)
+        };
+        assert_eq!(split("nginx"), ("nginx", None, None));
+        assert_eq!(split("nginx:1.27"), ("nginx", Some("1.27"), None));
+        assert_eq!(
+            split("localhost:5000/app"),
+            ("localhost:5000/app", None, None)
+        );
+        assert_eq!(
+            split("localhost:5000/app:2"),
+            ("localhost:5000/app", Some("2"), None)
+        );
+        let pinned = format!("docker.io/library/nginx:1.27@{d}");
+        let p = split_reference(&pinned);
+        assert_eq!(
+            (p.repository, p.tag, p.digest),
+            ("docker.io/library/nginx", Some("1.27"), Some(d))
+        );
+    }
+
+    #[test]
+    fn digests_must_be_sha256_and_64_lowercase_hex() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(digest_problem(&format!("sha256:{hex}")), None);
+        for bad in [
+            hex.clone(),
+            format!("sha512:{hex}"),
+            format!("sha256:{}", &hex[1..]),
+            format!("sha256:{}", hex.to_uppercase()),
+            format!("sha256:{hex}0"),
+        ] {
+            assert!(digest_problem(&bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn ports_parse() {

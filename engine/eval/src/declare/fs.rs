@@ -53,6 +53,11 @@ pub fn file(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
     state.finish(at, o.problems, spec)
 }
 
+/// Every placeholder form, for a text that has a malformed one.
+const DERIVE_HINT: &str = "write {{secret.NAME}} for a secret's value, {{secret.NAME | sha256}} for its hash, \
+{{secret.NAME | rpcauth USER}} for a bitcoind rpcauth= value, \
+or {{secret.NAME | basic USER}} for an HTTP Basic credential";
+
 /// The secrets the text's `{{secret.NAME}}` placeholders derive from.
 fn derives(o: &mut Opts, text: Option<&str>) -> Vec<SecretName> {
     let Some(text) = text else {
@@ -64,7 +69,7 @@ fn derives(o: &mut Opts, text: Option<&str>) -> Vec<SecretName> {
             o.fail_key(
                 "text",
                 &format!("{} {}", e.placeholder, e.message),
-                Some("write {{secret.NAME}} for a secret's value, or {{secret.NAME | sha256}} for its hash".into()),
+                Some(DERIVE_HINT.into()),
             );
             return Vec::new();
         }

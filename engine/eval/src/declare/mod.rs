@@ -22,12 +22,16 @@ use archy_graph::{
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use crate::host::Host;
+use crate::inputs::Rotations;
 use crate::resolver::{self, Loader};
 use crate::sources::Sources;
 
 /// What constructors share during one evaluation.
 pub struct State {
     pub host: Host,
+    /// The node's secret rotations: `secret()` adds them to the declared
+    /// version.
+    pub rotations: Rotations,
     pub sources: Rc<dyn Sources>,
     /// The node file's logical path: the source of top-level calls.
     pub node_file: String,
