@@ -62,3 +62,43 @@ fn fail_cases() {
         });
     });
 }
+
+/// The nodes the repository ships, `node.rhai` and `examples/*.rhai`,
+/// evaluate to the graphs in their snapshots: a change to an app shows up
+/// here as the exact resources it changes.
+#[test]
+fn shipped_nodes() {
+    let root = repo_root().canonicalize().expect("repo root");
+    let mut nodes = vec![root.join("node.rhai")];
+    let mut examples: Vec<_> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 2, "{examples:?}");
+    nodes.extend(examples);
+    for node in nodes {
+        let logical = node
+            .strip_prefix(&root)
+            .expect("inside the repo")
+            .to_string_lossy()
+            .into_owned();
+        let dir = Path::new(&logical)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sources = FsSources::new(&root, &dir).expect("sources");
+        let ev = archy_eval::evaluate(sources, &logical, facts(), &Limits::default())
+            .unwrap_or_else(|f| {
+                panic!(
+                    "{logical} failed:\n{}",
+                    archy_cli::render::problems(&f.problems, &f.sources, false)
+                )
+            });
+        let name = logical.replace('/', "__");
+        insta::with_settings!({ snapshot_path => "../../../tests/eval/snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_json_snapshot!(format!("shipped@{name}"), archy_graph::json::graph_json(&ev.graph));
+        });
+    }
+}

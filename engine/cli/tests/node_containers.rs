@@ -336,6 +336,7 @@ fn container_options_reach_podman() {
         secret_env: #{{ TOKEN: "opt-token" }},
         data_uid: 1234,
         podman_args: ["--hostname=opts-host"],
+        stop_timeout: "40s",
     }}),
     volume("opt-vol", #{{}}),
     container("on-host", #{{ image: "{BUSYBOX}", network: "host", exec: ["sleep", "1000"] }}),
@@ -386,6 +387,9 @@ fn container_options_reach_podman() {
         !journal.contains(&*String::from_utf8_lossy(&secret)),
         "the secret is in the journal"
     );
+    // stop_timeout: podman's and systemd's (with podman's margin)
+    assert_eq!(inspect("opts", "{{.Config.StopTimeout}}"), "40");
+    assert_eq!(n.prop("opts.service", "TimeoutStopUSec"), "1min 10s");
     // data_uid: the writable bind mount belongs to the container's uid
     assert_eq!(
         n.node

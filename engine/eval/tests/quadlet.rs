@@ -31,6 +31,7 @@ const NODE: &str = r#"[
         requires: ["backend"],
         data_uid: 1000,
         podman_args: ["--hostname=web"],
+        stop_timeout: "5min",
     }),
     container("hosted", #{ image: "localhost/testbed/busybox:latest", network: "host" }),
 ]"#;

@@ -175,9 +175,10 @@ mod tests {
     /// If this fails, the canonical encoding changed: every node's root hash
     /// changes with it and every generation would look new. Only update the
     /// pinned value for a deliberate change of the encoding (and bump the
-    /// domain strings). v3 added users' supplementary `groups`; both values
-    /// were also computed apart from this code, by writing postcard's bytes
-    /// out by hand in Python and hashing them with the `blake3` package.
+    /// domain strings). v3 added users' supplementary `groups` and
+    /// containers' `stop_timeout`; both values were also computed apart
+    /// from this code, by writing postcard's bytes out by hand in Python
+    /// and hashing them with the `blake3` package.
     #[test]
     fn pinned_digest() {
         let bytes = sample().encode();

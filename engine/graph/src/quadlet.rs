@@ -222,7 +222,16 @@ impl ContainerSpec {
             c.push(kv("PodmanArgs", quote_words(&args)));
         }
 
+        if let Some(t) = self.stop_timeout {
+            c.push(kv("StopTimeout", t.0.div_ceil(1000).to_string()));
+        }
+
         let mut service = vec![kv("Restart", "always")];
+        if let Some(t) = self.stop_timeout {
+            // systemd waits for podman's stop, plus a margin for podman
+            // itself, instead of killing it at its own default (90 s).
+            service.push(kv("TimeoutStopSec", (t.0.div_ceil(1000) + 30).to_string()));
+        }
         if let Some(uid) = self.data_uid {
             let gid = self.data_gid.unwrap_or(uid);
             for dir in self.data_dirs() {

@@ -181,6 +181,10 @@ pub struct ContainerSpec {
     pub data_gid: Option<u32>,
     /// Extra `podman run` arguments, for what no option covers.
     pub podman_args: Vec<String>,
+    /// How long the container gets to stop on its own before it is
+    /// killed (podman's default is 10 s; bitcoind flushing its cache needs
+    /// minutes).
+    pub stop_timeout: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! `container(name, #{ image [+ digest] | build, entrypoint, exec, network,
 //! ports, volumes, tmpfs, env, derived_env, secret_env, user, memory, cpus,
-//! on_change })`: a container that systemd runs (through Quadlet).
+//! on_change, requires, data_uid, data_gid, podman_args, stop_timeout })`:
+//! a container that systemd runs (through Quadlet).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,6 +38,7 @@ const OPTIONS: &[&str] = &[
     "data_uid",
     "data_gid",
     "podman_args",
+    "stop_timeout",
 ];
 
 pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
@@ -80,6 +82,7 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
     if podman_args.iter().any(String::is_empty) {
         o.fail_key("podman_args", "has an empty argument", None);
     }
+    let stop_timeout = o.duration("stop_timeout").ok().flatten();
     let spec = (|| {
         Some(Resource::Container(Box::new(ContainerSpec {
             name: name?,
@@ -101,6 +104,7 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
             data_uid,
             data_gid,
             podman_args,
+            stop_timeout,
         })))
     })();
     state.finish(at, o.problems, spec)

@@ -351,18 +351,31 @@ impl Opts {
 
     /// `within`: a deadline, default 30 s. An integer is seconds.
     pub fn within(&mut self) -> Option<archy_graph::quantity::Millis> {
+        match self.duration("within") {
+            Ok(None) => Some(archy_graph::quantity::Millis(30_000)),
+            Ok(Some(d)) => Some(d),
+            Err(()) => None,
+        }
+    }
+
+    /// A positive duration like "30s" or "10min"; an integer is seconds.
+    /// `Err` when it was given but is not one (the problem is recorded).
+    pub fn duration(&mut self, key: &str) -> Result<Option<archy_graph::quantity::Millis>, ()> {
         use archy_graph::quantity::Millis;
-        match self.scalar("within") {
-            None => Some(Millis(30_000)),
-            Some(Scalar::Int(n)) if n > 0 => Some(Millis(n as u64 * 1000)),
-            Some(Scalar::Text(s)) => self.checked("within", Millis::try_from(s.as_str())),
+        match self.scalar(key) {
+            None => Ok(None),
+            Some(Scalar::Int(n)) if n > 0 => Ok(Some(Millis(n as u64 * 1000))),
+            Some(Scalar::Text(s)) => self
+                .checked(key, Millis::try_from(s.as_str()))
+                .map(Some)
+                .ok_or(()),
             Some(_) => {
                 self.fail_key(
-                    "within",
+                    key,
                     "must be a duration like \"30s\" or a number of seconds",
                     None,
                 );
-                None
+                Err(())
             }
         }
     }
