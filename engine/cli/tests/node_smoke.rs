@@ -39,6 +39,7 @@ fn a_node_boots_and_archy_evaluates_in_it() {
     node.cp(env!("CARGO_BIN_EXE_archy"), "/usr/local/bin/archy");
     node.cp(repo.join("node.rhai"), "/etc/archy/node.rhai");
     node.cp(repo.join("stdlib"), "/etc/archy/stdlib");
+    node.cp(repo.join("apps"), "/etc/archy/apps");
     assert!(node.root_path().join("etc/archy/stdlib").is_dir());
 
     let summary = node.exec_ok(&[
