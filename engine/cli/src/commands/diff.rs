@@ -3,15 +3,16 @@
 
 use std::path::Path;
 
+use archy_build::LoadedGeneration;
 use archy_graph::Graph;
 use archy_plan::{Observed, Plan};
 
 use crate::CliError;
 use crate::commands::eval::evaluate_node;
 
-/// The current generation's graph, loaded from the store alone; `None` on
-/// a node archy never switched. Reads only: creates nothing.
-pub fn live_graph(state_dir: &Path) -> Result<Option<(u64, Graph)>, CliError> {
+/// The current generation, loaded from the store alone; `None` on a node
+/// archy never switched. Reads only: creates nothing.
+pub fn current_generation(state_dir: &Path) -> Result<Option<LoadedGeneration>, CliError> {
     if std::fs::symlink_metadata(state_dir.join("current")).is_err() {
         return Ok(None);
     }
@@ -23,11 +24,15 @@ pub fn live_graph(state_dir: &Path) -> Result<Option<(u64, Graph)>, CliError> {
     else {
         return Ok(None);
     };
-    let loaded = archy_build::load(&store, n).map_err(|e| {
+    archy_build::load(&store, n).map(Some).map_err(|e| {
         CliError::system(format!("the current generation {n} cannot be loaded: {e}"))
             .hint("run `archy store verify` to see what is damaged")
-    })?;
-    Ok(Some((n, loaded.graph)))
+    })
+}
+
+/// The current generation's number and graph (see [`current_generation`]).
+pub fn live_graph(state_dir: &Path) -> Result<Option<(u64, Graph)>, CliError> {
+    Ok(current_generation(state_dir)?.map(|l| (l.record.number, l.graph)))
 }
 
 /// The plan's headline: from which generation to which root.

@@ -19,6 +19,7 @@ use archy_plan::{Observed, UnitOp};
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::commands::diff::current_generation;
 use crate::commands::eval::evaluate_with;
 use crate::commands::store;
 use crate::{CliError, facts, rotations};
@@ -59,22 +60,6 @@ fn no_generation() -> CliError {
         .hint("a secret is rotated once a generation that declares it is running")
 }
 
-/// The current generation, loaded from the store alone; `None` on a node
-/// archy never switched. Creates nothing when there is none.
-fn current(state_dir: &Path) -> Result<Option<LoadedGeneration>, CliError> {
-    if std::fs::symlink_metadata(state_dir.join("current")).is_err() {
-        return Ok(None);
-    }
-    let store = store::open(state_dir)?;
-    let Some(n) = store.current().map_err(store::store_error)? else {
-        return Ok(None);
-    };
-    archy_build::load(&store, n).map(Some).map_err(|e| {
-        CliError::system(format!("the current generation {n} cannot be loaded: {e}"))
-            .hint("run `archy store verify` to see what is damaged")
-    })
-}
-
 /// The secrets a graph declares, by name.
 fn secrets(graph: &Graph) -> Vec<&SecretSpec> {
     graph
@@ -99,7 +84,7 @@ fn rotate(state_dir: &Path, name: &str, wait: bool, color: bool) -> Result<(), C
         return Err(no_generation());
     }
     let lock = store::lock(state_dir, "archy secret rotate", wait)?;
-    let live = current(state_dir)?.ok_or_else(no_generation)?;
+    let live = current_generation(state_dir)?.ok_or_else(no_generation)?;
     let n = live.record.number;
     let Some(spec) = find(&live.graph, name) else {
         let names: Vec<String> = secrets(&live.graph)
@@ -233,7 +218,7 @@ struct Listed {
 /// `archy secret list [--json]`.
 fn list(state_dir: &Path, as_json: bool) -> Result<(), CliError> {
     let counts = rotations::read(state_dir)?;
-    let live = current(state_dir)?;
+    let live = current_generation(state_dir)?;
     let listed: Vec<Listed> = live
         .as_ref()
         .map(|l| secrets(&l.graph))
