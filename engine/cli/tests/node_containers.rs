@@ -46,8 +46,6 @@ trait ContainerNode {
     fn switch(&self) -> (bool, String);
     fn switch_ok(&self) -> String;
     fn get(&self, port: u16, path: &str) -> String;
-    fn container_id(&self, name: &str) -> String;
-    fn started_at(&self, unit: &str) -> u64;
 }
 
 impl ContainerNode for ArchyNode {
@@ -78,20 +76,6 @@ impl ContainerNode for ArchyNode {
     fn get(&self, port: u16, path: &str) -> String {
         self.node
             .exec_ok(&["curl", "-fsS", &format!("http://127.0.0.1:{port}{path}")])
-    }
-
-    fn container_id(&self, name: &str) -> String {
-        self.node
-            .exec_ok(&["podman", "inspect", "--format", "{{.Id}}", name])
-            .trim()
-            .to_string()
-    }
-
-    /// When the unit last became active, in systemd's monotonic clock.
-    fn started_at(&self, unit: &str) -> u64 {
-        self.prop(unit, "ActiveEnterTimestampMonotonic")
-            .parse()
-            .expect("a timestamp")
     }
 }
 

@@ -7,8 +7,12 @@
 // Test helpers: a failure should panic, and the panic says where.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::Run;
 
 const NODE: &str = r#"[
     secret("rpc", #{ length: 24 }),
@@ -18,25 +22,6 @@ const NODE: &str = r#"[
     unit("plain.service", #{ Service: #{ ExecStart: "/usr/bin/plain" }, Install: #{ WantedBy: "multi-user.target" } }),
     unit("token.service", #{ Service: #{ ExecStart: "/usr/bin/token" }, Install: #{ WantedBy: "multi-user.target" }, secrets: ["token"] }),
 ]"#;
-
-/// What one run did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> String {
-        assert_eq!(
-            self.code, 0,
-            "archy failed:\n{}{}",
-            self.stdout, self.stderr
-        );
-        self.stdout
-    }
-}
 
 /// A folder with `node.rhai` and an image folder the node is realized in.
 struct Node {
@@ -75,11 +60,7 @@ impl Node {
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        out.into()
     }
 
     fn switch(&self) -> String {

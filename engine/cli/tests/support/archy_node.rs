@@ -43,4 +43,19 @@ impl ArchyNode {
     pub fn active(&self, unit: &str) -> bool {
         self.prop(unit, "ActiveState") == "active"
     }
+
+    /// The id of the container named `name` (a restart makes a new one).
+    pub fn container_id(&self, name: &str) -> String {
+        self.node
+            .exec_ok(&["podman", "inspect", "--format", "{{.Id}}", name])
+            .trim()
+            .to_string()
+    }
+
+    /// When the unit last became active, in systemd's monotonic clock.
+    pub fn started_at(&self, unit: &str) -> u64 {
+        self.prop(unit, "ActiveEnterTimestampMonotonic")
+            .parse()
+            .expect("a timestamp")
+    }
 }
