@@ -116,19 +116,36 @@ pub enum Command {
         #[arg(long, default_value_t = commands::gc::DEFAULT_KEEP)]
         keep: usize,
     },
-    /// How the running node differs from its current generation
-    /// (containers missing, stopped, or on another image). Exit 1 when it
-    /// differs.
+    /// How the running node differs from its current generation (files,
+    /// directories, unit files, units, containers, secrets), each
+    /// difference with what a repair would do. Exit 1 when it differs.
     Status {
         /// Print it as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Repair what differs from the current generation (as `archy status`
+    /// lists it), with a switch's machinery and the fewest actions, then
+    /// run the health gate. Exit 3 when something cannot be repaired: a
+    /// lost secret that must not be made anew, or a health check that
+    /// still fails (there is nothing to roll back to).
+    Reconcile,
     /// Rotate a secret (a version bump recorded on this node, applied by
     /// the next `archy switch`) and list the secrets; never their values.
     Secret {
         #[command(subcommand)]
         command: commands::secret::SecretCommand,
+    },
+    /// Install signed releases (over-the-air updates), see what a release
+    /// offers, hold updates.
+    Ota {
+        #[command(subcommand)]
+        command: commands::ota::OtaCommand,
+    },
+    /// Make signed release bundles (for publishers).
+    Release {
+        #[command(subcommand)]
+        command: commands::release::ReleaseCommand,
     },
     /// Inspect the store.
     Store {
@@ -225,8 +242,17 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generations { json } => commands::generations::run(&state_dir, *json),
         Command::Gc { keep } => commands::gc::run(&state_dir, *keep, cli.wait),
         Command::Status { json } => commands::status::run(&state_dir, *json),
+        Command::Reconcile if cli.root.is_some() => Err(CliError::input(
+            "--root realizes a node image offline with `archy switch`; reconcile acts on a running node",
+        )),
+        Command::Reconcile => commands::reconcile::run(switch_args(false, false)),
         Command::Secret { command } => commands::secret::run(command, &state_dir, cli.wait, color),
         Command::Store { command } => commands::store::run(command, &state_dir),
+        Command::Ota { .. } if cli.root.is_some() => Err(CliError::input(
+            "--root realizes a node image offline with `archy switch`; ota acts on a running node",
+        )),
+        Command::Ota { command } => commands::ota::run(command, switch_args(false, false)),
+        Command::Release { command } => commands::release::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,9 +40,13 @@ pub fn init() {
             .try_init();
         return;
     }
+    // Colors only for a person at a terminal: escape codes in a log file
+    // or a test's captured output are noise.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter("warn"))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::resource::{Resource, ResourceKey};
 
-const RESOURCE_DOMAIN: &str = "archy.resource.v3";
+const RESOURCE_DOMAIN: &str = "archy.resource.v4";
 const GRAPH_DOMAIN: &str = "archy.graph.v1";
 
 /// A value of a host fact.
@@ -127,8 +127,8 @@ impl GraphRecord {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::names::{AbsPath, AccountName, Mode};
-    use crate::resource::{FileSpec, UserSpec};
+    use crate::names::{AbsPath, AccountName, Mode, SecretName};
+    use crate::resource::{FileSpec, SecretSpec, UserSpec};
 
     fn sample() -> ResourceRecord {
         let file = Resource::File(FileSpec {
@@ -172,24 +172,44 @@ mod tests {
         ResourceRecord::new(user, vec![])
     }
 
+    fn secret_sample() -> ResourceRecord {
+        let secret = Resource::Secret(SecretSpec {
+            name: SecretName::try_from("bitcoin-rpc-password").unwrap(),
+            length: 32,
+            owner: Some(AccountName::try_from("bitcoin").unwrap()),
+            group: None,
+            mode: Mode::SECRET,
+            version: 3,
+            regenerate: true,
+        });
+        ResourceRecord::new(secret, vec![])
+    }
+
     /// If this fails, the canonical encoding changed: every node's root hash
     /// changes with it and every generation would look new. Only update the
     /// pinned value for a deliberate change of the encoding (and bump the
     /// domain strings). v3 added users' supplementary `groups` and
-    /// containers' `stop_timeout`; both values were also computed apart
-    /// from this code, by writing postcard's bytes out by hand in Python
-    /// and hashing them with the `blake3` package.
+    /// containers' `stop_timeout`; v4 added secrets' `regenerate`. The
+    /// values were also computed apart from this code, by writing
+    /// postcard's bytes out by hand in Python and hashing them with a
+    /// BLAKE3 written from its specification (the same script gives the v3
+    /// values pinned before).
     #[test]
     fn pinned_digest() {
         let bytes = sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "ed88c1beb981da5f82b49edb2c61772bf3cec8b27a7fec23e6ce44a80c6389cf"
+            "5515d5631c3637a2741b116c9ec5b9ae9436501d577ea046ee06c609fd28ac1b"
         );
         let bytes = user_sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "022cc3888ce709ef642ad8cd6889ebb16c938b2970d8d4f51182fe49252dc92f"
+            "57aea65b7e86c13d99c1a5b2c62b2459956bac6bbddeba7c12b12d0f8d14f4db"
+        );
+        let bytes = secret_sample().encode();
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            "7c1f791283b9df0c579585f2ad97c322a6889a6b53fc27452783abf8d47ad690"
         );
     }
 

@@ -209,6 +209,13 @@ pub struct SecretSpec {
     pub group: Option<AccountName>,
     pub mode: Mode,
     pub version: u32,
+    /// Whether a new value may be made when the value on disk is lost:
+    /// true when everything that uses it derives from it on the node (an
+    /// RPC password whose `rpcauth=` line and clients' configs are written
+    /// from it), false when the value itself matters beyond the node (a
+    /// wallet's password). A lost secret that is not regenerable is
+    /// reported and left for the operator to restore or rotate.
+    pub regenerate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,6 +99,21 @@ impl<'a> UnitSource<'a> {
             .any(|s| s.name == "Install" && !s.entries.is_empty())
     }
 
+    /// Whether systemd shows the unit active for as long as it is up: not
+    /// so for a oneshot service without `RemainAfterExit=yes`, which is
+    /// inactive again once its command has run (`archy status` does not
+    /// count that as stopped).
+    pub fn stays_active(&self) -> bool {
+        if !self.unit.ends_with(".service") || self.quadlet {
+            return true;
+        }
+        let oneshot = section_values(&self.sections, "Service", "Type") == ["oneshot"];
+        let remains = section_values(&self.sections, "Service", "RemainAfterExit")
+            .first()
+            .is_some_and(|v| matches!(*v, "yes" | "true" | "on" | "1"));
+        !oneshot || remains
+    }
+
     /// What Quadlet adds to a container's service: it needs the services
     /// of the networks and volumes it uses.
     fn implicit_needs(&self) -> Vec<String> {

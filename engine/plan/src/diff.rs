@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use archy_graph::resource::{ImageSource, OnChange};
 use archy_graph::{Graph, Kind, Node, Resource, ResourceKey, UnitSource};
 
+use crate::drift::Drift;
 use crate::order::{dependency_order, stop_order};
 use crate::plan::{Change, ChangeOp, ImageAction, ImageOp, Plan, Reason, UnitAction, UnitOp};
+use crate::repair::{drifted, drifted_unit, lost_secrets, merged, stronger};
 
 /// What apply saw on the node before planning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +32,10 @@ pub struct Observed {
     pub missing_images: BTreeSet<String>,
     /// Declared container names taken by a container archy did not make.
     pub foreign_containers: BTreeSet<String>,
+    /// How the node differs from the live generation (`archy status`,
+    /// `archy reconcile`); empty for a switch, which rewrites what changed
+    /// and leaves the rest.
+    pub drift: Vec<Drift>,
 }
 
 /// The order changes are applied in: accounts before the files they own.
@@ -38,6 +44,8 @@ const CHANGE_KINDS: [Kind; 5] = [Kind::Group, Kind::User, Kind::Dir, Kind::Secre
 /// Plans the switch from `live` (none on a node archy never switched) to
 /// `new`.
 pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
+    let observed = &merged(observed);
+    let lost = lost_secrets(new, observed);
     let old: BTreeMap<&ResourceKey, &Node> = live
         .map(|g| g.nodes.iter().map(|n| (&n.key, n)).collect())
         .unwrap_or_default();
@@ -53,11 +61,17 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
         for n in new.nodes.iter().filter(|n| n.key.kind == kind) {
             match old.get(&n.key) {
                 None => plan.changes.push(created(n, observed)),
-                Some(o) if o.hash == n.hash => match secret_missing(n, observed) {
-                    Some(c) => plan.changes.push(c),
-                    None => plan.unchanged += 1,
-                },
-                Some(o) => plan.changes.push(changed(o, n, &old, &now)),
+                Some(o) if o.hash == n.hash => {
+                    let drifted = || drifted(n, observed, &lost);
+                    match secret_missing(n, observed).or_else(drifted) {
+                        Some(c) => plan.changes.push(c),
+                        None => plan.unchanged += 1,
+                    }
+                }
+                Some(o) => plan.changes.push(
+                    same_secret_missing(o, n, observed)
+                        .unwrap_or_else(|| changed(o, n, &old, &now)),
+                ),
             }
         }
         let gone = live
@@ -80,27 +94,41 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
 }
 
 /// A secret made anew (missing on disk) keeps its hash: the files derived
-/// from it are written again, and what reads it or them restarts. Returns
-/// those secrets and files.
+/// from it are written again, and what reads it or them restarts. So does
+/// what reads a file or directory that drifted and is written again.
+/// Returns those secrets, files and directories.
 fn rederived_files(
     old: &BTreeMap<&ResourceKey, &Node>,
     new: &Graph,
     plan: &mut Plan,
 ) -> BTreeSet<ResourceKey> {
+    let key = |c: &Change| {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == c.kind)
+            .map(|kind| ResourceKey {
+                kind,
+                id: c.id.clone(),
+            })
+    };
     let mut remade: BTreeSet<ResourceKey> = plan
         .changes
         .iter()
-        .filter(|c| c.kind == "secret" && c.op == ChangeOp::Generate)
-        .map(|c| ResourceKey {
-            kind: Kind::Secret,
-            id: c.id.clone(),
+        .filter(|c| {
+            let generated = c.kind == "secret" && c.op == ChangeOp::Generate;
+            let rewritten = matches!(c.reason, Reason::Drifted { .. })
+                && matches!(c.op, ChangeOp::Update | ChangeOp::Create);
+            generated || rewritten
         })
+        .filter_map(key)
         .collect();
+    let planned: BTreeSet<ResourceKey> = plan.changes.iter().filter_map(key).collect();
     for n in &new.nodes {
         let Resource::File(f) = &n.resource else {
             continue;
         };
-        let unchanged = old.get(&n.key).is_some_and(|o| o.hash == n.hash);
+        let unchanged =
+            old.get(&n.key).is_some_and(|o| o.hash == n.hash) && !planned.contains(&n.key);
         let from = f.derives.iter().find(|s| {
             remade.contains(&ResourceKey {
                 kind: Kind::Secret,
@@ -149,7 +177,7 @@ fn images(new: &Graph, observed: &Observed) -> Vec<ImageAction> {
     out
 }
 
-fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
+pub(crate) fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
     Change {
         kind: n.key.kind.to_string(),
         id: n.key.id.clone(),
@@ -168,9 +196,18 @@ fn created(n: &Node, observed: &Observed) -> Change {
     }
 }
 
-/// An unchanged secret whose value went missing on disk is generated again.
+/// A secret the live generation had whose value went missing on disk is
+/// generated again when the secret says that is safe (`regenerate`), and
+/// otherwise kept missing and reported, so that nothing made from it
+/// changes.
 fn secret_missing(n: &Node, observed: &Observed) -> Option<Change> {
-    (n.key.kind == Kind::Secret && observed.missing_secrets.contains(&n.key.id)).then(|| {
+    let Resource::Secret(s) = &n.resource else {
+        return None;
+    };
+    if !observed.missing_secrets.contains(&n.key.id) {
+        return None;
+    }
+    Some(if s.regenerate {
         change(
             n,
             ChangeOp::Generate,
@@ -178,7 +215,22 @@ fn secret_missing(n: &Node, observed: &Observed) -> Option<Change> {
                 what: "missing on disk".into(),
             },
         )
+    } else {
+        change(n, ChangeOp::Keep, Reason::SecretLost)
     })
+}
+
+/// A secret whose mode or owner changed and whose value is missing: as
+/// [`secret_missing`] (only a new version or length asks for a new value).
+fn same_secret_missing(o: &Node, n: &Node, observed: &Observed) -> Option<Change> {
+    match (&o.resource, &n.resource) {
+        (Resource::Secret(a), Resource::Secret(b))
+            if a.version == b.version && a.length == b.length =>
+        {
+            secret_missing(n, observed)
+        }
+        _ => None,
+    }
 }
 
 type Nodes<'a> = BTreeMap<&'a ResourceKey, &'a Node>;
@@ -366,20 +418,46 @@ fn plan_units(
             });
         }
         let reread = u.node.refs.iter().find(|r| remade.contains(r));
+        let drift: Vec<&Drift> = observed
+            .drift
+            .iter()
+            .filter(|d| d.unit().as_deref() == Some(u.unit.as_str()))
+            .collect();
         let (op, reason) = match (old, live) {
             (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
-                let Some(what) = reread else {
-                    plan.unchanged += 1;
-                    continue;
-                };
-                let reason = Reason::Reads {
-                    what: what.id.clone(),
-                };
-                match u.on_change {
+                let rewrite = drift
+                    .iter()
+                    .any(|d| matches!(d, Drift::UnitFile { .. } | Drift::Disabled { .. }));
+                if rewrite {
+                    plan.unit_files_changed.push(u.path.clone());
+                }
+                let reread = reread.map(|what| match u.on_change {
                     _ if u.is_template() => (UnitOp::Skip, Reason::Template),
                     OnChange::Keep => (UnitOp::Skip, Reason::KeptRunning),
-                    OnChange::Reload => (UnitOp::Reload, reason),
-                    OnChange::Restart => (UnitOp::Restart, reason),
+                    OnChange::Reload => (
+                        UnitOp::Reload,
+                        Reason::Reads {
+                            what: what.id.clone(),
+                        },
+                    ),
+                    OnChange::Restart => (
+                        UnitOp::Restart,
+                        Reason::Reads {
+                            what: what.id.clone(),
+                        },
+                    ),
+                });
+                match (drifted_unit(u, &drift), reread) {
+                    (None, None) => {
+                        plan.unchanged += 1;
+                        continue;
+                    }
+                    (None, Some(r)) => r,
+                    (Some(d), None) => d,
+                    // One job does both; its reason is the one that asked
+                    // for that job.
+                    (Some(d), Some(r)) if stronger(d.0, r.0) == d.0 => d,
+                    (Some(_), Some(r)) => r,
                 }
             }
             (Some(o), Some(live)) => {

@@ -4,10 +4,13 @@
 
 mod diff;
 pub mod display;
+pub mod drift;
 mod order;
 pub mod plan;
+mod repair;
 
 pub use archy_graph::unit_file_path;
 pub use diff::{Observed, plan};
+pub use drift::Drift;
 pub use order::{dependency_order, stop_order};
 pub use plan::{Change, ChangeOp, ImageAction, ImageOp, Plan, Reason, UnitAction, UnitOp};

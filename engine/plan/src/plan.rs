@@ -40,6 +40,19 @@ pub enum Reason {
     ForeignContainer,
     /// It needs a unit that restarts, so systemd restarts it too.
     Follows { unit: String },
+    /// The node differs from the generation here (`archy reconcile`).
+    Drifted { what: String },
+    /// Its value is missing on disk, and making it anew is not safe (the
+    /// secret says `regenerate: false`): it is left missing, and nothing
+    /// that uses it is touched.
+    SecretLost,
+    /// It is made from a secret whose value is lost (see `SecretLost`):
+    /// it cannot be written, and is left as it is.
+    FromLostSecret { secret: String },
+    /// Its unit runs, but podman lost its record of the container: what
+    /// is left of it is stopped and the unit started again, which makes
+    /// the container anew (volumes and bind-mounted data stay).
+    PodmanLost,
 }
 
 impl fmt::Display for Reason {
@@ -67,6 +80,16 @@ impl fmt::Display for Reason {
                 f.write_str("runs, made outside archy: replaced by its Quadlet unit, volumes kept")
             }
             Reason::Follows { unit } => write!(f, "needs {unit}, which restarts"),
+            Reason::Drifted { what } => write!(f, "drifted: {what}"),
+            Reason::SecretLost => f.write_str(
+                "missing on disk, and making it anew is not safe (regenerate: false): restore it or rotate it",
+            ),
+            Reason::FromLostSecret { secret } => {
+                write!(f, "made from secret {secret}, which is lost: left as it is")
+            }
+            Reason::PodmanLost => {
+                f.write_str("podman lost the container: its unit is started again, volumes kept")
+            }
         }
     }
 }
@@ -188,6 +211,14 @@ impl Plan {
     /// The refusals that stop the switch before it starts.
     pub fn refusals(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.op == ChangeOp::Refuse)
+    }
+
+    /// The secrets whose value is lost and must not be made anew: the plan
+    /// keeps them missing; a switch refuses, a reconcile reports them.
+    pub fn lost_secrets(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.kind == "secret" && c.reason == Reason::SecretLost)
     }
 
     /// The units a switch touches (every op but skip).

@@ -256,7 +256,7 @@ fn a_removed_container_stops_and_a_removed_volume_keeps_its_data() {
 fn a_secret_made_anew_rewrites_what_derives_from_it_and_restarts_its_readers() {
     let g = graph(&format!(
         r#"[
-            secret("ui-pass", #{{ length: 24 }}),
+            secret("ui-pass", #{{ length: 24, regenerate: true }}),
             file("/etc/ui/auth.conf", #{{ text: "hash={{{{secret.ui-pass | sha256}}}}\n" }}),
             container("ui", #{{ image: "{BUSYBOX}", volumes: ["/etc/ui/auth.conf:/auth.conf:ro"] }}),
             container("other", #{{ image: "{BUSYBOX}" }}),

@@ -261,7 +261,7 @@ fn a_rotated_secret_is_generated_and_restarts_its_readers() {
     let node = |version: u32| {
         graph(&format!(
             r#"[
-                secret("rpc", #{{ version: {version} }}),
+                secret("rpc", #{{ version: {version}, regenerate: true }}),
                 unit("a.service", #{{ Service: #{{ ExecStart: "/bin/a" }}, Install: #{{ WantedBy: "multi-user.target" }}, secrets: ["rpc"] }}),
                 unit("b.service", #{{ Service: #{{ ExecStart: "/bin/b" }}, Install: #{{ WantedBy: "multi-user.target" }} }}),
             ]"#
@@ -271,7 +271,8 @@ fn a_rotated_secret_is_generated_and_restarts_its_readers() {
     assert_eq!(p.changes[0].op, ChangeOp::Generate);
     assert_eq!(ops(&p), vec![(s("a.service"), UnitOp::Restart)]);
     assert_eq!(p.units[0].reason, Reason::Reads { what: "rpc".into() });
-    // A secret missing on disk is generated again even if nothing changed.
+    // A secret missing on disk is generated again even if nothing changed
+    // (this one says that is safe).
     let observed = Observed {
         missing_secrets: [s("rpc")].into(),
         ..Observed::default()

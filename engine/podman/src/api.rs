@@ -333,6 +333,23 @@ impl Podman for PodmanApi {
         })
     }
 
+    fn containers_and_images(&self) -> Result<(Vec<ContainerInfo>, Vec<ImageInfo>)> {
+        self.quick("list containers and images", async {
+            let opts = ContainerListOpts::builder().all(true).build();
+            let containers = self.podman.containers();
+            let images = self.podman.images();
+            let image_opts = ImageListOpts::default();
+            // Two requests in flight on one runtime: the slower one's time,
+            // not the sum.
+            let (listed, found) =
+                futures_util::future::join(containers.list(&opts), images.list(&image_opts)).await;
+            Ok((
+                listed?.into_iter().map(convert::container).collect(),
+                found?.into_iter().map(convert::image).collect(),
+            ))
+        })
+    }
+
     fn remove_container(&self, name: &str, timeout: Duration) -> Result<()> {
         let what = format!("remove container {name}");
         check_path_part(&what, name, false)?;

@@ -65,6 +65,13 @@ pub trait Podman: fmt::Debug {
     /// node's data. A container that does not exist is already removed: Ok.
     fn remove_container(&self, name: &str, timeout: Duration) -> Result<()>;
 
+    /// [`containers`](Self::containers) and [`images`](Self::images) at
+    /// once, for `archy status`: listing images is podman's slowest quick
+    /// answer (tens of ms), and the two need not wait for each other.
+    fn containers_and_images(&self) -> Result<(Vec<ContainerInfo>, Vec<ImageInfo>)> {
+        Ok((self.containers()?, self.images()?))
+    }
+
     /// The names of the podman secrets.
     fn secret_names(&self) -> Result<BTreeSet<String>>;
 

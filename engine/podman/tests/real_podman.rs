@@ -343,6 +343,17 @@ fn containers_are_listed_in_every_state(podman: &PodmanApi, node: &TestNode) {
     run(&["run", "--name", "listed-exited", BUSYBOX, "true"]);
 
     let containers = podman.containers().unwrap();
+    // Both lists at once are the same two lists (states move on between
+    // two asks; which containers and images there are does not).
+    let (together, images) = podman.containers_and_images().unwrap();
+    let names = |c: &[ContainerInfo]| {
+        let mut v: Vec<(String, String)> =
+            c.iter().map(|c| (c.id.clone(), c.name.clone())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&together), names(&containers));
+    assert_eq!(images, podman.images().unwrap());
     let busybox_id = inspect_id(node, "image", BUSYBOX);
     let running = find(&containers, "listed-running");
     assert_eq!(running.state, "running");

@@ -122,6 +122,22 @@ impl Accounts {
             })
     }
 
+    /// The name of user `uid`, or the number when the table has none.
+    pub fn user_name(&self, uid: u32) -> String {
+        self.users
+            .iter()
+            .find(|(_, (u, _))| *u == uid)
+            .map_or_else(|| uid.to_string(), |(name, _)| name.clone())
+    }
+
+    /// The name of group `gid`, or the number when the table has none.
+    pub fn group_name(&self, gid: u32) -> String {
+        self.groups
+            .iter()
+            .find(|(_, g)| **g == gid)
+            .map_or_else(|| gid.to_string(), |(name, _)| name.clone())
+    }
+
     /// The gid of `group` (root when none is given).
     pub fn gid(&self, group: Option<&str>, path: &str) -> Result<u32> {
         let Some(name) = group else { return Ok(0) };

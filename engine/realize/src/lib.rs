@@ -14,6 +14,7 @@
 
 mod accounts;
 mod apply;
+mod drift;
 mod error;
 mod fsops;
 mod install;

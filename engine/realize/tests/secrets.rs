@@ -12,7 +12,7 @@ use common::{Node, TESTER_UID, graph};
 
 fn secret_node(version: u32) -> archy_graph::Graph {
     graph(&format!(
-        r#"[ secret("rpc", #{{ length: 40, owner: "tester", version: {version} }}), secret("plain", #{{}}) ]"#
+        r#"[ secret("rpc", #{{ length: 40, owner: "tester", version: {version}, regenerate: true }}), secret("plain", #{{}}) ]"#
     ))
 }
 
@@ -105,6 +105,43 @@ fn a_missing_or_bumped_secret_is_generated_again() {
     n.realizer.apply_changes(&g2, &p).unwrap();
     assert_eq!(value(&n, "rpc"), third);
     assert_eq!(n.realizer.record().unwrap().secrets["rpc"].version, 2);
+}
+
+#[test]
+fn a_lost_secret_that_must_not_be_made_anew_stays_missing_and_so_does_what_derives_from_it() {
+    let n = Node::new();
+    let g = graph(
+        r#"[
+            secret("wallet", #{ length: 32 }),
+            file("/etc/w/password", #{ text: "{{secret.wallet}}" }),
+            file("/etc/w/plain", #{ text: "x" }),
+        ]"#,
+    );
+    n.switch(None, &g).unwrap();
+    let derived = n.root.join("etc/w/password");
+    let before = fs::read(&derived).unwrap();
+    fs::remove_file(n.realizer.secret_path("wallet")).unwrap();
+
+    let p = n.plan(Some(&g), &g, false);
+    let changes: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| (c.kind.as_str(), c.id.as_str(), &c.op, &c.reason))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![("secret", "wallet", &ChangeOp::Keep, &Reason::SecretLost)]
+    );
+    assert_eq!(p.lost_secrets().count(), 1);
+    let applied = n.realizer.apply_changes(&g, &p).unwrap();
+    assert!(applied.secrets_generated.is_empty());
+    assert!(!n.realizer.secret_path("wallet").exists());
+    // The file made from the old value is untouched (it may be the only
+    // copy left to restore from).
+    assert!(
+        fs::read(&derived).unwrap() == before,
+        "the derived file changed"
+    );
 }
 
 #[test]

@@ -32,6 +32,31 @@ impl std::fmt::Display for Unhealthy {
 /// What one attempt found: pass, or why not (the last reason is reported).
 type Attempt = Result<(), String>;
 
+/// Runs every check at once, each until it passes or its own deadline
+/// runs out, and returns those that failed, in the order given. At once,
+/// because the checks wait on different services: the gate then takes as
+/// long as its slowest check, not the sum of them all, which is what a bad
+/// release costs before it is rolled back.
+pub fn check_all(specs: &[&HealthSpec], systemd: &dyn ServiceManager) -> Vec<Unhealthy> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = specs
+            .iter()
+            .map(|spec| scope.spawn(move || check(spec, systemd)))
+            .collect();
+        running
+            .into_iter()
+            .zip(specs)
+            .filter_map(|(thread, spec)| match thread.join() {
+                Ok(result) => result.err(),
+                Err(_) => Some(Unhealthy {
+                    check: spec.probe.id(),
+                    why: "the check itself crashed".to_string(),
+                }),
+            })
+            .collect()
+    })
+}
+
 /// Runs one check until it passes or `spec.within` runs out.
 pub fn check(spec: &HealthSpec, systemd: &dyn ServiceManager) -> Result<(), Unhealthy> {
     let deadline = Instant::now() + Duration::from_millis(spec.within.0);
@@ -72,6 +97,12 @@ impl UnitWatch {
                 state.active_state, state.sub_state
             ));
         }
+        if self.since.is_none() && settled_before(state.active_since_us) {
+            // Active without a restart for longer than the window already
+            // (a unit the switch did not touch, typically): no need to
+            // watch it for another window.
+            return Ok(());
+        }
         match self.since {
             Some((start, restarts)) if restarts == state.n_restarts => {
                 if start.elapsed() >= SETTLE {
@@ -93,6 +124,17 @@ impl UnitWatch {
             }
         }
     }
+}
+
+/// Whether a unit that became active at `since_us` (CLOCK_MONOTONIC, as
+/// systemd reports it; 0 when unknown) has been so for [`SETTLE`] by now.
+fn settled_before(since_us: u64) -> bool {
+    if since_us == 0 {
+        return false;
+    }
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let now_us = (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000;
+    now_us.saturating_sub(since_us) >= SETTLE.as_micros() as u64
 }
 
 fn http(url: &str, expect: u16) -> Attempt {
@@ -232,6 +274,32 @@ mod tests {
         };
         let e = check(&spec(bad, 300), &fake).unwrap_err();
         assert!(e.why.contains("answered 503, expected 200"), "{e}");
+    }
+
+    #[test]
+    fn a_unit_active_for_longer_than_the_window_passes_at_once() {
+        let fake = FakeServiceManager::new();
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let now_us = (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000;
+        let unit = |name: &str, since_us: u64| {
+            fake.set_unit(
+                name,
+                archy_systemd::UnitState {
+                    active_since_us: since_us,
+                    ..archy_systemd::fake::active(7)
+                },
+            );
+            HealthProbe::Unit(archy_graph::names::UnitName::try_from(name).unwrap())
+        };
+        let old = unit("old.service", now_us.saturating_sub(10_000_000));
+        let started = Instant::now();
+        assert!(check(&spec(old, 5000), &fake).is_ok());
+        assert!(started.elapsed() < SETTLE, "{:?}", started.elapsed());
+        // Just started: watched for the whole window.
+        let fresh = unit("fresh.service", now_us);
+        let started = Instant::now();
+        assert!(check(&spec(fresh, 5000), &fake).is_ok());
+        assert!(started.elapsed() >= SETTLE, "{:?}", started.elapsed());
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::health::{self, Unhealthy};
 use crate::journal::{Journal, Phase};
 use crate::units::{self, UnitFailure};
 
+mod reconcile;
+pub use reconcile::Reconciled;
+
 /// What a switch needs.
 #[derive(Debug)]
 pub struct Switcher<'a> {
@@ -74,6 +77,22 @@ pub enum SwitchError {
     Observe(archy_realize::Error),
     #[error("systemd: {0}")]
     Systemd(#[from] archy_systemd::Error),
+    /// A secret the node had is gone and must not be made anew (its
+    /// `regenerate` is false): nothing was changed.
+    #[error(
+        "{}; nothing was changed",
+        .0.iter().map(|c| archy_plan::drift::lost_secret_advice(&c.id, &.1)).collect::<Vec<_>>().join("\n")
+    )]
+    SecretsLost(Vec<Change>, String),
+    #[error("{0}")]
+    Drift(#[from] crate::drift::DriftError),
+    /// A reconcile applied its repairs, but the generation's health checks
+    /// still fail. There is no other generation to go back to.
+    #[error(
+        "generation {generation} was repaired, but the node is still not healthy (nothing to roll back to):\n  {}",
+        .why.join("\n  ")
+    )]
+    Unrepaired { generation: u64, why: Vec<String> },
     /// Going back failed too: the node needs a person.
     #[error(
         "generation {failed} failed ({why}), and going back to {back_to} failed as well: {rollback}"
@@ -183,6 +202,16 @@ impl Switcher<'_> {
         Ok(archy_plan::plan(live.as_ref(), &new, &observed))
     }
 
+    /// Where the secrets' values are kept, for what the operator reads.
+    fn secrets_dir(&self) -> String {
+        self.realizer
+            .secret_path("")
+            .display()
+            .to_string()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// Pulls and builds the plan's images, before anything is changed.
     fn make_images(&self, graph: &Graph, plan: &Plan) -> Result<(), SwitchError> {
         if plan.images.is_empty() {
@@ -210,6 +239,13 @@ impl Switcher<'_> {
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
+        }
+        // A lost wallet password must not be replaced by a new one behind
+        // the operator's back: the switch waits until it is restored (or
+        // rotated on purpose).
+        let lost: Vec<Change> = plan.lost_secrets().cloned().collect();
+        if !lost.is_empty() {
+            return Err(SwitchError::SecretsLost(lost, self.secrets_dir()));
         }
         if from == Some(to) && plan.is_empty() {
             return Ok(Outcome::Unchanged { to });
@@ -240,6 +276,16 @@ impl Switcher<'_> {
                 self.commit(from, to)?;
                 Ok(Outcome::Switched { to, plan })
             }
+            // A switch to the generation that runs (a secret made anew) has
+            // no other generation to go back to: going "back" to nothing
+            // would remove everything archy manages.
+            Err(failure) if from == Some(to) && journal.back_to.is_none() => {
+                Journal::finish(&self.state_dir)?;
+                Err(SwitchError::Unrepaired {
+                    generation: to,
+                    why: failure.lines(),
+                })
+            }
             Err(failure) => self.roll_back(&new, &mut journal, failure.lines()),
         }
     }
@@ -255,6 +301,13 @@ impl Switcher<'_> {
             return Ok(None);
         };
         let to = journal.to;
+        if journal.from == Some(to) {
+            // A reconcile (or a switch to the generation that already ran)
+            // has no other generation to go back to: the node stays on it,
+            // and the next reconcile repairs whatever is still off.
+            Journal::finish(&self.state_dir)?;
+            return Ok(Some(Outcome::Unchanged { to }));
+        }
         let new = self.load(to)?;
         match journal.phase {
             Phase::Planned => {
@@ -318,6 +371,36 @@ impl Switcher<'_> {
             in_systemd += t.elapsed();
             self.done(journal, "daemon-reload".to_string())?;
         }
+        // What is left of containers podman lost goes before any unit job:
+        // their units' own stop cannot reach it. Then the network state
+        // podman kept for them, which would stop them from starting again.
+        let lost: Vec<_> = plan
+            .units
+            .iter()
+            .filter(|a| a.reason == Reason::PodmanLost)
+            .collect();
+        for action in &lost {
+            crate::podman_state::stop_lost(self.systemd, new, &action.unit, self.job_timeout)
+                .map_err(|e| {
+                    Failure::Unit(UnitFailure {
+                        unit: action.unit.clone(),
+                        op: action.op,
+                        result: format!("stopping what is left of its lost container: {e}"),
+                        journal: String::new(),
+                    })
+                })?;
+            self.done(journal, format!("stop-lost {}", action.unit))?;
+        }
+        if !lost.is_empty() {
+            let podman = self.podman.podman().map_err(Failure::Podman)?;
+            let run = self.realizer.root().join("run");
+            for line in
+                crate::podman_state::clear_lost_networking(podman, &run).map_err(Failure::Podman)?
+            {
+                tracing::info!("podman lost its state: {line}");
+            }
+            self.done(journal, "clear-lost-networking".to_string())?;
+        }
         for action in units::starts(plan) {
             if action.with.is_some() {
                 // systemd restarted it along with the unit it needs.
@@ -356,14 +439,15 @@ impl Switcher<'_> {
         journal.phase = Phase::HealthGate;
         journal.save(&self.state_dir).map_err(Failure::Journal)?;
         let started = Instant::now();
-        let failed: Vec<Unhealthy> = graph
+        let checks: Vec<_> = graph
             .nodes
             .iter()
             .filter_map(|n| match &n.resource {
-                Resource::Health(h) => health::check(h, self.systemd).err(),
+                Resource::Health(h) => Some(h),
                 _ => None,
             })
             .collect();
+        let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
         tracing::info!(
             target: "archy::timing",
             "health gate: {:.1} ms",

@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures_core::Stream;
 use zbus::{Address, DBusError, OwnedObjectPath, OwnedVariant, Proxy};
 
-use crate::{ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitState};
+use crate::{
+    ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitActivity, UnitState,
+};
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
@@ -243,6 +245,7 @@ impl SystemdBus {
             fragment_path: string(take("FragmentPath")?)?,
             unit_file_state: string(take("UnitFileState")?)?,
             need_daemon_reload: bool::try_from(take("NeedDaemonReload")?).map_err(bus)?,
+            active_since_us: u64::try_from(take("ActiveEnterTimestampMonotonic")?).map_err(bus)?,
         };
         if unit.ends_with(".service") {
             let path = &path;
@@ -264,6 +267,75 @@ impl SystemdBus {
             state.n_restarts = get("NRestarts").await.map_err(bus)?;
         }
         Ok(state)
+    }
+}
+
+/// One row of `ListUnitsByNames`: name, description, load state, active
+/// state, sub state, followed unit, object path, job id, job type, job
+/// path.
+type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
+impl SystemdBus {
+    async fn activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
+        let what = || format!("list the units {}", units.join(" "));
+        let rows: Vec<UnitRow> = self
+            .manager
+            .call("ListUnitsByNames", &(units,))
+            .await
+            .map_err(|e| call_error(&what(), None, e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (unit, _, load, active, sub, _, path, _, _, _) in rows {
+            let active_state = ActiveState::parse(&active);
+            // Only an inactive unit can have been skipped by a condition;
+            // asking just those keeps this one round trip in the usual case.
+            let condition_failed = if active_state == ActiveState::Inactive {
+                self.condition_failed(&unit, &path).await?
+            } else {
+                false
+            };
+            out.push(UnitActivity {
+                unit,
+                load_state: LoadState::parse(&load),
+                active_state,
+                sub_state: sub,
+                condition_failed,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl SystemdBus {
+    /// Whether the last start of the unit at `path` was skipped because a
+    /// `Condition...=` did not hold: its condition was checked (a unit
+    /// never started has no check, and reads false too) and failed.
+    async fn condition_failed(&self, unit: &str, path: &OwnedObjectPath) -> Result<bool, Error> {
+        let conn = self.manager.connection();
+        let bus = |source| Error::Bus {
+            what: format!("read the condition result of {unit}"),
+            source,
+        };
+        let get = |name: &'static str| async move {
+            conn.call_method(Some(SYSTEMD), path, Some(PROPERTIES), "Get", &(UNIT, name))
+                .await?
+                .body()
+                .deserialize::<OwnedVariant>()
+        };
+        let checked =
+            u64::try_from(get("ConditionTimestampMonotonic").await.map_err(bus)?).map_err(bus)?;
+        let held = bool::try_from(get("ConditionResult").await.map_err(bus)?).map_err(bus)?;
+        Ok(checked != 0 && !held)
     }
 }
 
@@ -305,6 +377,28 @@ impl ServiceManager for SystemdBus {
             QUERY_TIMEOUT,
             self.state(unit),
         )
+    }
+
+    fn unit_activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.block_on(
+            || format!("list {} units", units.len()),
+            QUERY_TIMEOUT,
+            self.activity(units),
+        )
+    }
+
+    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error> {
+        let what = format!("kill {unit}");
+        self.block_on(|| what.clone(), QUERY_TIMEOUT, async {
+            self.manager
+                .call_method("KillUnit", &(unit, "all", signal))
+                .await
+                .map_err(|e| call_error(&what, Some(unit), e))?;
+            Ok(())
+        })
     }
 
     fn journal_tail(&self, unit: &str, lines: u32) -> Result<String, Error> {

@@ -57,6 +57,13 @@ pub enum Call {
         /// The unit asked about.
         unit: String,
     },
+    /// [`ServiceManager::kill`].
+    Kill {
+        /// Its unit.
+        unit: String,
+        /// The signal.
+        signal: i32,
+    },
     /// [`ServiceManager::journal_tail`].
     JournalTail {
         /// The unit.
@@ -119,6 +126,7 @@ pub fn inactive() -> UnitState {
         fragment_path: String::new(),
         unit_file_state: "static".to_owned(),
         need_daemon_reload: false,
+        active_since_us: 0,
     }
 }
 
@@ -311,6 +319,24 @@ impl ServiceManager for FakeServiceManager {
             .get(unit)
             .cloned()
             .unwrap_or_else(UnitState::not_found))
+    }
+
+    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.calls.push(Call::Kill {
+            unit: unit.to_owned(),
+            signal,
+        });
+        if !state.units.contains_key(unit) {
+            return Err(Error::UnitNotFound {
+                unit: unit.to_owned(),
+            });
+        }
+        // Every process gets the signal: the fake's units stop at once.
+        if let Some(s) = state.units.get_mut(unit) {
+            *s = inactive().with_file_of(s);
+        }
+        Ok(())
     }
 
     fn journal_tail(&self, unit: &str, lines: u32) -> Result<String, Error> {

@@ -35,7 +35,8 @@ pub use journal::journal_tail_with;
 /// job that was never queued ([`Error::UnitNotFound`], [`Error::Refused`]),
 /// one whose end did not come in time ([`Error::Timeout`], the job is left to
 /// systemd), or a bus failure.
-pub trait ServiceManager: fmt::Debug {
+// Sync: the health gate runs its checks in parallel, on one manager.
+pub trait ServiceManager: fmt::Debug + Sync {
     /// Has systemd reload its unit files (`systemctl daemon-reload`) and
     /// returns once it has finished: systemd answers the `Reload` call only
     /// after the reload is complete, so the answer is the wait (no need for
@@ -59,6 +60,30 @@ pub trait ServiceManager: fmt::Debug {
     /// no unit file is not an error: its [`UnitState::load_state`] is
     /// [`LoadState::NotFound`] (and it is inactive).
     fn unit_state(&self, unit: &str) -> Result<UnitState, Error>;
+
+    /// Whether each of `units` runs, asked in one call
+    /// (`ListUnitsByNames`, which loads units systemd has not loaded yet):
+    /// what `archy status` needs of every unit it checks, without a round
+    /// trip per unit. In the order asked.
+    fn unit_activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
+        units
+            .iter()
+            .map(|u| {
+                self.unit_state(u).map(|s| UnitActivity {
+                    unit: u.clone(),
+                    load_state: s.load_state,
+                    active_state: s.active_state,
+                    sub_state: s.sub_state,
+                    condition_failed: false,
+                })
+            })
+            .collect()
+    }
+
+    /// `systemctl kill --kill-whom=all --signal=SIGNAL UNIT`: sends
+    /// `signal` to every process of the unit. For processes a unit's own
+    /// stop cannot reach (a container podman lost track of).
+    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error>;
 
     /// The last `lines` lines of `unit`'s journal, as `journalctl -u UNIT -n
     /// LINES --no-pager -o short` prints them: the unit's own output and what
@@ -339,6 +364,33 @@ impl fmt::Display for ActiveState {
     }
 }
 
+/// Whether a unit runs, as `systemctl list-units` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitActivity {
+    /// The unit, as asked for.
+    pub unit: String,
+    /// `LoadState`.
+    pub load_state: LoadState,
+    /// `ActiveState`.
+    pub active_state: ActiveState,
+    /// `SubState`.
+    pub sub_state: String,
+    /// It is inactive because a `Condition...=` of its last start did not
+    /// hold (systemd skipped it, nothing failed).
+    pub condition_failed: bool,
+}
+
+impl UnitActivity {
+    /// Whether it is up, or on its way up ([`ActiveState::Activating`]:
+    /// starting, or waiting to restart).
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.active_state,
+            ActiveState::Active | ActiveState::Reloading | ActiveState::Activating
+        )
+    }
+}
+
 /// A unit's state, as `systemctl show` has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitState {
@@ -364,6 +416,9 @@ pub struct UnitState {
     /// `NeedDaemonReload`: its unit file (or a drop-in) changed on disk
     /// since systemd read it.
     pub need_daemon_reload: bool,
+    /// `ActiveEnterTimestampMonotonic`: when it last became active, in
+    /// microseconds of CLOCK_MONOTONIC (0: never, or not known).
+    pub active_since_us: u64,
 }
 
 impl UnitState {
@@ -378,6 +433,7 @@ impl UnitState {
             fragment_path: String::new(),
             unit_file_state: String::new(),
             need_daemon_reload: false,
+            active_since_us: 0,
         }
     }
 

@@ -42,9 +42,18 @@ pub fn build_locked(
     args: BuildArgs<'_>,
     store: &archy_store::Store,
 ) -> Result<BuildReport, CliError> {
+    build_locked_as(args, store, &source_name(args.node))
+}
+
+/// [`build_locked`], recording `source` as where the description came
+/// from (an OTA release names itself rather than its unpacked folder).
+pub fn build_locked_as(
+    args: BuildArgs<'_>,
+    store: &archy_store::Store,
+    source: &str,
+) -> Result<BuildReport, CliError> {
     let evaluation = evaluate_node(args.node, args.state_dir, args.overrides, args.color)?;
-    archy_build::build(store, &evaluation.graph, &source_name(args.node))
-        .map_err(store::build_error)
+    archy_build::build(store, &evaluation.graph, source).map_err(store::build_error)
 }
 
 pub fn run(args: BuildArgs<'_>) -> Result<(), CliError> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use archy_realize::Realizer;
+use archy_switch::journal::{Journal, Phase};
 use archy_switch::switch::{Outcome, SwitchError, Switcher, observe};
 use archy_systemd::SystemdBus;
 
@@ -13,7 +14,7 @@ use crate::CliError;
 use crate::commands::build::{BuildArgs, build_locked};
 use crate::commands::diff::{headline, live_graph};
 use crate::commands::eval::evaluate_node;
-use crate::commands::store;
+use crate::commands::{ota, store};
 use crate::podman::NodePodman;
 
 /// What `archy switch` and `archy rollback` share.
@@ -28,7 +29,7 @@ pub struct SwitchArgs<'a> {
 }
 
 /// Everything a switch is done with.
-fn switcher<'a>(
+pub(crate) fn switcher<'a>(
     store: &'a archy_store::Store,
     realizer: &'a Realizer,
     systemd: &'a SystemdBus,
@@ -48,12 +49,12 @@ fn switcher<'a>(
     }
 }
 
-fn connect() -> Result<SystemdBus, CliError> {
+pub(crate) fn connect() -> Result<SystemdBus, CliError> {
     SystemdBus::connect().map_err(|e| CliError::system(e.to_string()))
 }
 
 /// Turns a switch's end into what the operator reads and the exit code.
-fn report(result: Result<Outcome, SwitchError>) -> Result<(), CliError> {
+pub(crate) fn report(result: Result<Outcome, SwitchError>) -> Result<(), CliError> {
     match result {
         Ok(Outcome::Switched { to, plan }) => {
             print!("{}", archy_plan::display::render(&plan));
@@ -161,20 +162,35 @@ pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
 
 /// A switch interrupted earlier is finished or undone before anything
 /// else, so the node is in one generation when the next switch plans.
-fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
+/// Then the OTA release that switch was for, if any, is settled.
+pub(crate) fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
+    let phase = interrupted_phase(switch.state_dir.as_path())?;
     match switch.recover() {
-        Ok(None) => Ok(()),
+        Ok(None) => {}
         Ok(Some(outcome)) => {
             eprintln!("archy: an interrupted switch was found and dealt with first:");
             if let Err(e) = report(Ok(outcome)) {
                 eprintln!("{}", e.message);
             }
-            Ok(())
         }
-        Err(e) => Err(CliError::system(format!(
-            "an interrupted switch could not be recovered: {e}"
-        ))),
+        Err(e) => {
+            return Err(CliError::system(format!(
+                "an interrupted switch could not be recovered: {e}"
+            )));
+        }
     }
+    if let Some(line) = ota::settle_pending(&switch.state_dir, switch.store, phase)? {
+        eprintln!("archy: {line}");
+    }
+    Ok(())
+}
+
+/// Where an interrupted switch stopped, from its journal; `None` when no
+/// switch was in flight.
+fn interrupted_phase(state_dir: &Path) -> Result<Option<Phase>, CliError> {
+    Journal::load(state_dir)
+        .map(|j| j.map(|j| j.phase))
+        .map_err(|e| CliError::system(e.to_string()))
 }
 
 /// `archy --root DIR switch`: realizes generation `built` (just built under
@@ -253,10 +269,19 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
         }
         other => other.map_err(|e| CliError::system(e.to_string()))?,
     };
-    if archy_switch::journal::Journal::load(args.state_dir)
-        .map_err(|e| CliError::system(e.to_string()))?
-        .is_none()
-    {
+    let phase = interrupted_phase(args.state_dir)?;
+    let settle = |store: &archy_store::Store| -> Result<(), CliError> {
+        // An OTA release whose switch was under way is recorded as
+        // installed, failed or to be tried again.
+        if let Some(line) = ota::settle_pending(args.state_dir, store, phase)? {
+            println!("{line}");
+        }
+        Ok(())
+    };
+    if phase.is_none() {
+        if archy_ota::state::path(args.state_dir).exists() {
+            settle(&store::open(args.state_dir)?)?;
+        }
         println!("no interrupted switch: nothing to do");
         return Ok(());
     }
@@ -265,7 +290,9 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
     let systemd = connect()?;
     let podman = NodePodman::new(Some(&systemd));
     let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy recover");
-    match switch.recover() {
+    let recovered = switch.recover();
+    settle(&store)?;
+    match recovered {
         Ok(Some(outcome)) => report(Ok(outcome)),
         Ok(None) => {
             println!("no interrupted switch: nothing to do");

@@ -4,3 +4,4 @@
 
 pub mod archy_node;
 pub mod node;
+pub mod releases;

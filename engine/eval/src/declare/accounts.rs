@@ -1,5 +1,5 @@
 //! `user(name, #{ uid, group, groups, home, system })`, `group(name, #{ gid })` and
-//! `secret(name, #{ length, owner, group, mode, version })`.
+//! `secret(name, #{ length, owner, group, mode, version, regenerate })`.
 
 use archy_graph::names::{AccountName, Mode, SecretName};
 use archy_graph::resource::{GroupSpec, SecretSpec, UserSpec};
@@ -73,7 +73,7 @@ const VALUE_KEYS: &[&str] = &["value", "text", "password", "content"];
 
 pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("secret {}", display(&name));
-    let known = ["length", "owner", "group", "mode", "version"];
+    let known = ["length", "owner", "group", "mode", "version", "regenerate"];
     // Refuse a value before the generic unknown-option check, with the why.
     let value_given = options
         .clone()
@@ -123,6 +123,9 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         );
         declared
     });
+    // Making a lost value anew is safe only where the author says so:
+    // the default keeps a lost wallet password from being replaced.
+    let regenerate = o.bool("regenerate").unwrap_or(false);
     let spec = (|| {
         Some(Resource::Secret(SecretSpec {
             name: name?,
@@ -131,6 +134,7 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
             group,
             mode: mode?,
             version,
+            regenerate,
         }))
     })();
     state.finish(at, o.problems, spec)
