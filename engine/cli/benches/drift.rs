@@ -83,13 +83,7 @@ fn main() {
         println!("drift benchmark skipped: it needs root and the test node (see tests/node)");
         return;
     }
-    let n = ArchyNode::up("drift-bench");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    n.node.cp(repo.join("apps"), "/etc/archy/apps");
-    n.node.cp(repo.join("examples"), "/etc/archy/examples");
-    n.node.cp(repo.join("tests/standins"), "/root/standins");
-    n.node
-        .exec_ok(&["sh", "/root/standins/build", "/root/standins"]);
+    let n = ArchyNode::with_apps("drift-bench");
     let out = n.archy(&["switch", NODE]);
     assert!(
         out.status.success(),

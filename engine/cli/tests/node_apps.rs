@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::path::Path;
-
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
@@ -26,19 +24,6 @@ const APPS: [&str; 6] = [
     "lnd-ui",
     "electrs-ui",
 ];
-
-/// A node with the repository's apps and examples in /etc/archy and the
-/// stand-in images built.
-fn node_with_apps(prefix: &str) -> ArchyNode {
-    let n = ArchyNode::up(prefix);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    n.node.cp(repo.join("apps"), "/etc/archy/apps");
-    n.node.cp(repo.join("examples"), "/etc/archy/examples");
-    n.node.cp(repo.join("tests/standins"), "/root/standins");
-    n.node
-        .exec_ok(&["sh", "/root/standins/build", "/root/standins"]);
-    n
-}
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -85,7 +70,7 @@ fn regtest_node_switches_and_rotating_the_rpc_password_restarts_its_readers() {
     if !TestNode::available() {
         return;
     }
-    let n = node_with_apps("apps");
+    let n = ArchyNode::with_apps("apps");
 
     // Generation 1: every app up, the health gate passed (bitcoind's RPC
     // answers, lnd's REST, electrs's port, the UIs' pages).

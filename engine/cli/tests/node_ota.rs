@@ -80,6 +80,19 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Kills archy-ota.service's archy with SIGKILL, as a crash would, and
+/// waits until it is gone.
+fn kill_ota_service(n: &ArchyNode) {
+    n.node
+        .exec_ok(&["systemctl", "kill", "--signal=KILL", "archy-ota.service"]);
+    wait_for("archy to die", || {
+        !n.node
+            .exec(&["systemctl", "is-active", "--quiet", "archy-ota.service"])
+            .status
+            .success()
+    });
+}
+
 #[test]
 fn releases_switch_roll_back_and_survive_a_kill() {
     if !TestNode::available() {
@@ -151,14 +164,7 @@ fn releases_switch_roll_back_and_survive_a_kill() {
         })
     };
     wait_for("the switch to write release 2's files", files_written);
-    n.node
-        .exec_ok(&["systemctl", "kill", "--signal=KILL", "archy-ota.service"]);
-    wait_for("archy to die", || {
-        !n.node
-            .exec(&["systemctl", "is-active", "--quiet", "archy-ota.service"])
-            .status
-            .success()
-    });
+    kill_ota_service(&n);
     n.node
         .exec_ok(&["systemctl", "unset-environment", "ARCHY_PAUSE_AFTER"]);
     assert_eq!(ota_status(&n)["pending"]["version"], "2.0.0");
@@ -214,14 +220,7 @@ fn releases_switch_roll_back_and_survive_a_kill() {
     wait_for("release 4's health gate", || {
         serde_json::from_str::<Value>(&journal()).is_ok_and(|j| j["phase"] == "health-gate")
     });
-    n.node
-        .exec_ok(&["systemctl", "kill", "--signal=KILL", "archy-ota.service"]);
-    wait_for("archy to die", || {
-        !n.node
-            .exec(&["systemctl", "is-active", "--quiet", "archy-ota.service"])
-            .status
-            .success()
-    });
+    kill_ota_service(&n);
     n.node
         .exec_ok(&["systemctl", "start", "archy-recover.service"]);
     assert!(journal().is_empty(), "the journal is gone: {}", journal());

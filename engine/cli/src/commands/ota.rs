@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use archy_ota::state::{Candidate, Decision, OtaState, Pending, Policy};
 use archy_ota::{download, keys::TrustedKeys, unpack, verify};
-use archy_realize::Realizer;
 use archy_store::{Outcome as Recorded, Store};
 use archy_switch::journal::{Journal, Phase};
 use archy_switch::switch::Outcome;
@@ -25,8 +24,7 @@ use crate::CliError;
 use crate::commands::build::{BuildArgs, build_locked_as};
 use crate::commands::release::archy_version;
 use crate::commands::store;
-use crate::commands::switch::{SwitchArgs, connect, report, switcher};
-use crate::podman::NodePodman;
+use crate::commands::switch::{SwitchArgs, on_node, report};
 
 /// Where a node keeps the public keys releases must be signed with.
 pub const TRUSTED_KEYS: &str = "/etc/archy/trusted-keys";
@@ -411,18 +409,9 @@ fn apply(
         p.generation = Some(generation);
     }
     state.save(state_dir).map_err(state_error)?;
-    let realizer = Realizer::new(Path::new("/"), state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(
-        &store,
-        &realizer,
-        &systemd,
-        &podman,
-        args,
-        "archy ota apply",
-    );
-    let result = switch.switch(generation);
+    let result = on_node(&store, args, "archy ota apply", |switch| {
+        Ok(switch.switch(generation))
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(Outcome::Switched { to, .. }) | Ok(Outcome::Unchanged { to }) => {
@@ -491,11 +480,9 @@ fn recover_if_interrupted(store: &Store, args: SwitchArgs<'_>) -> Result<(), Cli
         }
         return Ok(());
     }
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(store, &realizer, &systemd, &podman, args, "archy ota apply");
-    crate::commands::switch::recover_first(&switch)
+    on_node(store, args, "archy ota apply", |switch| {
+        crate::commands::switch::recover_first(switch)
+    })
 }
 
 /// After an interrupted switch was dealt with (`phase`: where recovery

@@ -16,7 +16,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use archy_realize::Realizer;
 use archy_store::{StateLock, StoreError};
 use archy_switch::journal::Journal;
 use archy_switch::switch::Reconciled;
@@ -24,8 +23,7 @@ use archy_switch::switch::Reconciled;
 use crate::CliError;
 use crate::commands::status::{print, repair_of};
 use crate::commands::store;
-use crate::commands::switch::{SwitchArgs, connect, recover_first, report, switcher};
-use crate::podman::NodePodman;
+use crate::commands::switch::{SwitchArgs, on_node, recover_first, report};
 
 /// How often a waiting reconcile looks at the lock again.
 const POLL: Duration = Duration::from_millis(200);
@@ -77,24 +75,24 @@ fn reconcile(args: SwitchArgs<'_>) -> Result<(), CliError> {
         return Ok(());
     }
     let store = store::open(args.state_dir)?;
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(
-        &store,
-        &realizer,
-        &systemd,
-        &podman,
-        args,
-        "archy reconcile",
-    );
+    on_node(&store, args, "archy reconcile", |switch| {
+        repair(switch, &store, args)
+    })
+}
+
+/// Reconciles with `switch`: recovers first, plans the repairs, applies.
+fn repair(
+    switch: &archy_switch::switch::Switcher<'_>,
+    store: &archy_store::Store,
+    args: SwitchArgs<'_>,
+) -> Result<(), CliError> {
     // A switch that was killed is finished or undone first, so that the
     // generation compared with is the one the node runs.
     if Journal::load(args.state_dir)
         .map_err(|e| CliError::system(e.to_string()))?
         .is_some()
     {
-        recover_first(&switch)?;
+        recover_first(switch)?;
     }
     let (generation, drift, plan, lost) = match switch.reconcile() {
         Ok(Reconciled::NeverSwitched) => {
@@ -113,9 +111,9 @@ fn reconcile(args: SwitchArgs<'_>) -> Result<(), CliError> {
         println!("generation {generation}: the node is as it says; nothing to do");
         return Ok(());
     }
-    let secrets_dir = realizer.secret_path("").display().to_string();
+    let secrets_dir = switch.realizer.secret_path("").display().to_string();
     let secrets_dir = secrets_dir.trim_end_matches('/');
-    let graph = archy_build::load(&store, generation)
+    let graph = archy_build::load(store, generation)
         .map_err(|e| CliError::system(format!("cannot load generation {generation}: {e}")))?
         .graph;
     let entries: Vec<_> = drift

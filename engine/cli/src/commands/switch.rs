@@ -28,8 +28,24 @@ pub struct SwitchArgs<'a> {
     pub color: bool,
 }
 
+/// Runs `work` with a switcher for the running node: the realizer at `/`,
+/// systemd over the bus, podman reached through systemd.
+pub(crate) fn on_node<T>(
+    store: &archy_store::Store,
+    args: SwitchArgs<'_>,
+    command: &str,
+    work: impl FnOnce(&Switcher<'_>) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let realizer = Realizer::new(Path::new("/"), args.state_dir);
+    let systemd = connect()?;
+    let podman = NodePodman::new(Some(&systemd));
+    work(&switcher(
+        store, &realizer, &systemd, &podman, args, command,
+    ))
+}
+
 /// Everything a switch is done with.
-pub(crate) fn switcher<'a>(
+fn switcher<'a>(
     store: &'a archy_store::Store,
     realizer: &'a Realizer,
     systemd: &'a SystemdBus,
@@ -131,12 +147,10 @@ pub fn run(
     if let Some(root) = args.root {
         return offline(&store, report_build.number(), root, args);
     }
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy switch");
-    recover_first(&switch)?;
-    report(switch.switch(report_build.number()))
+    on_node(&store, args, "archy switch", |switch| {
+        recover_first(switch)?;
+        report(switch.switch(report_build.number()))
+    })
 }
 
 pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
@@ -152,12 +166,10 @@ pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
                     .hint("pass --to N; see archy generations")
             })?,
     };
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy rollback");
-    recover_first(&switch)?;
-    report(switch.switch(target))
+    on_node(&store, args, "archy rollback", |switch| {
+        recover_first(switch)?;
+        report(switch.switch(target))
+    })
 }
 
 /// A switch interrupted earlier is finished or undone before anything
@@ -286,11 +298,7 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
         return Ok(());
     }
     let store = store::open(args.state_dir)?;
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
-    let systemd = connect()?;
-    let podman = NodePodman::new(Some(&systemd));
-    let switch = switcher(&store, &realizer, &systemd, &podman, args, "archy recover");
-    let recovered = switch.recover();
+    let recovered = on_node(&store, args, "archy recover", |switch| Ok(switch.recover()))?;
     settle(&store)?;
     match recovered {
         Ok(Some(outcome)) => report(Ok(outcome)),

@@ -19,6 +19,19 @@ impl ArchyNode {
         ArchyNode { node }
     }
 
+    /// A node with the repository's apps and examples in /etc/archy and
+    /// the stand-in images (tests/standins) built in it.
+    pub fn with_apps(prefix: &str) -> ArchyNode {
+        let n = ArchyNode::up(prefix);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        n.node.cp(repo.join("apps"), "/etc/archy/apps");
+        n.node.cp(repo.join("examples"), "/etc/archy/examples");
+        n.node.cp(repo.join("tests/standins"), "/root/standins");
+        n.node
+            .exec_ok(&["sh", "/root/standins/build", "/root/standins"]);
+        n
+    }
+
     /// Writes the node description archy switches to.
     pub fn write(&self, text: &str) {
         std::fs::write(self.node.root_path().join("etc/archy/node.rhai"), text)
