@@ -24,7 +24,7 @@ use node::TestNode;
 const BUSYBOX: &str = "localhost/testbed/busybox:latest";
 
 /// One scenario against the node, on the shared connection.
-type Scenario = fn(&PodmanApi, &TestNode);
+type Scenario = node::Scenario<PodmanApi>;
 
 #[test]
 fn podman_over_the_api_socket_of_a_real_node() {
@@ -39,7 +39,7 @@ fn podman_over_the_api_socket_of_a_real_node() {
     eprintln!("node up and connected in {:?}", started.elapsed());
     report_timings(&podman, "fresh node");
 
-    let scenarios: &[(&str, Scenario)] = &[
+    let scenarios: &[Scenario] = &[
         ("images_are_listed_with_ids", images_are_listed_with_ids),
         ("a_build_tags_its_image", a_build_tags_its_image),
         (
@@ -67,27 +67,7 @@ fn podman_over_the_api_socket_of_a_real_node() {
             secrets_are_created_replaced_and_removed,
         ),
     ];
-    let failed: Vec<&str> = std::thread::scope(|s| {
-        let running: Vec<_> = scenarios
-            .iter()
-            .map(|(name, scenario)| {
-                let (podman, node) = (&podman, &node);
-                let thread = std::thread::Builder::new()
-                    .name((*name).to_owned())
-                    .spawn_scoped(s, move || {
-                        let t = Instant::now();
-                        scenario(podman, node);
-                        eprintln!("{name}: ok in {:?}", t.elapsed());
-                    })
-                    .unwrap();
-                (*name, thread)
-            })
-            .collect();
-        running
-            .into_iter()
-            .filter_map(|(name, thread)| thread.join().is_err().then_some(name))
-            .collect()
-    });
+    let failed = node::run_scenarios(&podman, &node, scenarios);
     assert!(
         failed.is_empty(),
         "failed scenarios (see above): {failed:?}"

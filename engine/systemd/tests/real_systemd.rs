@@ -76,7 +76,7 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
 }
 
 /// One scenario against the node, on the shared connection.
-type Scenario = fn(&SystemdBus, &TestNode);
+type Scenario = node::Scenario<SystemdBus>;
 
 #[test]
 fn systemd_over_the_bus_of_a_real_node() {
@@ -106,7 +106,7 @@ fn systemd_over_the_bus_of_a_real_node() {
     }
     systemd.daemon_reload(JOB).unwrap();
 
-    let scenarios: &[(&str, Scenario)] = &[
+    let scenarios: &[Scenario] = &[
         ("start_restart_stop", start_restart_stop),
         (
             "a_failing_start_fails_and_says_why",
@@ -130,27 +130,7 @@ fn systemd_over_the_bus_of_a_real_node() {
             reset_failed_lifts_the_start_limit,
         ),
     ];
-    let failed: Vec<&str> = std::thread::scope(|s| {
-        let running: Vec<_> = scenarios
-            .iter()
-            .map(|(name, scenario)| {
-                let (systemd, node) = (&systemd, &node);
-                let thread = std::thread::Builder::new()
-                    .name((*name).to_owned())
-                    .spawn_scoped(s, move || {
-                        let t = Instant::now();
-                        scenario(systemd, node);
-                        eprintln!("{name}: ok in {:?}", t.elapsed());
-                    })
-                    .unwrap();
-                (*name, thread)
-            })
-            .collect();
-        running
-            .into_iter()
-            .filter_map(|(name, thread)| thread.join().is_err().then_some(name))
-            .collect()
-    });
+    let failed = node::run_scenarios(&systemd, &node, scenarios);
     eprintln!("all scenarios done in {:?}", started.elapsed());
     assert!(
         failed.is_empty(),

@@ -105,6 +105,40 @@ fn run_script(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// A named check of `S` on a node, run by [`run_scenarios`].
+pub type Scenario<S> = (&'static str, fn(&S, &TestNode));
+
+/// Runs every scenario at once, each in a thread named after it, against
+/// `subject` on `node`; returns the names of those that panicked (their
+/// panics are printed as they happen). Scenarios share one node so the
+/// suite boots few of them; each must keep to names of its own.
+pub fn run_scenarios<S: Sync>(
+    subject: &S,
+    node: &TestNode,
+    scenarios: &[Scenario<S>],
+) -> Vec<&'static str> {
+    std::thread::scope(|s| {
+        let running: Vec<_> = scenarios
+            .iter()
+            .map(|&(name, scenario)| {
+                let thread = std::thread::Builder::new()
+                    .name(name.to_owned())
+                    .spawn_scoped(s, move || {
+                        let t = std::time::Instant::now();
+                        scenario(subject, node);
+                        eprintln!("{name}: ok in {:?}", t.elapsed());
+                    })
+                    .expect("spawn a scenario thread");
+                (name, thread)
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(name, thread)| thread.join().is_err().then_some(name))
+            .collect()
+    })
+}
+
 impl TestNode {
     /// Whether real-node tests can run here. When not, prints a
     /// `skipped: ...` line (past the test harness's capture, so it shows)
