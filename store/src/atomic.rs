@@ -94,6 +94,46 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Replaces the small file `target` (a record in the state dir: the switch
+/// journal, the rotations, the release record) by the same protocol as the
+/// store's own writes: `.tmp-<name>` beside it, created with `mode`,
+/// flushed, renamed over `target`, the directory flushed. A crash leaves
+/// the old file or the new one, and at worst the temp file, which the next
+/// write replaces. The caller holds the state lock, so one temp name is
+/// enough.
+pub fn replace_file(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{} is not a file in a folder",
+            target.display()
+        )));
+    };
+    let mut temp_name = std::ffi::OsString::from(TEMP_PREFIX);
+    temp_name.push(name);
+    let temp = dir.join(temp_name);
+    match fs::remove_file(&temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&temp, target));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
 /// Flushes a directory so that renames and deletions in it survive a
 /// power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
@@ -129,4 +169,40 @@ pub(crate) fn remove_temp_leftovers(dir: &Path) -> Result<usize> {
 /// Lists `dir`, naming it in the error.
 pub(crate) fn read_dir(dir: &Path) -> Result<fs::ReadDir> {
     fs::read_dir(dir).map_err(|err| StoreError::read("list", dir, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_has_the_new_bytes_and_mode_and_no_temp_is_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("record.json");
+        fs::write(&target, b"old").expect("old");
+        // A crash's leftover temp file does not stop the write.
+        fs::write(dir.path().join(".tmp-record.json"), b"half").expect("leftover");
+        replace_file(&target, b"new", 0o600).expect("replace");
+        assert_eq!(fs::read(&target).expect("read"), b"new");
+        let mode = fs::metadata(&target).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["record.json"]);
+    }
+
+    #[test]
+    fn a_failed_replace_keeps_the_old_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("record.json");
+        fs::write(&target, b"old").expect("old");
+        // The temp name is taken by a folder: the write cannot start.
+        fs::create_dir(dir.path().join(".tmp-record.json")).expect("dir");
+        assert!(replace_file(&target, b"new", 0o644).is_err());
+        assert_eq!(fs::read(&target).expect("read"), b"old");
+    }
 }

@@ -36,6 +36,7 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+pub use atomic::replace_file;
 pub use batch::ObjectBatch;
 pub use digest::Digest;
 pub use error::{ParseError, Result, StoreError, is_disk_full};

@@ -5,9 +5,8 @@
 //! that evaluates reads them through [`read`], so `eval`, `build`, `diff`
 //! and `switch` see the same versions.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use archy_eval::Rotations;
@@ -16,10 +15,6 @@ use crate::CliError;
 
 /// The file's name in the state dir.
 pub const FILE: &str = "rotations.json";
-
-/// The temp file a write goes through (under the state lock, so one name
-/// is enough; a leftover of a crash is replaced by the next write).
-const TEMP: &str = ".tmp-rotations.json";
 
 /// Where the rotations of the node with this state dir are kept.
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -62,7 +57,6 @@ fn malformed(path: &Path, why: &str) -> CliError {
 /// leaves the old file or the new one. The caller holds the state lock.
 pub fn write(state_dir: &Path, rotations: &Rotations) -> Result<(), CliError> {
     let target = path(state_dir);
-    let temp = state_dir.join(TEMP);
     let fail = |what: &str, e: io::Error| {
         CliError::system(format!(
             "cannot record the secret rotations in {}: {what}: {e}",
@@ -72,36 +66,15 @@ pub fn write(state_dir: &Path, rotations: &Rotations) -> Result<(), CliError> {
     let mut text =
         serde_json::to_string_pretty(rotations).map_err(|e| fail("encode", io::Error::other(e)))?;
     text.push('\n');
-    match fs::remove_file(&temp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fail("remove a leftover temp file", e)),
-    }
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&temp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(fail("write a temp file", e));
-    }
-    if let Err(e) = fs::rename(&temp, &target) {
-        let _ = fs::remove_file(&temp);
-        return Err(fail("rename the temp file", e));
-    }
-    File::open(state_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| fail("flush the state dir", e))
+    archy_store::replace_file(&target, text.as_bytes(), 0o644).map_err(|e| fail("write", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The temp file a write goes through (archy_store::replace_file).
+    const TEMP: &str = ".tmp-rotations.json";
 
     #[test]
     fn a_missing_file_is_no_rotations_and_a_write_reads_back() {

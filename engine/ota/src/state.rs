@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -156,18 +156,8 @@ impl OtaState {
             path: target.clone(),
             source,
         };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tmp-ota-")
-            .tempfile_in(state_dir)
-            .map_err(err)?;
         let text = serde_json::to_vec_pretty(self).map_err(|e| err(io::Error::other(e)))?;
-        temp.write_all(&text).map_err(err)?;
-        temp.as_file().sync_all().map_err(err)?;
-        temp.persist(&target).map_err(|e| err(e.error))?;
-        fs::File::open(state_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(err)?;
-        Ok(())
+        archy_store::replace_file(&target, &text, 0o600).map_err(err)
     }
 
     /// The release the node runs: the one generation `current` was built

@@ -6,7 +6,6 @@
 //! one, never between.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use archy_plan::Plan;
@@ -79,15 +78,8 @@ impl Journal {
             path: target.clone(),
             source,
         };
-        let tmp = state_dir.join(".tmp-switch.json");
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
-        let mut file = File::create(&tmp).map_err(err)?;
-        file.write_all(&bytes).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        fs::rename(&tmp, &target).map_err(err)?;
-        File::open(state_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(err)
+        archy_store::replace_file(&target, &bytes, 0o644).map_err(err)
     }
 
     /// The journal of an interrupted switch, if there is one.
