@@ -132,9 +132,14 @@ fn settled_before(since_us: u64) -> bool {
     if since_us == 0 {
         return false;
     }
+    monotonic_us().saturating_sub(since_us) >= SETTLE.as_micros() as u64
+}
+
+/// CLOCK_MONOTONIC now, in microseconds: the clock of systemd's
+/// `*TimestampMonotonic` properties.
+fn monotonic_us() -> u64 {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let now_us = (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000;
-    now_us.saturating_sub(since_us) >= SETTLE.as_micros() as u64
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
 }
 
 fn http(url: &str, expect: u16) -> Attempt {
@@ -279,8 +284,7 @@ mod tests {
     #[test]
     fn a_unit_active_for_longer_than_the_window_passes_at_once() {
         let fake = FakeServiceManager::new();
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        let now_us = (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000;
+        let now_us = monotonic_us();
         let unit = |name: &str, since_us: u64| {
             fake.set_unit(
                 name,
