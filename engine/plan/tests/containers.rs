@@ -1,24 +1,23 @@
 //! The planner's decisions for containers, networks and volumes: their
 //! Quadlet files, the services Quadlet makes of them, images and adoption.
 
-use std::collections::BTreeMap;
+mod common;
 
-use archy_eval::{Limits, MemSources, evaluate};
+use common::{graph_of, ops, s};
+
+use archy_eval::{Inputs, MemSources};
 use archy_graph::Graph;
-use archy_plan::{ChangeOp, ImageOp, Observed, Plan, Reason, UnitOp, plan};
+use archy_plan::{ChangeOp, ImageOp, Observed, Reason, UnitOp, plan};
 
+/// A backend and a UI on a named network; the UI reads a config file and
+/// needs the backend; the backend keeps its data in a volume.
 fn graph(node: &str) -> Graph {
     let src = MemSources::default()
         .with("node.rhai", node)
         .with("apps/ui/Containerfile", "FROM localhost/testbed/busybox\n");
-    match evaluate(src, "node.rhai", BTreeMap::new(), &Limits::default()) {
-        Ok(ev) => ev.graph,
-        Err(f) => panic!("{:#?}", f.problems),
-    }
+    graph_of(src, Inputs::default())
 }
 
-/// A backend and a UI on a named network; the UI reads a config file and
-/// needs the backend; the backend keeps its data in a volume.
 fn node(ui_conf: &str, backend_image: &str, extra: &str) -> Graph {
     graph(&format!(
         r#"[
@@ -39,14 +38,6 @@ fn node(ui_conf: &str, backend_image: &str, extra: &str) -> Graph {
             {extra}
         ]"#
     ))
-}
-
-fn ops(p: &Plan) -> Vec<(String, UnitOp)> {
-    p.touched_units().map(|u| (u.unit.clone(), u.op)).collect()
-}
-
-fn s(x: &str) -> String {
-    x.to_string()
 }
 
 const BUSYBOX: &str = "localhost/testbed/busybox:latest";

@@ -1,21 +1,14 @@
 //! Drift turned into a plan: the current generation planned against
 //! itself with what `archy status` observed, as `archy reconcile` does.
 
-use std::collections::BTreeMap;
+mod common;
 
-use archy_eval::{Limits, MemSources, evaluate};
+use common::{graph, ops, s};
+
 use archy_graph::{Graph, Kind};
 use archy_plan::{ChangeOp, Drift, Observed, Plan, Reason, UnitOp, plan};
 
 const BUSYBOX: &str = "localhost/testbed/busybox:latest";
-
-fn graph(node: &str) -> Graph {
-    let src = MemSources::default().with("node.rhai", node);
-    match evaluate(src, "node.rhai", BTreeMap::new(), &Limits::default()) {
-        Ok(ev) => ev.graph,
-        Err(f) => panic!("{:#?}", f.problems),
-    }
-}
 
 fn node() -> Graph {
     graph(&format!(
@@ -53,14 +46,6 @@ fn with(drift: Vec<Drift>) -> Plan {
         ..Observed::default()
     };
     plan(Some(&g), &g, &observed)
-}
-
-fn ops(p: &Plan) -> Vec<(String, UnitOp)> {
-    p.touched_units().map(|u| (u.unit.clone(), u.op)).collect()
-}
-
-fn s(x: &str) -> String {
-    x.to_string()
 }
 
 fn inactive(unit: &str) -> Drift {

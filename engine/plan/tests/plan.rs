@@ -1,19 +1,12 @@
 //! The planner's decisions, on graphs evaluated from small node
 //! descriptions.
 
-use std::collections::BTreeMap;
+mod common;
 
-use archy_eval::{Limits, MemSources, evaluate};
+use common::{graph, ops, s};
+
 use archy_graph::Graph;
-use archy_plan::{ChangeOp, Observed, Plan, Reason, UnitOp, plan};
-
-fn graph(node: &str) -> Graph {
-    let src = MemSources::default().with("node.rhai", node);
-    match evaluate(src, "node.rhai", BTreeMap::new(), &Limits::default()) {
-        Ok(ev) => ev.graph,
-        Err(f) => panic!("{:#?}", f.problems),
-    }
-}
+use archy_plan::{ChangeOp, Observed, Reason, UnitOp, plan};
 
 /// A node with two services (one reads a config file), a timer job and a
 /// template; `conf` is the config's text, `extra` more resources.
@@ -33,14 +26,6 @@ fn node(conf: &str, extra: &str) -> Graph {
             {extra}
         ]"#
     ))
-}
-
-fn ops(p: &Plan) -> Vec<(String, UnitOp)> {
-    p.touched_units().map(|u| (u.unit.clone(), u.op)).collect()
-}
-
-fn s(x: &str) -> String {
-    x.to_string()
 }
 
 #[test]

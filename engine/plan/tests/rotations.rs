@@ -1,9 +1,12 @@
 //! A secret rotated on the node (`archy secret rotate`): the graph
 //! evaluated with the rotation, planned against the one without it.
 
+mod common;
+
+use common::graph_of;
 use std::collections::BTreeMap;
 
-use archy_eval::{Inputs, Limits, MemSources, Rotations, evaluate};
+use archy_eval::{Inputs, MemSources, Rotations};
 use archy_graph::Graph;
 use archy_plan::{ChangeOp, Observed, Reason, UnitOp, plan};
 
@@ -26,10 +29,7 @@ fn graph(rotations: &[(&str, u32)]) -> Graph {
             .map(|(k, v)| (k.to_string(), *v))
             .collect::<Rotations>(),
     };
-    match evaluate(src, "node.rhai", inputs, &Limits::default()) {
-        Ok(ev) => ev.graph,
-        Err(f) => panic!("{:#?}", f.problems),
-    }
+    graph_of(src, inputs)
 }
 
 #[test]
