@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{graph_of, ops, s};
+use common::{graph_of, ops, s, skipped};
 
 use archy_eval::{Inputs, MemSources};
 use archy_graph::Graph;
@@ -63,14 +63,8 @@ fn first_switch_writes_quadlet_files_and_starts_containers_in_order() {
         ]
     );
     // Networks and volumes are started by the containers that need them.
-    let skipped: Vec<_> = p
-        .units
-        .iter()
-        .filter(|u| u.op == UnitOp::Skip)
-        .map(|u| (u.unit.as_str(), &u.reason))
-        .collect();
     assert_eq!(
-        skipped,
+        skipped(&p),
         vec![
             ("appnet-network.service", &Reason::NotInstalled),
             ("backend-data-volume.service", &Reason::NotInstalled),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{graph, ops, s};
+use common::{graph, ops, s, skipped};
 
 use archy_graph::Graph;
 use archy_plan::{ChangeOp, Observed, Reason, UnitOp, plan};
@@ -39,14 +39,8 @@ fn first_switch_starts_installed_units_in_dependency_order() {
             (s("backup.timer"), UnitOp::Start),
         ]
     );
-    let skipped: Vec<_> = p
-        .units
-        .iter()
-        .filter(|u| u.op == UnitOp::Skip)
-        .map(|u| (u.unit.as_str(), &u.reason))
-        .collect();
     assert_eq!(
-        skipped,
+        skipped(&p),
         vec![
             ("backup.service", &Reason::NotInstalled),
             ("worker@.service", &Reason::Template)

@@ -5,7 +5,7 @@
 
 use archy_eval::{Inputs, Limits, MemSources, evaluate};
 use archy_graph::Graph;
-use archy_plan::{Plan, UnitOp};
+use archy_plan::{Plan, Reason, UnitOp};
 
 /// The graph of `node.rhai` in `src`, evaluated with `inputs`; panics with
 /// the problems if it does not evaluate.
@@ -27,6 +27,15 @@ pub fn graph(node: &str) -> Graph {
 /// The plan's unit actions, in order.
 pub fn ops(p: &Plan) -> Vec<(String, UnitOp)> {
     p.touched_units().map(|u| (u.unit.clone(), u.op)).collect()
+}
+
+/// The units the plan leaves alone, with why.
+pub fn skipped(p: &Plan) -> Vec<(&str, &Reason)> {
+    p.units
+        .iter()
+        .filter(|u| u.op == UnitOp::Skip)
+        .map(|u| (u.unit.as_str(), &u.reason))
+        .collect()
 }
 
 pub fn s(x: &str) -> String {
