@@ -27,8 +27,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use archy_build::BuildReport;
-use archy_cli::commands::build::{BuildArgs, build_node};
-use archy_cli::commands::eval::evaluate_node;
+use archy_cli::commands::human_bytes;
+use archy_node::{Node, Source};
 use archy_store::{Inserted, ObjectName, Store};
 
 /// Facts fixed on the "command line", so every run evaluates the same node.
@@ -107,17 +107,13 @@ fn bench_node(table: &mut Table, label: &str, node: &Path, base: &Path, runs: us
     let mut warm_report = None;
     for run in 0..runs {
         let state = base.join(format!("{}-{run}", slug(label)));
-        let args = BuildArgs {
-            node,
-            overrides: &overrides,
-            state_dir: &state,
-            wait: false,
-            color: false,
-        };
-        let (took, report) = time(|| build_node(args).expect("archy build"));
+        let source = Source::new(node, overrides.clone());
+        let target = Node::new(&state, None);
+        let build = || target.open("archy build", false)?.build(&source);
+        let (took, report) = time(|| build().expect("archy build"));
         cold.push(took);
         cold_report = Some(report);
-        let (took, report) = time(|| build_node(args).expect("archy build (warm)"));
+        let (took, report) = time(|| build().expect("archy build (warm)"));
         warm.push(took);
         warm_report = Some(report);
         remove_and_settle(&state);
@@ -150,8 +146,11 @@ fn bench_steps(table: &mut Table, node: &Path, base: &Path, runs: usize) {
     let mut evaluations = Vec::new();
     let mut graph = None;
     for _ in 0..runs {
-        let (took, evaluation) =
-            time(|| evaluate_node(node, &state, &overrides, false).expect("evaluation"));
+        let (took, evaluation) = time(|| {
+            Node::new(&state, None)
+                .evaluate(&Source::new(node, overrides.clone()))
+                .expect("evaluation")
+        });
         evaluations.push(took);
         graph = Some(evaluation.graph);
     }
@@ -353,7 +352,7 @@ impl Table {
             |report| {
                 (
                     format!("{} of {}", report.objects_written, report.objects),
-                    archy_cli::commands::store::human_bytes(report.bytes_written),
+                    human_bytes(report.bytes_written),
                 )
             },
         );

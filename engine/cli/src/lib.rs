@@ -1,16 +1,16 @@
-//! The `archy` command line: argument parsing, host facts, rendering of
-//! problems and the subcommands. The work itself lives in the engine crates.
+//! The `archy` command line: each subcommand parses its arguments, makes
+//! one call on the engine facade (`archy-node`) and renders what comes
+//! back. The work itself, and the exit code a failure means, live in the
+//! facade.
 
 pub mod commands;
-pub mod facts;
 pub mod logging;
-pub mod podman;
 pub mod render;
-pub mod rotations;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use archy_node::{Exit, Node};
 use clap::{Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
@@ -18,7 +18,8 @@ Exit codes:
   0  done
   1  the input is wrong (node description, arguments, bundle): nothing was changed
   2  the switch failed and the node was rolled back
-  3  the system is in a state archy cannot fix alone";
+  3  the system is in a state archy cannot fix alone
+  4  archy status: the node differs from its current generation (archy reconcile repairs it)";
 
 /// Runs a self-hosted Bitcoin node appliance the way NixOS runs a machine.
 #[derive(Debug, Parser)]
@@ -55,6 +56,13 @@ pub struct NodeArgs {
     pub facts: Vec<String>,
 }
 
+impl NodeArgs {
+    /// The description and its facts, as the facade takes them.
+    pub fn source(&self) -> archy_node::Source {
+        archy_node::Source::new(&self.node, self.facts.clone())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate a node description and print its graph.
@@ -86,6 +94,9 @@ pub enum Command {
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: print the plan as JSON (as `archy diff --json`).
+        #[arg(long, requires = "dry_run")]
+        json: bool,
         /// Take over files archy did not write (they are backed up and
         /// restored when archy stops managing them).
         #[arg(long)]
@@ -118,7 +129,7 @@ pub enum Command {
     },
     /// How the running node differs from its current generation (files,
     /// directories, unit files, units, containers, secrets), each
-    /// difference with what a repair would do. Exit 1 when it differs.
+    /// difference with what a repair would do. Exit 4 when it differs.
     Status {
         /// Print it as JSON.
         #[arg(long)]
@@ -154,118 +165,18 @@ pub enum Command {
     },
 }
 
-/// A failure of a command, with the exit code it means.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub message: String,
-    pub hint: Option<String>,
-    /// Already rendered for the terminal (evaluation problems).
-    pub rendered: bool,
-}
-
-impl CliError {
-    /// The user's input is wrong (exit 1).
-    pub fn input(message: impl Into<String>) -> Self {
-        CliError {
-            code: 1,
-            message: message.into(),
-            hint: None,
-            rendered: false,
-        }
-    }
-
-    /// Problems already rendered with their sources (exit 1).
-    pub fn rendered(text: String) -> Self {
-        CliError {
-            code: 1,
-            message: text,
-            hint: None,
-            rendered: true,
-        }
-    }
-
-    /// The system is in a state archy cannot fix alone (exit 3).
-    pub fn system(message: impl Into<String>) -> Self {
-        CliError {
-            code: 3,
-            message: message.into(),
-            hint: None,
-            rendered: false,
-        }
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
 /// Runs the parsed command line and returns the process's exit code.
 pub fn run(cli: Cli) -> ExitCode {
     use std::io::IsTerminal;
     let color = std::io::stderr().is_terminal();
-    // Where the state lives: under --root when building an image offline.
-    let state_dir = commands::store::state_dir(&cli.state_dir, cli.root.as_deref());
-    // Rollback and recover act on the running node, so only switch gets --root.
-    let switch_args = |with_root: bool, adopt: bool| commands::switch::SwitchArgs {
-        state_dir: &state_dir,
-        root: cli.root.as_deref().filter(|_| with_root),
-        wait: cli.wait,
-        adopt,
-        color,
-    };
-    let result = match &cli.command {
-        Command::Eval { node, json } => {
-            commands::eval::run(&node.node, *json, &node.facts, &state_dir, color)
-        }
-        Command::Diff { node, json } => {
-            commands::diff::run(&node.node, *json, &node.facts, &state_dir, color)
-        }
-        Command::Switch {
-            node,
-            dry_run,
-            adopt,
-        } => commands::switch::run(&node.node, &node.facts, *dry_run, switch_args(true, *adopt)),
-        Command::Rollback { .. } | Command::Recover if cli.root.is_some() => Err(CliError::input(
-            "--root realizes a node image offline with `archy switch`; rollback and recover act on a running node",
-        )),
-        Command::Rollback { to } => commands::switch::rollback(*to, switch_args(false, false)),
-        Command::Recover => commands::switch::recover(switch_args(false, false)),
-        Command::Build { node } => commands::build::run(commands::build::BuildArgs {
-            node: &node.node,
-            overrides: &node.facts,
-            state_dir: &state_dir,
-            wait: cli.wait,
-            color,
-        }),
-        Command::Generations { json } => commands::generations::run(&state_dir, *json),
-        Command::Gc { keep } => commands::gc::run(&state_dir, *keep, cli.wait),
-        Command::Status { json } => commands::status::run(&state_dir, *json),
-        Command::Reconcile if cli.root.is_some() => Err(CliError::input(
-            "--root realizes a node image offline with `archy switch`; reconcile acts on a running node",
-        )),
-        Command::Reconcile => commands::reconcile::run(switch_args(false, false)),
-        Command::Secret { command } => commands::secret::run(command, &state_dir, cli.wait, color),
-        Command::Store { command } => commands::store::run(command, &state_dir),
-        Command::Ota { .. } if cli.root.is_some() => Err(CliError::input(
-            "--root realizes a node image offline with `archy switch`; ota acts on a running node",
-        )),
-        Command::Ota { command } => commands::ota::run(command, switch_args(false, false)),
-        Command::Release { command } => commands::release::run(command),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let node = Node::new(&cli.state_dir, cli.root.as_deref());
+    let result = commands::run(&cli.command, &node, cli.wait);
+    let exit = match result {
+        Ok(exit) => exit,
         Err(e) => {
-            if e.rendered {
-                eprint!("{}", e.message);
-            } else {
-                eprintln!("error: {}", e.message);
-                if let Some(h) = &e.hint {
-                    eprintln!("  hint: {h}");
-                }
-            }
-            ExitCode::from(e.code)
+            eprint!("{}", render::error(&e, color));
+            Exit::from(&e)
         }
-    }
+    };
+    ExitCode::from(exit.code())
 }

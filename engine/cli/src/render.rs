@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use archy_graph::{Problem, Span};
+use archy_node::NodeError;
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
 };
@@ -137,6 +138,39 @@ pub fn problems(problems: &[Problem], sources: &BTreeMap<String, String>, color:
         if n == 1 { "" } else { "s" }
     ));
     out
+}
+
+/// A failed command for the operator: evaluation problems drawn like a
+/// compiler's, anything else as `error: MESSAGE` with the causes the
+/// message does not already say, then the hint.
+pub fn error(err: &NodeError, color: bool) -> String {
+    match err {
+        NodeError::Eval(f) => problems(&f.problems, &f.sources, color),
+        NodeError::ReleaseEval { failure, .. } => {
+            format!(
+                "{err}\n{}",
+                problems(&failure.problems, &failure.sources, color)
+            )
+        }
+        _ => {
+            let mut message = err.to_string();
+            let mut cause = std::error::Error::source(err);
+            while let Some(c) = cause {
+                // Most errors name their cause in their own message: say
+                // each cause once.
+                let text = c.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!(": {text}"));
+                }
+                cause = c.source();
+            }
+            let mut out = format!("error: {message}\n");
+            if let Some(h) = err.hint() {
+                out.push_str(&format!("  hint: {h}\n"));
+            }
+            out
+        }
+    }
 }
 
 #[cfg(test)]

@@ -293,7 +293,7 @@ fn a_container_started_by_hand_is_adopted_with_its_data() {
     // Status sees a container that went missing.
     n.node.exec_ok(&["podman", "rm", "-f", "legacy"]);
     let status = n.archy(&["status"]);
-    assert_eq!(status.status.code(), Some(1));
+    assert_eq!(status.status.code(), Some(4));
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("container legacy: missing"), "{text}");
 }

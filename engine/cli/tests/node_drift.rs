@@ -2,7 +2,7 @@
 //! services, a busybox container with a volume, a bind mount, a fixed
 //! address and a published port, a secret that may be made anew and one
 //! that may not), then one kind of drift after another. For each, `archy
-//! status` names it (exit 1), `archy reconcile` repairs it (or refuses,
+//! status` names it (exit 4), `archy reconcile` repairs it (or refuses,
 //! for the wallet password, saying why and leaving what uses it alone),
 //! and `status` is clean again (exit 0). One node for every case keeps the
 //! suite's time down. Needs root; see `support/node.rs`.
@@ -74,11 +74,11 @@ impl DriftNode for ArchyNode {
         self.node.exec_ok(&["sh", "-c", script])
     }
 
-    /// `archy status` exits 1 and names each of `needles`.
+    /// `archy status` exits 4 (the node differs) and names each of `needles`.
     fn status_reports(&self, needles: &[&str]) -> String {
         let out = self.archy(&["status"]);
         let t = text(&out);
-        assert_eq!(out.status.code(), Some(1), "status did not see drift:\n{t}");
+        assert_eq!(out.status.code(), Some(4), "status did not see drift:\n{t}");
         for needle in needles {
             assert!(t.contains(needle), "status does not say {needle:?}:\n{t}");
         }

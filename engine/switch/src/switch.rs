@@ -132,6 +132,25 @@ pub fn observe(
     Ok(observed)
 }
 
+/// The plan of a switch from `live` to `new`, from what the node has: the
+/// one plan that `archy diff`, `archy switch --dry-run` and the switch
+/// itself carry out. Without `podman` (an image built offline under
+/// `--root`, where no podman runs) the images and containers are not
+/// looked at: the node makes them at its first switch.
+pub fn plan_switch(
+    realizer: &Realizer,
+    podman: Option<&dyn PodmanAccess>,
+    live: Option<&Graph>,
+    new: &Graph,
+    adopt: bool,
+) -> Result<Plan, SwitchError> {
+    let observed = match podman {
+        Some(podman) => observe(realizer, podman, new, adopt)?,
+        None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
+    };
+    Ok(archy_plan::plan(live, new, &observed))
+}
+
 /// The crash tests' hook: with `ARCHY_PAUSE_AFTER=<step>` in its
 /// environment, a switch stops for a minute right after recording `step`
 /// (`planned`, `files`, `daemon-reload`, `restart x.service`, ...) in its
@@ -193,15 +212,6 @@ impl Switcher<'_> {
         observe(self.realizer, self.podman, graph, adopt)
     }
 
-    /// Plans the switch from the current generation to `to` without doing
-    /// anything (`--dry-run`).
-    pub fn plan(&self, to: u64) -> Result<Plan, SwitchError> {
-        let live = self.store.current()?.map(|n| self.load(n)).transpose()?;
-        let new = self.load(to)?;
-        let observed = self.observe(&new, self.adopt)?;
-        Ok(archy_plan::plan(live.as_ref(), &new, &observed))
-    }
-
     /// Where the secrets' values are kept, for what the operator reads.
     fn secrets_dir(&self) -> String {
         self.realizer
@@ -234,8 +244,13 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let observed = self.observe(&new, self.adopt)?;
-        let plan = archy_plan::plan(live.as_ref(), &new, &observed);
+        let plan = plan_switch(
+            self.realizer,
+            Some(self.podman),
+            live.as_ref(),
+            &new,
+            self.adopt,
+        )?;
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
@@ -490,8 +505,13 @@ impl Switcher<'_> {
             Some(n) => self.load(n)?,
             None => empty_graph(),
         };
-        let observed = self.observe(&target, true)?;
-        let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
+        let plan = plan_switch(
+            self.realizer,
+            Some(self.podman),
+            Some(failed_graph),
+            &target,
+            true,
+        )?;
         let mut back = journal.clone();
         back.plan = plan.clone();
         back.done.clear();

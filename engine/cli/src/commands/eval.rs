@@ -4,46 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use archy_eval::{Evaluation, FsSources, HostFacts, Inputs, Limits};
 use archy_graph::Fact;
-
-use crate::{CliError, facts, render, rotations};
-
-/// Evaluates the node file with the machine's facts and the overrides, and
-/// the node's secret rotations: what every command that evaluates calls.
-pub fn evaluate_node(
-    node: &Path,
-    state_dir: &Path,
-    overrides: &[String],
-    color: bool,
-) -> Result<Evaluation, CliError> {
-    let mut host: HostFacts = facts::discover(state_dir);
-    facts::apply_overrides(&mut host, overrides).map_err(|e| CliError::input(e.to_string()))?;
-    let rotations = rotations::read(state_dir)?;
-    evaluate_with(
-        node,
-        Inputs {
-            facts: host,
-            rotations,
-        },
-        color,
-    )
-}
-
-/// Evaluates the node file with these inputs.
-pub fn evaluate_with(node: &Path, inputs: Inputs, color: bool) -> Result<Evaluation, CliError> {
-    let (root, logical) = archy_eval::locate(node).map_err(|e| {
-        CliError::input(format!(
-            "cannot read the node description {}: {e}",
-            node.display()
-        ))
-        .hint("pass the path of a node.rhai, or run archy in its folder")
-    })?;
-    let sources = FsSources::new(&root, archy_eval::resolver::folder(&logical))
-        .map_err(|e| CliError::input(format!("cannot read {}: {e}", root.display())))?;
-    archy_eval::evaluate(sources, &logical, inputs, &Limits::default())
-        .map_err(|f| CliError::rendered(render::problems(&f.problems, &f.sources, color)))
-}
+use archy_node::types::Evaluation;
+use archy_node::{Exit, Node, NodeError, Source};
 
 /// The human summary: resources by kind, the facts used, the root hash.
 pub fn summary(node: &Path, ev: &Evaluation) -> String {
@@ -68,20 +31,12 @@ pub fn summary(node: &Path, ev: &Evaluation) -> String {
     out
 }
 
-pub fn run(
-    node: &Path,
-    json: bool,
-    overrides: &[String],
-    state_dir: &Path,
-    color: bool,
-) -> Result<(), CliError> {
-    let ev = evaluate_node(node, state_dir, overrides, color)?;
+pub fn run(node: &Node, source: &Source, json: bool) -> Result<Exit, NodeError> {
+    let ev = node.evaluate(source)?;
     if json {
-        let text = serde_json::to_string_pretty(&archy_graph::json::graph_json(&ev.graph))
-            .map_err(|e| CliError::system(format!("cannot print the graph: {e}")))?;
-        println!("{text}");
+        super::print_json("the graph", &archy_graph::json::graph_json(&ev.graph))?;
     } else {
-        print!("{}", summary(node, &ev));
+        print!("{}", summary(&source.node, &ev));
     }
-    Ok(())
+    Ok(Exit::Done)
 }

@@ -2,33 +2,20 @@
 //! generation needs.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use archy_store::GcReport;
+use archy_node::types::GcReport;
+use archy_node::{Exit, Links, Node, NodeError};
 
-use crate::CliError;
-use crate::commands::store::{self, count, human_bytes, store_error};
+use super::{count, human_bytes};
 
 /// How many of the newest generations `archy gc` keeps by default: enough
 /// to roll back a few releases, few enough that a small disk does not fill.
 pub const DEFAULT_KEEP: usize = 5;
 
-/// What `current` and `last-good` pointed at when GC ran, to say why an old
-/// generation was kept.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Links {
-    pub current: Option<u64>,
-    pub last_good: Option<u64>,
-}
-
-pub fn run(state_dir: &Path, keep: usize, wait: bool) -> Result<(), CliError> {
-    let _lock = store::lock(state_dir, "archy gc", wait)?;
-    let store = store::open(state_dir)?;
-    let links = Links {
-        current: store.current().map_err(store_error)?,
-        last_good: store.last_good().map_err(store_error)?,
-    };
-    let report = store.gc(keep).map_err(store_error)?;
+pub fn run(node: &Node, keep: usize, wait: bool) -> Result<Exit, NodeError> {
+    let session = node.open("archy gc", wait)?;
+    super::switch::notices(session.recovery());
+    let (report, links) = session.gc(keep)?;
     print!("{}", summary(&report, links));
     if !report.objects_kept_for_broken_records.is_empty() {
         let numbers: Vec<String> = report
@@ -36,24 +23,17 @@ pub fn run(state_dir: &Path, keep: usize, wait: bool) -> Result<(), CliError> {
             .iter()
             .map(ToString::to_string)
             .collect();
+        let one = numbers.len() == 1;
         eprintln!(
             "warning: no object was deleted: the {} of generation {} cannot be read, so what \
              {} cannot be known; restore or delete {}, then run `archy gc` again",
-            if numbers.len() == 1 {
-                "record"
-            } else {
-                "records"
-            },
+            if one { "record" } else { "records" },
             numbers.join(", "),
-            if numbers.len() == 1 {
-                "it needs"
-            } else {
-                "they need"
-            },
-            if numbers.len() == 1 { "it" } else { "them" },
+            if one { "it needs" } else { "they need" },
+            if one { "it" } else { "them" },
         );
     }
-    Ok(())
+    Ok(Exit::Done)
 }
 
 /// What GC did, for people.
@@ -111,13 +91,7 @@ pub fn summary(report: &GcReport, links: Links) -> String {
 
 /// `3`, or `1 (current, last good)` for a generation a link points at.
 fn with_markers(number: u64, links: Links) -> String {
-    let mut markers = Vec::new();
-    if links.current == Some(number) {
-        markers.push("current");
-    }
-    if links.last_good == Some(number) {
-        markers.push("last good");
-    }
+    let markers = links.markers(number);
     if markers.is_empty() {
         number.to_string()
     } else {

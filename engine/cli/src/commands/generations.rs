@@ -2,89 +2,27 @@
 //! which one is the last known good.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use archy_store::{GenerationEntry, GenerationRecord, Store, StoreError};
+use archy_node::types::{GenerationEntry, GenerationRecord};
+use archy_node::{Exit, Listing, Node, NodeError};
 use serde_json::{Value, json};
 
-use crate::CliError;
-use crate::commands::store::{open, store_error};
-
-/// The generations and the two links, as read from the state dir.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub entries: Vec<GenerationEntry>,
-    pub current: Option<u64>,
-    pub last_good: Option<u64>,
-    /// Links that exist but cannot be read: worth a warning, not a failure,
-    /// since the listing is how an operator finds a generation to fix them.
-    pub link_problems: Vec<String>,
-}
-
-/// Reads the listing. A state dir without generations is an empty listing,
-/// and is not created: listing must not write.
-pub fn listing(state_dir: &Path) -> Result<Listing, CliError> {
-    if !state_dir.join("generations").is_dir() {
-        return Ok(Listing::default());
-    }
-    let store = open(state_dir)?;
-    let mut listing = Listing {
-        entries: store.generations().map_err(store_error)?,
-        ..Listing::default()
-    };
-    listing.current = read_link(Store::current(&store), &mut listing.link_problems);
-    listing.last_good = read_link(Store::last_good(&store), &mut listing.link_problems);
-    Ok(listing)
-}
-
-fn read_link(link: Result<Option<u64>, StoreError>, problems: &mut Vec<String>) -> Option<u64> {
-    link.unwrap_or_else(|err| {
-        problems.push(err.to_string());
-        None
-    })
-}
-
-pub fn run(state_dir: &Path, as_json: bool) -> Result<(), CliError> {
-    let listing = listing(state_dir)?;
+pub fn run(node: &Node, as_json: bool) -> Result<Exit, NodeError> {
+    let listing = node.generations()?;
     if as_json {
-        let text = serde_json::to_string_pretty(&to_json(&listing))
-            .map_err(|err| CliError::system(format!("cannot print the generations: {err}")))?;
-        println!("{text}");
+        super::print_json("the generations", &to_json(&listing))?;
     } else {
         print!("{}", table(&listing));
     }
-    for problem in warnings(&listing) {
+    for problem in listing.warnings() {
         eprintln!("warning: {problem}");
     }
-    Ok(())
-}
-
-/// The broken records and unreadable links, each with what to do.
-pub fn warnings(listing: &Listing) -> Vec<String> {
-    let broken = listing.entries.iter().filter_map(|entry| match entry {
-        GenerationEntry::Broken(broken) => Some(StoreError::from(broken.clone()).to_string()),
-        GenerationEntry::Valid(_) => None,
-    });
-    broken
-        .chain(listing.link_problems.iter().cloned())
-        .collect()
+    Ok(Exit::Done)
 }
 
 /// The first 12 hex digits of a root: enough to tell generations apart.
 fn short_root(root: &str) -> &str {
     root.get(..12).unwrap_or(root)
-}
-
-/// `current`, `last good`, both or neither, for one generation.
-fn markers(listing: &Listing, number: u64) -> Vec<&'static str> {
-    let mut markers = Vec::new();
-    if listing.current == Some(number) {
-        markers.push("current");
-    }
-    if listing.last_good == Some(number) {
-        markers.push("last good");
-    }
-    markers
 }
 
 fn outcome_text(record: &GenerationRecord) -> String {
@@ -134,7 +72,7 @@ pub fn table(listing: &Listing) -> String {
                 format!("{number:>number_width$}  broken: {}", broken.reason)
             }
         };
-        let markers = markers(listing, number);
+        let markers = listing.links.markers(number);
         if !markers.is_empty() {
             let _ = write!(line, "  ({})", markers.join(", "));
         }
@@ -158,21 +96,21 @@ pub fn to_json(listing: &Listing) -> Value {
                 "outcome_reason": record.outcome_reason,
                 "facts": record.facts,
                 "objects": record.objects.len() + 1,
-                "current": listing.current == Some(record.number),
-                "last_good": listing.last_good == Some(record.number),
+                "current": listing.links.current == Some(record.number),
+                "last_good": listing.links.last_good == Some(record.number),
             }),
             GenerationEntry::Broken(broken) => json!({
                 "number": broken.number,
                 "broken": broken.reason,
                 "path": broken.path.display().to_string(),
-                "current": listing.current == Some(broken.number),
-                "last_good": listing.last_good == Some(broken.number),
+                "current": listing.links.current == Some(broken.number),
+                "last_good": listing.links.last_good == Some(broken.number),
             }),
         })
         .collect();
     json!({
-        "current": listing.current,
-        "last_good": listing.last_good,
+        "current": listing.links.current,
+        "last_good": listing.links.last_good,
         "generations": generations,
     })
 }

@@ -1,7 +1,7 @@
-//! One module per `archy` subcommand.
+//! One module per `archy` subcommand: each makes one call on the facade
+//! and renders its outcome. [`run`] picks the module.
 
 pub mod build;
-pub mod diff;
 pub mod eval;
 pub mod gc;
 pub mod generations;
@@ -12,3 +12,84 @@ pub mod secret;
 pub mod status;
 pub mod store;
 pub mod switch;
+
+use archy_node::{Exit, Node, NodeError};
+
+use crate::Command;
+
+/// Runs `command` on `node` (`wait`: wait for the state lock instead of
+/// failing when another archy holds it).
+pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError> {
+    match command {
+        Command::Eval { node: args, json } => eval::run(node, &args.source(), *json),
+        Command::Build { node: args } => build::run(node, &args.source(), wait),
+        Command::Diff { node: args, json } => switch::plan(node, &args.source(), false, *json),
+        Command::Switch {
+            node: args,
+            dry_run: true,
+            json,
+            adopt,
+        } => switch::plan(node, &args.source(), *adopt, *json),
+        Command::Switch {
+            node: args, adopt, ..
+        } => switch::run(node, &args.source(), *adopt, wait),
+        Command::Rollback { to } => switch::rollback(node, *to, wait),
+        Command::Recover => switch::recover(node),
+        Command::Generations { json } => generations::run(node, *json),
+        Command::Gc { keep } => gc::run(node, *keep, wait),
+        Command::Status { json } => status::run(node, *json),
+        Command::Reconcile => reconcile::run(node, wait),
+        Command::Secret { command } => secret::run(command, node, wait),
+        Command::Ota { command } => ota::run(command, node, wait),
+        Command::Release { command } => release::run(command),
+        Command::Store { command } => store::run(command, node),
+    }
+}
+
+/// `n thing` or `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// A size for people: `512 B`, `3.4 KiB`, `1.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // Precision is irrelevant here; the value is only printed.
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Pretty JSON on stdout.
+pub fn print_json(what: &'static str, value: &impl serde::Serialize) -> Result<(), NodeError> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|source| NodeError::Json { what, source })?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(256 * 1024 * 1024), "256.0 MiB");
+    }
+}

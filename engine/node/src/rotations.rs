@@ -1,7 +1,7 @@
 //! The node's secret rotations: `<state-dir>/rotations.json`, how often
 //! `archy secret rotate` rotated each secret (`{"bitcoin-rpc-password": 1}`).
 //! It holds counts, never values. Like the host facts, the counts are read
-//! here, by the CLI, and given to the evaluator as an input: every command
+//! here, by the facade, and given to the evaluator as an input: every command
 //! that evaluates reads them through [`read`], so `eval`, `build`, `diff`
 //! and `switch` see the same versions.
 
@@ -11,7 +11,35 @@ use std::path::{Path, PathBuf};
 
 use archy_eval::Rotations;
 
-use crate::CliError;
+/// Why the rotations could not be read or recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationsError {
+    #[error("cannot read the secret rotations {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} is not a valid rotations file: {why}", .path.display())]
+    Malformed { path: PathBuf, why: String },
+    #[error("cannot record the secret rotations in {}: {what}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl RotationsError {
+    /// A file a person can fix (as opposed to a disk that fails).
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, RotationsError::Malformed { .. })
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        self.is_malformed().then_some(
+            "it holds how often each secret was rotated, as a JSON object like \
+             {\"bitcoin-rpc-password\": 1}; fix it, or delete it to forget every rotation \
+             (the next switch then makes new values for the secrets that were rotated)",
+        )
+    }
+}
 
 /// The file's name in the state dir.
 pub const FILE: &str = "rotations.json";
@@ -24,49 +52,33 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// The recorded rotations; none when the file does not exist. A file that
 /// is not a JSON object of secret names to counts is an error that names
 /// the file and says what to do.
-pub fn read(state_dir: &Path) -> Result<Rotations, CliError> {
+pub fn read(state_dir: &Path) -> Result<Rotations, RotationsError> {
     let path = path(state_dir);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Rotations::new()),
-        Err(e) => {
-            return Err(CliError::system(format!(
-                "cannot read the secret rotations {}: {e}",
-                path.display()
-            )));
-        }
+        Err(source) => return Err(RotationsError::Read { path, source }),
     };
-    serde_json::from_slice::<Rotations>(&bytes).map_err(|e| malformed(&path, &e.to_string()))
-}
-
-/// The error for a rotations file that cannot be used.
-fn malformed(path: &Path, why: &str) -> CliError {
-    CliError::input(format!(
-        "{} is not a valid rotations file: {why}",
-        path.display()
-    ))
-    .hint(
-        "it holds how often each secret was rotated, as a JSON object like \
-         {\"bitcoin-rpc-password\": 1}; fix it, or delete it to forget every rotation \
-         (the next switch then makes new values for the secrets that were rotated)",
-    )
+    serde_json::from_slice::<Rotations>(&bytes).map_err(|e| RotationsError::Malformed {
+        path,
+        why: e.to_string(),
+    })
 }
 
 /// Replaces the recorded rotations atomically: a temp file in the state
 /// dir, flushed, renamed over the old file, the directory flushed. A crash
 /// leaves the old file or the new one. The caller holds the state lock.
-pub fn write(state_dir: &Path, rotations: &Rotations) -> Result<(), CliError> {
-    let target = path(state_dir);
-    let fail = |what: &str, e: io::Error| {
-        CliError::system(format!(
-            "cannot record the secret rotations in {}: {what}: {e}",
-            target.display()
-        ))
+pub fn write(state_dir: &Path, rotations: &Rotations) -> Result<(), RotationsError> {
+    let path = path(state_dir);
+    let fail = |what, source| RotationsError::Write {
+        path: path.clone(),
+        what,
+        source,
     };
     let mut text =
         serde_json::to_string_pretty(rotations).map_err(|e| fail("encode", io::Error::other(e)))?;
     text.push('\n');
-    archy_store::replace_file(&target, text.as_bytes(), 0o644).map_err(|e| fail("write", e))
+    archy_store::replace_file(&path, text.as_bytes(), 0o644).map_err(|e| fail("write", e))
 }
 
 #[cfg(test)]
@@ -102,9 +114,9 @@ mod tests {
         ] {
             fs::write(path(dir.path()), bad).expect("write");
             let e = read(dir.path()).expect_err(bad);
-            assert_eq!(e.code, 1);
-            assert!(e.message.contains("rotations.json"), "{}", e.message);
-            assert!(e.hint.is_some_and(|h| h.contains("delete it")));
+            assert!(e.is_malformed());
+            assert!(e.to_string().contains("rotations.json"), "{e}");
+            assert!(e.hint().is_some_and(|h| h.contains("delete it")));
         }
     }
 }

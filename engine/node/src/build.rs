@@ -1,0 +1,24 @@
+//! Building: evaluate a node description and write it into the store as a
+//! generation, under the session's lock (a `gc` running between writing
+//! the objects and recording the generation could delete objects this
+//! build found already present).
+
+use archy_build::BuildReport;
+
+use crate::evaluate::{self, Source};
+use crate::{NodeError, Session};
+
+impl Session<'_> {
+    /// Evaluates `source` and builds it: the generation it makes (or finds
+    /// already built).
+    pub fn build(&self, source: &Source) -> Result<BuildReport, NodeError> {
+        self.build_as(source, &source.name())
+    }
+
+    /// [`Session::build`], recording `name` as where the description came
+    /// from (an OTA release names itself rather than its unpacked folder).
+    pub(crate) fn build_as(&self, source: &Source, name: &str) -> Result<BuildReport, NodeError> {
+        let evaluation = evaluate::evaluate(source, self.state_dir())?;
+        Ok(archy_build::build(&self.store, &evaluation.graph, name)?)
+    }
+}

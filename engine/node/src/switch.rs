@@ -1,0 +1,149 @@
+//! Switching the node: to a node description (build, then switch through
+//! the health gate), back to an earlier generation (`archy rollback`, no
+//! evaluation), into an image offline (`--root`), and recovery of a switch
+//! a crash interrupted (`archy recover`, what the boot-time unit runs).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use archy_plan::Plan;
+use archy_realize::Realizer;
+use archy_store::{StateLock, StoreError};
+use archy_switch::switch::{Outcome, SwitchError, plan_switch};
+
+use crate::evaluate::Source;
+use crate::{Node, NodeError, Recovery, Session};
+
+/// A switch that ended with the node on the generation it was asked for.
+#[derive(Debug)]
+pub enum Switched {
+    /// The node runs `generation` and it passed its health gate.
+    To { generation: u64, plan: Plan },
+    /// The node already ran it: nothing was done.
+    Already { generation: u64 },
+}
+
+/// A generation realized into an image offline.
+#[derive(Debug)]
+pub struct Offline {
+    pub generation: u64,
+    pub plan: Plan,
+    pub root: PathBuf,
+    /// The images its containers need (containers never pull at start:
+    /// the image must carry them, or a first switch on the node makes
+    /// them).
+    pub images: BTreeSet<String>,
+}
+
+/// What `archy recover` did.
+#[derive(Debug)]
+pub enum Recovered {
+    /// Another archy holds the lock: a switch or rollback, which recovers
+    /// first itself.
+    OtherArchy,
+    /// What opening a session found and dealt with (empty: nothing).
+    Done(Recovery),
+}
+
+/// A switch's end as an outcome, a rollback as the error it is for the
+/// caller.
+pub(crate) fn finished(result: Result<Outcome, SwitchError>) -> Result<Switched, NodeError> {
+    match result? {
+        Outcome::Switched { to, plan } => Ok(Switched::To {
+            generation: to,
+            plan,
+        }),
+        Outcome::Unchanged { to } => Ok(Switched::Already { generation: to }),
+        Outcome::RolledBack {
+            failed,
+            back_to,
+            why,
+        } => Err(NodeError::RolledBack {
+            failed,
+            back_to,
+            why,
+            release: None,
+        }),
+    }
+}
+
+impl Node {
+    /// Finishes or undoes an interrupted switch. Another archy holding the
+    /// lock is a switch or rollback, which recovers first itself; the boot
+    /// unit must not wait for it (a switch that starts the boot unit would
+    /// wait for the boot unit), so this never waits.
+    pub fn recover(&self) -> Result<Recovered, NodeError> {
+        self.running("recover")?;
+        let lock = match StateLock::acquire(&self.state_dir, "archy recover", false) {
+            Err(StoreError::LockHeld { .. }) => return Ok(Recovered::OtherArchy),
+            other => other?,
+        };
+        let mut session = self.session(lock, "archy recover")?;
+        Ok(Recovered::Done(session.take_recovery()))
+    }
+}
+
+impl Session<'_> {
+    /// Builds `source` and switches the node to it through the health gate
+    /// (with `adopt`, files archy did not write are backed up and taken
+    /// over). A generation that fails is rolled back:
+    /// [`NodeError::RolledBack`].
+    pub fn switch(&self, source: &Source, adopt: bool) -> Result<Switched, NodeError> {
+        self.node.running("switch")?;
+        let generation = self.build(source)?.number();
+        self.on_node_adopting(adopt, |switch| finished(switch.switch(generation)))
+    }
+
+    /// Switches back to generation `to`, or to the one that ran before the
+    /// current one, without evaluating anything.
+    pub fn rollback(&self, to: Option<u64>) -> Result<Switched, NodeError> {
+        self.node.running("rollback")?;
+        let target = match to {
+            Some(n) => n,
+            None => self.store.previous()?.ok_or(NodeError::NoPrevious)?,
+        };
+        self.on_node(|switch| finished(switch.switch(target)))
+    }
+
+    /// `archy --root DIR switch`: builds `source` and realizes it under the
+    /// root: its files, unit files and [Install] links (a node image built
+    /// offline). No systemd is involved and no health check runs: the
+    /// units start at the image's first boot, so the generation stays
+    /// `built`, not `good`.
+    pub fn realize_offline(&self, source: &Source, adopt: bool) -> Result<Offline, NodeError> {
+        let root = self.node.fs_root().to_owned();
+        let generation = self.build(source)?.number();
+        let load = |n: u64| {
+            archy_build::load(&self.store, n)
+                .map(|l| l.graph)
+                .map_err(|source| NodeError::Load {
+                    generation: n,
+                    source: Box::new(source),
+                })
+        };
+        let live = self.store.current()?.map(load).transpose()?;
+        let new = load(generation)?;
+        let realizer = Realizer::new(&root, self.state_dir());
+        let plan = plan_switch(&realizer, None, live.as_ref(), &new, adopt)?;
+        let refused: Vec<_> = plan.refusals().cloned().collect();
+        if !refused.is_empty() {
+            return Err(SwitchError::Refused(refused).into());
+        }
+        realizer.apply_changes(&new, &plan)?;
+        self.store.set_current(generation)?;
+        let images = new
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.resource {
+                archy_graph::Resource::Container(c) => Some(c.image.reference()),
+                _ => None,
+            })
+            .collect();
+        Ok(Offline {
+            generation,
+            plan,
+            root,
+            images,
+        })
+    }
+}
