@@ -8,9 +8,11 @@
 //! is the real one: it talks to podman's REST API on its unix socket with
 //! the [podman-api] crate, driven by a private single-threaded tokio runtime
 //! so that its callers need no async (and must not call it from async code:
-//! a runtime cannot be blocked on inside another). [`fake::FakePodman`] keeps
+//! a runtime cannot be blocked on inside another). `fake::FakePodman` keeps
 //! everything in memory, for the library tests of the crates that use this
-//! one.
+//! one: it is compiled only with the cargo feature `testing`, which those
+//! crates enable in their `[dev-dependencies]`, so no production build
+//! carries it.
 //!
 //! Containers themselves are run by systemd (Quadlet), never by archy: there
 //! is no "run" here, only what a switch does around it.
@@ -18,6 +20,7 @@
 mod api;
 mod convert;
 mod error;
+#[cfg(feature = "testing")]
 pub mod fake;
 mod output;
 mod raw;
