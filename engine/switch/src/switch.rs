@@ -132,16 +132,22 @@ pub fn observe(
     Ok(observed)
 }
 
-/// The crash tests' hook: with `ARCHY_PAUSE_AFTER=<step>` in its
-/// environment, a switch stops for a minute right after recording `step`
-/// (`planned`, `files`, `daemon-reload`, `restart x.service`, ...) in its
-/// journal, so a test can kill it exactly there. Unset, it does nothing.
+/// The crash tests' hook (feature `crash-points` only): with
+/// `ARCHY_PAUSE_AFTER=<step>` in its environment, a switch stops for a
+/// minute right after recording `step` (`planned`, `files`,
+/// `daemon-reload`, `restart x.service`, ...) in its journal, so a test can
+/// kill it exactly there. Unset, it does nothing.
+#[cfg(feature = "crash-points")]
 fn pause_point(step: &str) {
     if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s == step) {
         tracing::warn!("pausing after {step} (ARCHY_PAUSE_AFTER)");
         std::thread::sleep(Duration::from_secs(60));
     }
 }
+
+/// Without the feature `crash-points`, a production switch has no hook.
+#[cfg(not(feature = "crash-points"))]
+fn pause_point(_step: &str) {}
 
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
