@@ -22,6 +22,7 @@ mod convert;
 mod error;
 #[cfg(feature = "testing")]
 pub mod fake;
+mod lost;
 mod output;
 mod raw;
 
@@ -87,6 +88,15 @@ pub trait Podman: fmt::Debug {
     /// Removes the podman secret `name`. A secret that does not exist is
     /// already removed: Ok.
     fn remove_secret(&self, name: &str) -> Result<()>;
+
+    /// After podman lost its database and the units of its lost containers
+    /// were stopped: clears the runtime network state podman kept for them
+    /// under `run` (the node's `/run`) and in the kernel (netavark's
+    /// nftables table, IP allocations, DNS records, network namespaces), so
+    /// that their units can make them anew. Leaves everything as it is
+    /// while podman runs a container it knows of. Returns what it did, one
+    /// line each, or why it did nothing.
+    fn clear_lost_networking(&self, run: &Path) -> Result<Vec<String>>;
 }
 
 /// One image, as `podman images` lists it.

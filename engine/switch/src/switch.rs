@@ -400,8 +400,9 @@ impl Switcher<'_> {
         if !lost.is_empty() {
             let podman = self.podman.podman().map_err(Failure::Podman)?;
             let run = self.realizer.root().join("run");
-            for line in
-                crate::podman_state::clear_lost_networking(podman, &run).map_err(Failure::Podman)?
+            for line in podman
+                .clear_lost_networking(&run)
+                .map_err(|e| Failure::Podman(e.to_string()))?
             {
                 tracing::info!("podman lost its state: {line}");
             }
