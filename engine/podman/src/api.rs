@@ -22,7 +22,7 @@ use podman_api::opts::{
 
 use crate::output::{BUILD_TAIL_LINES, Tail};
 use crate::raw::{RawClient, RawError};
-use crate::{ContainerInfo, Error, ImageInfo, Podman, Result, convert};
+use crate::{ContainerInfo, Error, ImageInfo, Podman, Result, convert, lost};
 
 /// How long a call that should be quick (a list, a check, a removal after
 /// its stop timeout) may take: podman answers them in milliseconds, but
@@ -228,6 +228,13 @@ fn stop_seconds(timeout: Duration) -> usize {
 }
 
 impl Podman for PodmanApi {
+    fn clear_lost_networking(&self, run: &Path) -> Result<Vec<String>> {
+        if let Some(why) = lost::left_alone(&self.containers()?) {
+            return Ok(vec![why]);
+        }
+        lost::clear(run)
+    }
+
     fn images(&self) -> Result<Vec<ImageInfo>> {
         self.quick("list images", async {
             let listed = self.podman.images().list(&ImageListOpts::default()).await?;

@@ -45,6 +45,19 @@ pub enum Error {
     #[error("podman failed to {what}: {message}")]
     Api { what: String, message: String },
 
+    /// Clearing the network state of containers podman lost failed: `what`
+    /// says at what (`run nft`, `remove /run/containers/networks/ipam.db`).
+    #[error("cannot {what}: {source}")]
+    LostState {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `ip netns delete` refused to remove a lost container's namespace.
+    #[error("cannot remove network namespace {name}: {message}")]
+    Netns { name: String, message: String },
+
     /// The runtime the API calls run on could not be started.
     #[error("cannot start the runtime for podman's API calls: {0}")]
     Runtime(#[source] std::io::Error),

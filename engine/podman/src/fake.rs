@@ -28,6 +28,7 @@ pub enum Call {
     SecretNames,
     PutSecret(String),
     RemoveSecret(String),
+    ClearLostNetworking(PathBuf),
 }
 
 /// A secret's value, kept out of `Debug` output.
@@ -315,6 +316,17 @@ impl Podman for FakePodman {
         state.secrets.remove(name);
         Ok(())
     }
+
+    /// Refuses as podman does while a container it knows of runs; else
+    /// clears nothing: the state it stands for is the kernel's and the
+    /// node's `/run`, which a fake has none of.
+    fn clear_lost_networking(&self, run: &Path) -> Result<Vec<String>> {
+        let mut state = self.state();
+        state.call(Call::ClearLostNetworking(run.to_path_buf()))?;
+        Ok(crate::lost::left_alone(&state.containers)
+            .into_iter()
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -416,6 +428,23 @@ mod tests {
             ]
         );
         assert!(podman.calls().is_empty());
+    }
+
+    #[test]
+    fn lost_networking_is_left_alone_while_a_known_container_runs() {
+        let podman = FakePodman::new();
+        let run = Path::new("/run");
+        assert!(podman.clear_lost_networking(run).unwrap().is_empty());
+        podman.add_container(container("web", "running"));
+        let left = podman.clear_lost_networking(run).unwrap();
+        assert!(left.len() == 1 && left[0].contains("runs web"), "{left:?}");
+        assert_eq!(
+            podman.take_calls(),
+            [
+                Call::ClearLostNetworking(run.to_path_buf()),
+                Call::ClearLostNetworking(run.to_path_buf()),
+            ]
+        );
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! is the real one: it talks to podman's REST API on its unix socket with
 //! the [podman-api] crate, driven by a private single-threaded tokio runtime
 //! so that its callers need no async (and must not call it from async code:
-//! a runtime cannot be blocked on inside another). [`fake::FakePodman`] keeps
+//! a runtime cannot be blocked on inside another). `fake::FakePodman` keeps
 //! everything in memory, for the library tests of the crates that use this
-//! one.
+//! one: it is compiled only with the cargo feature `testing`, which those
+//! crates enable in their `[dev-dependencies]`, so no production build
+//! carries it.
 //!
 //! Containers themselves are run by systemd (Quadlet), never by archy: there
 //! is no "run" here, only what a switch does around it.
@@ -18,7 +20,9 @@
 mod api;
 mod convert;
 mod error;
+#[cfg(feature = "testing")]
 pub mod fake;
+mod lost;
 mod output;
 mod raw;
 
@@ -84,6 +88,15 @@ pub trait Podman: fmt::Debug {
     /// Removes the podman secret `name`. A secret that does not exist is
     /// already removed: Ok.
     fn remove_secret(&self, name: &str) -> Result<()>;
+
+    /// After podman lost its database and the units of its lost containers
+    /// were stopped: clears the runtime network state podman kept for them
+    /// under `run` (the node's `/run`) and in the kernel (netavark's
+    /// nftables table, IP allocations, DNS records, network namespaces), so
+    /// that their units can make them anew. Leaves everything as it is
+    /// while podman runs a container it knows of. Returns what it did, one
+    /// line each, or why it did nothing.
+    fn clear_lost_networking(&self, run: &Path) -> Result<Vec<String>>;
 }
 
 /// One image, as `podman images` lists it.

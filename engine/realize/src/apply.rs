@@ -546,12 +546,11 @@ impl<'a> Session<'a> {
             // Filled from the secrets here, at activation; the store keeps
             // the template. An error names the secret, never a value.
             let secrets = self.state_dir.join("secrets");
-            let filled =
-                archy_graph::derive::render(template, |name| fs::read(secrets.join(name)).ok())
-                    .map_err(|e| Error::Derive {
-                        path: path.clone(),
-                        why: e.message,
-                    })?;
+            let filled = crate::derive::render(template, |name| fs::read(secrets.join(name)).ok())
+                .map_err(|e| Error::Derive {
+                    path: path.clone(),
+                    why: e.message,
+                })?;
             std::borrow::Cow::Owned(filled)
         };
         let target = self.target(&path);

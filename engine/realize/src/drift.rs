@@ -146,8 +146,7 @@ impl Checker<'_> {
             return Ok(len == f.size && digest_of(host)? == f.content);
         }
         let secrets = self.realizer.state_dir.join("secrets");
-        let Ok(filled) =
-            archy_graph::derive::render(template, |name| fs::read(secrets.join(name)).ok())
+        let Ok(filled) = crate::derive::render(template, |name| fs::read(secrets.join(name)).ok())
         else {
             return Ok(true);
         };

@@ -9,11 +9,15 @@
 //! path the record does not list. Writes are atomic (temp file, fsync,
 //! rename, fsync the directory); the record is rewritten after each step.
 //!
+//! Files derived from secrets are filled in here, at activation
+//! ([`derive`]): the graph and the store keep their templates.
+//!
 //! No systemd, no D-Bus, no podman here: reloading systemd and acting on
 //! units is the switch's job, after [`Realizer::apply_changes`].
 
 mod accounts;
 mod apply;
+pub mod derive;
 mod drift;
 mod error;
 mod fsops;

@@ -9,7 +9,7 @@ mod common;
 
 use std::fs;
 
-use archy_graph::derive;
+use archy_realize::derive;
 use common::{Node, graph};
 
 const NODE: &str = r#"[

@@ -151,16 +151,22 @@ pub fn plan_switch(
     Ok(archy_plan::plan(live, new, &observed))
 }
 
-/// The crash tests' hook: with `ARCHY_PAUSE_AFTER=<step>` in its
-/// environment, a switch stops for a minute right after recording `step`
-/// (`planned`, `files`, `daemon-reload`, `restart x.service`, ...) in its
-/// journal, so a test can kill it exactly there. Unset, it does nothing.
+/// The crash tests' hook (feature `crash-points` only): with
+/// `ARCHY_PAUSE_AFTER=<step>` in its environment, a switch stops for a
+/// minute right after recording `step` (`planned`, `files`,
+/// `daemon-reload`, `restart x.service`, ...) in its journal, so a test can
+/// kill it exactly there. Unset, it does nothing.
+#[cfg(feature = "crash-points")]
 fn pause_point(step: &str) {
     if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s == step) {
         tracing::warn!("pausing after {step} (ARCHY_PAUSE_AFTER)");
         std::thread::sleep(Duration::from_secs(60));
     }
 }
+
+/// Without the feature `crash-points`, a production switch has no hook.
+#[cfg(not(feature = "crash-points"))]
+fn pause_point(_step: &str) {}
 
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
@@ -409,8 +415,9 @@ impl Switcher<'_> {
         if !lost.is_empty() {
             let podman = self.podman.podman().map_err(Failure::Podman)?;
             let run = self.realizer.root().join("run");
-            for line in
-                crate::podman_state::clear_lost_networking(podman, &run).map_err(Failure::Podman)?
+            for line in podman
+                .clear_lost_networking(&run)
+                .map_err(|e| Failure::Podman(e.to_string()))?
             {
                 tracing::info!("podman lost its state: {line}");
             }

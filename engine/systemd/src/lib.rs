@@ -7,14 +7,17 @@
 //! system bus with [zbus] (systemd's private socket,
 //! `/run/systemd/private`, speaks a peer-to-peer dialect zbus cannot use), and
 //! runs the async zbus calls on zbus's own executor with [`zbus::block_on`],
-//! so its callers need no async runtime. [`fake::FakeServiceManager`] records
-//! calls and answers from a script, for the planner's and apply step's tests.
+//! so its callers need no async runtime. `fake::FakeServiceManager` records
+//! calls and answers from a script, for the planner's and apply step's tests:
+//! it is compiled only with the cargo feature `testing`, which those crates
+//! enable in their `[dev-dependencies]`, so no production build carries it.
 //!
 //! Unit names are full names (`bitcoind.service`, `lnd.socket`): systemd's
 //! D-Bus API, unlike `systemctl`, adds no `.service`.
 
 mod bus;
 mod error;
+#[cfg(feature = "testing")]
 pub mod fake;
 mod journal;
 
