@@ -2,7 +2,7 @@
 //! [--to N]` and `archy recover`: the plan of a switch, the switch itself
 //! through the health gate, and what a session found and dealt with first.
 
-use archy_node::types::{Outcome, render_plan};
+use archy_node::types::{Outcome, Plan, render_plan};
 use archy_node::{Exit, Node, NodeError, Offline, Recovered, Recovery, Source, Switched};
 
 /// `archy diff` and `archy switch --dry-run`: the plan, nothing written.
@@ -51,7 +51,7 @@ pub fn recover(node: &Node) -> Result<Exit, NodeError> {
     }
     match recovery.switch {
         None => println!("no interrupted switch: nothing to do"),
-        Some(outcome) => return outcome_of(outcome),
+        Some(outcome) => return outcome_of(&outcome),
     }
     Ok(Exit::Done)
 }
@@ -59,33 +59,37 @@ pub fn recover(node: &Node) -> Result<Exit, NodeError> {
 /// Prints a switch that ended on its generation.
 pub fn switched(done: &Switched) {
     match done {
-        Switched::To { generation, plan } => {
-            print!("{}", render_plan(plan));
-            println!("switched to generation {generation}: every health check passed");
-        }
-        Switched::Already { generation } => {
-            println!("generation {generation} is already running: nothing to do");
-        }
+        Switched::To { generation, plan } => ended_on(*generation, Some(plan)),
+        Switched::Already { generation } => ended_on(*generation, None),
     }
 }
 
-/// An interrupted switch's end, as `archy recover` reports it.
-fn outcome_of(outcome: Outcome) -> Result<Exit, NodeError> {
+/// The node runs `generation`: switched to it with `plan`, or it ran
+/// already.
+fn ended_on(generation: u64, plan: Option<&Plan>) {
+    match plan {
+        Some(plan) => {
+            print!("{}", render_plan(plan));
+            println!("switched to generation {generation}: every health check passed");
+        }
+        None => println!("generation {generation} is already running: nothing to do"),
+    }
+}
+
+/// An interrupted switch's end; a rollback as the error it is.
+fn outcome_of(outcome: &Outcome) -> Result<Exit, NodeError> {
     match outcome {
-        Outcome::Switched { to, plan } => switched(&Switched::To {
-            generation: to,
-            plan,
-        }),
-        Outcome::Unchanged { to } => switched(&Switched::Already { generation: to }),
+        Outcome::Switched { to, plan } => ended_on(*to, Some(plan)),
+        Outcome::Unchanged { to } => ended_on(*to, None),
         Outcome::RolledBack {
             failed,
             back_to,
             why,
         } => {
             return Err(NodeError::RolledBack {
-                failed,
-                back_to,
-                why,
+                failed: *failed,
+                back_to: *back_to,
+                why: why.clone(),
                 release: None,
             });
         }
@@ -98,27 +102,8 @@ fn outcome_of(outcome: Outcome) -> Result<Exit, NodeError> {
 pub fn notices(recovery: &Recovery) {
     if let Some(outcome) = &recovery.switch {
         eprintln!("archy: an interrupted switch was found and dealt with first:");
-        match outcome {
-            Outcome::Switched { to, plan } => {
-                print!("{}", render_plan(plan));
-                println!("switched to generation {to}: every health check passed");
-            }
-            Outcome::Unchanged { to } => {
-                println!("generation {to} is already running: nothing to do");
-            }
-            Outcome::RolledBack {
-                failed,
-                back_to,
-                why,
-            } => eprintln!(
-                "{}",
-                NodeError::RolledBack {
-                    failed: *failed,
-                    back_to: *back_to,
-                    why: why.clone(),
-                    release: None,
-                }
-            ),
+        if let Err(rolled_back) = outcome_of(outcome) {
+            eprintln!("{rolled_back}");
         }
     }
     if let Some(release) = &recovery.release {
