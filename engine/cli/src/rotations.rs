@@ -1,76 +1,54 @@
-//! The node's secret rotations: `<state-dir>/rotations.json`, how often
-//! `archy secret rotate` rotated each secret (`{"bitcoin-rpc-password": 1}`).
-//! It holds counts, never values. Like the host facts, the counts are read
-//! here, by the CLI, and given to the evaluator as an input: every command
-//! that evaluates reads them through [`read`], so `eval`, `build`, `diff`
-//! and `switch` see the same versions.
+//! The node's secret rotations, `<state-dir>/rotations.json`, as the CLI
+//! reports them: the record itself (how often each secret was rotated,
+//! never values) is read and written by `archy_store`; this only turns its
+//! errors into messages with exit codes. Every command that evaluates
+//! reads the counts through [`read`], so `eval`, `build`, `diff` and
+//! `switch` see the same versions.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use archy_eval::Rotations;
+use archy_store::{RotationsError, StateDir};
 
 use crate::CliError;
 
-/// The file's name in the state dir.
-pub const FILE: &str = "rotations.json";
-
 /// Where the rotations of the node with this state dir are kept.
 pub fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join(FILE)
+    StateDir::new(state_dir).rotations()
 }
 
 /// The recorded rotations; none when the file does not exist. A file that
 /// is not a JSON object of secret names to counts is an error that names
 /// the file and says what to do.
 pub fn read(state_dir: &Path) -> Result<Rotations, CliError> {
-    let path = path(state_dir);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Rotations::new()),
-        Err(e) => {
-            return Err(CliError::system(format!(
-                "cannot read the secret rotations {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    serde_json::from_slice::<Rotations>(&bytes).map_err(|e| malformed(&path, &e.to_string()))
+    StateDir::new(state_dir)
+        .read_rotations()
+        .map_err(rotations_error)
 }
 
-/// The error for a rotations file that cannot be used.
-fn malformed(path: &Path, why: &str) -> CliError {
-    CliError::input(format!(
-        "{} is not a valid rotations file: {why}",
-        path.display()
-    ))
-    .hint(
-        "it holds how often each secret was rotated, as a JSON object like \
-         {\"bitcoin-rpc-password\": 1}; fix it, or delete it to forget every rotation \
-         (the next switch then makes new values for the secrets that were rotated)",
-    )
-}
-
-/// Replaces the recorded rotations atomically: a temp file in the state
-/// dir, flushed, renamed over the old file, the directory flushed. A crash
-/// leaves the old file or the new one. The caller holds the state lock.
+/// Replaces the recorded rotations atomically. The caller holds the state
+/// lock.
 pub fn write(state_dir: &Path, rotations: &Rotations) -> Result<(), CliError> {
-    let target = path(state_dir);
-    let fail = |what: &str, e: io::Error| {
-        CliError::system(format!(
-            "cannot record the secret rotations in {}: {what}: {e}",
-            target.display()
-        ))
-    };
-    let mut text =
-        serde_json::to_string_pretty(rotations).map_err(|e| fail("encode", io::Error::other(e)))?;
-    text.push('\n');
-    archy_store::replace_file(&target, text.as_bytes(), 0o644).map_err(|e| fail("write", e))
+    StateDir::new(state_dir)
+        .write_rotations(rotations)
+        .map_err(rotations_error)
+}
+
+/// A rotations error as the CLI reports it: a malformed file is the
+/// operator's to fix (exit 1, with what to do); the rest are the system's.
+fn rotations_error(err: RotationsError) -> CliError {
+    match err {
+        RotationsError::Malformed { .. } => {
+            CliError::input(err.to_string()).hint(RotationsError::MALFORMED_HINT)
+        }
+        other => CliError::system(other.to_string()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     /// The temp file a write goes through (archy_store::replace_file).

@@ -16,7 +16,7 @@ pub fn current_generation(state_dir: &Path) -> Result<Option<LoadedGeneration>, 
     if std::fs::symlink_metadata(state_dir.join("current")).is_err() {
         return Ok(None);
     }
-    let store = archy_store::Store::open(state_dir)
+    let store = archy_store::Store::open(&archy_store::StateDir::new(state_dir))
         .map_err(|e| CliError::system(format!("cannot open the store: {e}")))?;
     let Some(n) = store
         .current()

@@ -293,7 +293,7 @@ fn apply(
     let _lock = store::lock(state_dir, "archy ota apply", args.wait)?;
     let store = store::open(state_dir)?;
     recover_if_interrupted(&store, args)?;
-    let mut state = OtaState::load(state_dir).map_err(state_error)?;
+    let mut state = OtaState::load(&archy_store::StateDir::new(state_dir)).map_err(state_error)?;
     if scheduled && let Some(h) = &state.hold {
         println!(
             "updates are held since {} ({}): nothing done; `archy ota unhold` lifts the hold",
@@ -327,10 +327,14 @@ fn apply(
         generation: None,
         started: archy_ota::state::now(),
     });
-    state.save(state_dir).map_err(state_error)?;
+    state
+        .save(&archy_store::StateDir::new(state_dir))
+        .map_err(state_error)?;
     let fail = |state: &mut OtaState, why: String| -> Result<(), CliError> {
         state.mark_failed(version.clone(), release.blake3.clone(), why);
-        state.save(state_dir).map_err(state_error)
+        state
+            .save(&archy_store::StateDir::new(state_dir))
+            .map_err(state_error)
     };
     let dir = state_dir
         .join("ota")
@@ -400,7 +404,9 @@ fn apply(
         }
         Err(e) => {
             state.pending = None;
-            state.save(state_dir).map_err(state_error)?;
+            state
+                .save(&archy_store::StateDir::new(state_dir))
+                .map_err(state_error)?;
             return Err(e);
         }
     };
@@ -408,7 +414,9 @@ fn apply(
     if let Some(p) = state.pending.as_mut() {
         p.generation = Some(generation);
     }
-    state.save(state_dir).map_err(state_error)?;
+    state
+        .save(&archy_store::StateDir::new(state_dir))
+        .map_err(state_error)?;
     let result = on_node(&store, args, "archy ota apply", |switch| {
         Ok(switch.switch(generation))
     })?;
@@ -416,7 +424,9 @@ fn apply(
     match result {
         Ok(Outcome::Switched { to, .. }) | Ok(Outcome::Unchanged { to }) => {
             state.mark_installed(version.clone(), release.blake3.clone(), to);
-            state.save(state_dir).map_err(state_error)?;
+            state
+                .save(&archy_store::StateDir::new(state_dir))
+                .map_err(state_error)?;
             prune_releases(&dir);
             report(result)?;
             println!("release {version} is installed as generation {to} ({seconds:.1} s)");
@@ -437,7 +447,9 @@ fn apply(
             // Nothing was switched (refused, an image could not be made,
             // podman or the store failed): the release may be tried again.
             state.pending = None;
-            state.save(state_dir).map_err(state_error)?;
+            state
+                .save(&archy_store::StateDir::new(state_dir))
+                .map_err(state_error)?;
             report(Err(e))
         }
     }
@@ -473,7 +485,8 @@ fn prune_releases(installed: &Path) {
 /// Finishes or undoes a switch a crash interrupted (connecting to systemd
 /// only when there is one), then settles the release it was for.
 fn recover_if_interrupted(store: &Store, args: SwitchArgs<'_>) -> Result<(), CliError> {
-    let journal = Journal::load(args.state_dir).map_err(|e| CliError::system(e.to_string()))?;
+    let journal = Journal::load(&archy_store::StateDir::new(args.state_dir))
+        .map_err(|e| CliError::system(e.to_string()))?;
     if journal.is_none() {
         if let Some(line) = settle_pending(args.state_dir, store, None)? {
             eprintln!("archy: {line}");
@@ -497,7 +510,7 @@ pub(crate) fn settle_pending(
     store: &Store,
     phase: Option<Phase>,
 ) -> Result<Option<String>, CliError> {
-    let mut state = OtaState::load(state_dir).map_err(state_error)?;
+    let mut state = OtaState::load(&archy_store::StateDir::new(state_dir)).map_err(state_error)?;
     let Some(p) = state.pending.clone() else {
         return Ok(None);
     };
@@ -541,7 +554,9 @@ pub(crate) fn settle_pending(
             }
         }
     };
-    state.save(state_dir).map_err(state_error)?;
+    state
+        .save(&archy_store::StateDir::new(state_dir))
+        .map_err(state_error)?;
     Ok(Some(line))
 }
 
@@ -552,7 +567,7 @@ fn check(source: &SourceArgs, as_json: bool, args: SwitchArgs<'_>) -> Result<(),
     bundle.discard();
     let store = store::open(args.state_dir)?;
     let current = store.current().map_err(store::store_error)?;
-    let state = OtaState::load(args.state_dir).map_err(state_error)?;
+    let state = OtaState::load(&archy_store::StateDir::new(args.state_dir)).map_err(state_error)?;
     let decision = decide(&state, current, &bundle, source, false);
     let r = &bundle.verified.release;
     let running = state.running(current).cloned();
@@ -596,7 +611,7 @@ fn check(source: &SourceArgs, as_json: bool, args: SwitchArgs<'_>) -> Result<(),
 }
 
 fn status(state_dir: &Path, as_json: bool) -> Result<(), CliError> {
-    let state = OtaState::load(state_dir).map_err(state_error)?;
+    let state = OtaState::load(&archy_store::StateDir::new(state_dir)).map_err(state_error)?;
     let current = crate::commands::diff::current_generation(state_dir)?.map(|l| l.record.number);
     if as_json {
         let mut value = serde_json::to_value(&state)
@@ -633,7 +648,8 @@ fn hold(reason: Option<String>, args: SwitchArgs<'_>) -> Result<(), CliError> {
     std::fs::create_dir_all(args.state_dir).map_err(|e| {
         CliError::system(format!("cannot create {}: {e}", args.state_dir.display()))
     })?;
-    let mut state = OtaState::load(args.state_dir).map_err(state_error)?;
+    let mut state =
+        OtaState::load(&archy_store::StateDir::new(args.state_dir)).map_err(state_error)?;
     match reason {
         Some(reason) => {
             state.hold = Some(archy_ota::state::Hold {
@@ -653,5 +669,7 @@ fn hold(reason: Option<String>, args: SwitchArgs<'_>) -> Result<(), CliError> {
             println!("updates are no longer held");
         }
     }
-    state.save(args.state_dir).map_err(state_error)
+    state
+        .save(&archy_store::StateDir::new(args.state_dir))
+        .map_err(state_error)
 }

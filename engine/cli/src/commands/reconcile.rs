@@ -36,7 +36,11 @@ const POLL: Duration = Duration::from_millis(200);
 /// one generation, and the timer's next run checks it).
 fn lock(state_dir: &Path, wait: bool) -> Result<Option<StateLock>, CliError> {
     loop {
-        match StateLock::acquire(state_dir, "archy reconcile", false) {
+        match StateLock::acquire(
+            &archy_store::StateDir::new(state_dir),
+            "archy reconcile",
+            false,
+        ) {
             Ok(lock) => return Ok(Some(lock)),
             Err(StoreError::LockHeld { .. }) if in_flight(state_dir)? => return Ok(None),
             Err(StoreError::LockHeld { .. }) if wait => std::thread::sleep(POLL),
@@ -46,7 +50,7 @@ fn lock(state_dir: &Path, wait: bool) -> Result<Option<StateLock>, CliError> {
 }
 
 fn in_flight(state_dir: &Path) -> Result<bool, CliError> {
-    Journal::load(state_dir)
+    Journal::load(&archy_store::StateDir::new(state_dir))
         .map(|j| j.is_some())
         .map_err(|e| CliError::system(e.to_string()))
 }
@@ -88,7 +92,7 @@ fn repair(
 ) -> Result<(), CliError> {
     // A switch that was killed is finished or undone first, so that the
     // generation compared with is the one the node runs.
-    if Journal::load(args.state_dir)
+    if Journal::load(&archy_store::StateDir::new(args.state_dir))
         .map_err(|e| CliError::system(e.to_string()))?
         .is_some()
     {

@@ -57,7 +57,7 @@ pub fn repair_of(graph: &Graph, drift: &Drift, secrets_dir: &str) -> Vec<String>
 
 /// The drift of the node from generation `graph`, with repairs.
 pub fn entries(state_dir: &Path, graph: &Graph) -> Result<Vec<Entry>, CliError> {
-    let realizer = Realizer::new(Path::new("/"), state_dir);
+    let realizer = Realizer::new(Path::new("/"), &archy_store::StateDir::new(state_dir));
     let systemd = archy_systemd::SystemdBus::connect()
         .map_err(|e| CliError::system(format!("cannot ask systemd which units run: {e}")))?;
     let podman = NodePodman::new(Some(&systemd));

@@ -22,20 +22,19 @@ pub enum StoreCommand {
 /// The state dir as seen from here: under `--root` when one is given, so an
 /// image can be built offline into a mounted file system.
 pub fn state_dir(state_dir: &Path, root: Option<&Path>) -> PathBuf {
-    match root {
-        Some(root) => root.join(state_dir.strip_prefix("/").unwrap_or(state_dir)),
-        None => state_dir.to_owned(),
-    }
+    archy_store::StateDir::under_root(state_dir, root)
+        .path()
+        .to_owned()
 }
 
 /// Takes the state lock for `command` (waiting for it with `wait`).
 pub fn lock(state_dir: &Path, command: &str, wait: bool) -> Result<StateLock, CliError> {
-    StateLock::acquire(state_dir, command, wait).map_err(store_error)
+    StateLock::acquire(&archy_store::StateDir::new(state_dir), command, wait).map_err(store_error)
 }
 
 /// Opens the store under `state_dir`.
 pub fn open(state_dir: &Path) -> Result<Store, CliError> {
-    Store::open(state_dir).map_err(store_error)
+    Store::open(&archy_store::StateDir::new(state_dir)).map_err(store_error)
 }
 
 /// A store error as the CLI reports it. The store's messages already say
@@ -115,7 +114,7 @@ fn verify(state_dir: &Path) -> Result<(), CliError> {
     }
     Err(CliError::system(format!(
         "the store at {} has problems: {}",
-        store.state_dir().display(),
+        store.state_dir().path().display(),
         problems.join(", ")
     ))
     .hint(

@@ -36,7 +36,7 @@ pub(crate) fn on_node<T>(
     command: &str,
     work: impl FnOnce(&Switcher<'_>) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
-    let realizer = Realizer::new(Path::new("/"), args.state_dir);
+    let realizer = Realizer::new(Path::new("/"), &archy_store::StateDir::new(args.state_dir));
     let systemd = connect()?;
     let podman = NodePodman::new(Some(&systemd));
     work(&switcher(
@@ -58,7 +58,6 @@ fn switcher<'a>(
         realizer,
         systemd,
         podman,
-        state_dir: args.state_dir.to_path_buf(),
         adopt: args.adopt,
         command: command.to_string(),
         job_timeout: Duration::from_secs(90),
@@ -120,7 +119,7 @@ pub fn run(
         // The plan against the current generation, nothing written.
         let evaluation = evaluate_node(node, args.state_dir, overrides, args.color)?;
         let live = live_graph(args.state_dir)?;
-        let realizer = Realizer::new(Path::new("/"), args.state_dir);
+        let realizer = Realizer::new(Path::new("/"), &archy_store::StateDir::new(args.state_dir));
         // Only a plan with containers asks podman, through systemd.
         let systemd = connect().ok();
         let podman = NodePodman::new(systemd.as_ref().map(|s| s as _));
@@ -176,7 +175,7 @@ pub fn rollback(to: Option<u64>, args: SwitchArgs<'_>) -> Result<(), CliError> {
 /// else, so the node is in one generation when the next switch plans.
 /// Then the OTA release that switch was for, if any, is settled.
 pub(crate) fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
-    let phase = interrupted_phase(switch.state_dir.as_path())?;
+    let phase = interrupted_phase(switch.store.state_dir().path())?;
     match switch.recover() {
         Ok(None) => {}
         Ok(Some(outcome)) => {
@@ -191,7 +190,7 @@ pub(crate) fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
             )));
         }
     }
-    if let Some(line) = ota::settle_pending(&switch.state_dir, switch.store, phase)? {
+    if let Some(line) = ota::settle_pending(switch.store.state_dir().path(), switch.store, phase)? {
         eprintln!("archy: {line}");
     }
     Ok(())
@@ -200,7 +199,7 @@ pub(crate) fn recover_first(switch: &Switcher<'_>) -> Result<(), CliError> {
 /// Where an interrupted switch stopped, from its journal; `None` when no
 /// switch was in flight.
 fn interrupted_phase(state_dir: &Path) -> Result<Option<Phase>, CliError> {
-    Journal::load(state_dir)
+    Journal::load(&archy_store::StateDir::new(state_dir))
         .map(|j| j.map(|j| j.phase))
         .map_err(|e| CliError::system(e.to_string()))
 }
@@ -227,7 +226,7 @@ fn offline(
         .map(load)
         .transpose()?;
     let new = load(built)?;
-    let realizer = Realizer::new(root, args.state_dir);
+    let realizer = Realizer::new(root, &archy_store::StateDir::new(args.state_dir));
     let observed = realizer
         .observe(&new, args.adopt)
         .map_err(|e| CliError::system(e.to_string()))?;
@@ -274,7 +273,11 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
     // Another archy holds the lock: it is a switch or rollback, which
     // recovers first itself. (The boot unit must not wait for it: a switch
     // that starts the boot unit would wait for the boot unit.)
-    let _lock = match archy_store::StateLock::acquire(args.state_dir, "archy recover", args.wait) {
+    let _lock = match archy_store::StateLock::acquire(
+        &archy_store::StateDir::new(args.state_dir),
+        "archy recover",
+        args.wait,
+    ) {
         Err(archy_store::StoreError::LockHeld { .. }) => {
             println!("another archy is running and recovers by itself: nothing to do");
             return Ok(());
@@ -291,7 +294,10 @@ pub fn recover(args: SwitchArgs<'_>) -> Result<(), CliError> {
         Ok(())
     };
     if phase.is_none() {
-        if archy_ota::state::path(args.state_dir).exists() {
+        if archy_store::StateDir::new(args.state_dir)
+            .ota_record()
+            .exists()
+        {
             settle(&store::open(args.state_dir)?)?;
         }
         println!("no interrupted switch: nothing to do");
