@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use archy_build::BuildReport;
 use archy_cli::commands::human_bytes;
 use archy_node::{Node, Source};
-use archy_store::{Inserted, ObjectName, Store};
+use archy_store::{Inserted, ObjectName, StateDir, Store};
 
 /// Facts fixed on the "command line", so every run evaluates the same node.
 const FACTS: [&str; 4] = [
@@ -168,12 +168,12 @@ fn bench_steps(table: &mut Table, node: &Path, base: &Path, runs: usize) {
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     for run in 0..runs {
-        let store = Store::open(&state.join(run.to_string())).expect("a store");
+        let store = Store::open(&StateDir::new(state.join(run.to_string()))).expect("a store");
         let (took, _) = time(|| archy_build::build(&store, &graph, "bench").expect("build"));
         cold.push(took);
         let (took, _) = time(|| archy_build::build(&store, &graph, "bench").expect("build"));
         warm.push(took);
-        remove_and_settle(store.state_dir());
+        remove_and_settle(store.state_dir().path());
     }
     let (cold, warm) = (median(cold), median(warm));
     table.row("10k-resource node: store step only, cold", cold, None, "");
@@ -194,12 +194,13 @@ fn bench_large_file(table: &mut Table, base: &Path, mib: usize, runs: usize) {
     let name = ObjectName::try_from("large.bin").expect("a valid name");
     let (mut insert, mut cp, mut cp_sync) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
-        let store = Store::open(&base.join(format!("large-{run}"))).expect("a store");
+        let store =
+            Store::open(&StateDir::new(base.join(format!("large-{run}")))).expect("a store");
         let (took, (_, inserted)) =
             time(|| store.insert_file(&name, &source).expect("insert_file"));
         assert!(matches!(inserted, Inserted::Written(_)));
         insert.push(took);
-        remove_and_settle(store.state_dir());
+        remove_and_settle(store.state_dir().path());
 
         let copy = base.join(format!("large-copy-{run}"));
         cp.push(time(|| run_command("cp", &[&source, &copy])).0);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::lock::LockHolder;
 use crate::objects::ObjectId;
+use crate::versioned::NewerFormat;
 
 /// Shorthand for results of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -118,6 +119,10 @@ pub enum StoreError {
         path.display()
     )]
     SourceChanged { path: PathBuf },
+
+    /// A record of the state dir was written by a newer archy.
+    #[error(transparent)]
+    NewerFormat(#[from] NewerFormat),
 
     /// Another process holds the state lock.
     #[error(

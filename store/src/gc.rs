@@ -136,7 +136,11 @@ impl Store {
 
     /// Deletes temp files and links left by writes a crash interrupted.
     fn delete_temp_leftovers(&self, report: &mut GcReport) -> Result<()> {
-        for dir in [&self.objects_dir, &self.generations_dir, &self.state_dir] {
+        for dir in [
+            &self.objects_dir,
+            &self.generations_dir,
+            self.state_dir.path(),
+        ] {
             report.temp_files_deleted += atomic::remove_temp_leftovers(dir)?;
         }
         Ok(())
@@ -149,6 +153,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::StateDir;
     use crate::digest::Digest;
     use crate::generations::GenerationDraft;
     use crate::objects::ObjectName;
@@ -177,7 +182,7 @@ mod tests {
     #[test]
     fn a_crash_between_the_two_halves_leaves_a_valid_store_that_gc_finishes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(&StateDir::new(dir.path())).unwrap();
         let (_, old_object) = build(&store, "old");
         let (newest, new_object) = build(&store, "new");
 

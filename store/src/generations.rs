@@ -15,6 +15,7 @@ use crate::atomic::{self, Placed};
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
 use crate::objects::ObjectId;
+use crate::versioned::{self, FIRST_FORMAT, NewerFormat, RecordError, VersionedRecord};
 
 /// How far a generation got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +112,35 @@ impl From<BrokenRecord> for StoreError {
     }
 }
 
+/// Why a generation record could not be loaded.
+#[derive(Debug)]
+enum Unloadable {
+    /// It cannot be read or parsed.
+    Broken(BrokenRecord),
+    /// A newer archy wrote it.
+    Newer(NewerFormat),
+}
+
+impl From<BrokenRecord> for Unloadable {
+    fn from(broken: BrokenRecord) -> Self {
+        Self::Broken(broken)
+    }
+}
+
+impl From<Unloadable> for StoreError {
+    fn from(unloadable: Unloadable) -> Self {
+        match unloadable {
+            Unloadable::Broken(broken) => broken.into(),
+            Unloadable::Newer(newer) => newer.into(),
+        }
+    }
+}
+
+impl VersionedRecord for GenerationRecord {
+    const WHAT: &'static str = "the generation record";
+    const FORMAT: u32 = FIRST_FORMAT;
+}
+
 /// One entry of the generation listing. A broken record is listed rather
 /// than failing the listing: one bad file must not hide the generations an
 /// operator could roll back to.
@@ -143,7 +173,7 @@ impl GenerationEntry {
 impl Store {
     /// The path of generation `number`'s record.
     pub fn generation_path(&self, number: u64) -> PathBuf {
-        self.generations_dir.join(number.to_string())
+        self.state_dir.generation(number)
     }
 
     /// Every generation, oldest first; unparsable records are listed as
@@ -153,7 +183,13 @@ impl Store {
         for number in self.generation_numbers()? {
             entries.push(match self.load(number) {
                 Ok(record) => GenerationEntry::Valid(record),
-                Err(broken) => GenerationEntry::Broken(broken),
+                Err(Unloadable::Broken(broken)) => GenerationEntry::Broken(broken),
+                // Listed as broken for this archy, the reason saying so.
+                Err(Unloadable::Newer(newer)) => GenerationEntry::Broken(BrokenRecord {
+                    number,
+                    path: newer.path.clone(),
+                    reason: newer.to_string(),
+                }),
             });
         }
         Ok(entries)
@@ -167,7 +203,7 @@ impl Store {
                 path: self.generation_path(number),
             });
         }
-        Ok(self.load(number)?)
+        self.load(number).map_err(StoreError::from)
     }
 
     /// Records a new generation for `draft` and returns it. If a generation
@@ -236,8 +272,9 @@ impl Store {
             .map_err(|err| StoreError::read("look for", &path, err))
     }
 
-    /// Reads and parses generation `number`; any failure makes it broken.
-    fn load(&self, number: u64) -> Result<GenerationRecord, BrokenRecord> {
+    /// Reads and parses generation `number`; any failure but a newer
+    /// format makes it broken.
+    fn load(&self, number: u64) -> Result<GenerationRecord, Unloadable> {
         let path = self.generation_path(number);
         let broken = |reason: String| BrokenRecord {
             number,
@@ -245,13 +282,18 @@ impl Store {
             reason,
         };
         let bytes = fs::read(&path).map_err(|err| broken(format!("cannot read it: {err}")))?;
-        let record: GenerationRecord = serde_json::from_slice(&bytes)
-            .map_err(|err| broken(format!("not a valid record: {err}")))?;
+        let record: GenerationRecord =
+            versioned::decode(&path, &bytes).map_err(|err| match err {
+                RecordError::Newer(newer) => Unloadable::Newer(newer),
+                RecordError::Parse(err) => broken(format!("not a valid record: {err}")).into(),
+                RecordError::Io(err) => broken(format!("cannot read it: {err}")).into(),
+            })?;
         if record.number != number {
             return Err(broken(format!(
                 "it says it is generation {} but its file name says {number}",
                 record.number
-            )));
+            ))
+            .into());
         }
         Ok(record)
     }
@@ -303,9 +345,8 @@ impl Store {
     /// A flushed temp file in `generations/` holding `record` as JSON.
     fn write_temp_record(&self, record: &GenerationRecord) -> Result<tempfile::NamedTempFile> {
         let dir = &self.generations_dir;
-        let mut json = serde_json::to_vec_pretty(record)
+        let json = versioned::encode(record)
             .map_err(|err| StoreError::write("encode a record for", dir, io::Error::other(err)))?;
-        json.push(b'\n');
         let mut temp = atomic::create_temp(dir)?;
         temp.write_all(&json)
             .map_err(|err| StoreError::write("write a temp file in", dir, err))?;

@@ -1,6 +1,7 @@
 //! archy's content-addressed store and its generations.
 //!
-//! Everything lives under one state dir (`/var/lib/archy` on a node):
+//! Everything lives under one state dir (`/var/lib/archy` on a node),
+//! whose layout [`StateDir`] names; the store's part of it:
 //!
 //! ```text
 //! <state>/store/<64-hex-blake3>-<name>   immutable objects, mode 0444
@@ -9,6 +10,9 @@
 //! <state>/last-good -> generations/N     likewise
 //! <state>/lock                           flock'ed by the running archy
 //! ```
+//!
+//! Every JSON record of the state dir names its format ([`versioned`]), so
+//! a newer archy's record is refused rather than misread.
 //!
 //! The store knows nothing about what objects mean: an object is bytes named
 //! by their blake3 digest, so verifying one is re-hashing it. Every write
@@ -30,7 +34,10 @@ mod insert;
 mod links;
 mod lock;
 mod objects;
+mod rotations;
+mod state_dir;
 mod verify;
+pub mod versioned;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
@@ -45,12 +52,15 @@ pub use generations::{BrokenRecord, GenerationDraft, GenerationEntry, Generation
 pub use insert::Inserted;
 pub use lock::{LockHolder, StateLock};
 pub use objects::{MAX_NAME_LEN, ObjectId, ObjectName};
+pub use rotations::{RotationsError, SecretRotations};
+pub use state_dir::{DEFAULT_STATE_DIR, Link, StateDir};
 pub use verify::{CorruptObject, MissingReference, UnreadableObject, VerifyReport};
+pub use versioned::{NewerFormat, VersionedRecord};
 
 /// The store and generations under one state dir.
 #[derive(Debug, Clone)]
 pub struct Store {
-    state_dir: PathBuf,
+    state_dir: StateDir,
     objects_dir: PathBuf,
     generations_dir: PathBuf,
 }
@@ -59,20 +69,24 @@ impl Store {
     /// Opens the store under `state_dir`, creating the directories that are
     /// missing (an existing store on a read-only disk opens fine, for
     /// reading).
-    pub fn open(state_dir: &Path) -> Result<Self> {
+    pub fn open(state_dir: &StateDir) -> Result<Self> {
         let store = Self {
-            state_dir: state_dir.to_owned(),
-            objects_dir: state_dir.join("store"),
-            generations_dir: state_dir.join("generations"),
+            state_dir: state_dir.clone(),
+            objects_dir: state_dir.objects(),
+            generations_dir: state_dir.generations(),
         };
-        for dir in [&store.state_dir, &store.objects_dir, &store.generations_dir] {
+        for dir in [
+            store.state_dir.path(),
+            &store.objects_dir,
+            &store.generations_dir,
+        ] {
             create_dir_if_missing(dir)?;
         }
         Ok(store)
     }
 
     /// The state dir this store lives in.
-    pub fn state_dir(&self) -> &Path {
+    pub fn state_dir(&self) -> &StateDir {
         &self.state_dir
     }
 

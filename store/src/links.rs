@@ -9,53 +9,44 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use crate::Store;
 use crate::atomic::{self, TEMP_PREFIX};
 use crate::error::{Result, StoreError};
-
-/// The generation the node runs.
-const CURRENT: &str = "current";
-/// The newest generation that passed its health checks: the target of an
-/// automatic rollback.
-const LAST_GOOD: &str = "last-good";
-/// The generation that was current before the current one: the target of
-/// `archy rollback`, so two rollbacks return to where they started.
-const PREVIOUS: &str = "previous";
+use crate::{Link, Store};
 
 impl Store {
     /// The generation `current` points at, if the link exists.
     pub fn current(&self) -> Result<Option<u64>> {
-        self.read_link(CURRENT)
+        self.read_link(Link::Current)
     }
 
     /// The generation `last-good` points at, if the link exists.
     pub fn last_good(&self) -> Result<Option<u64>> {
-        self.read_link(LAST_GOOD)
+        self.read_link(Link::LastGood)
     }
 
     /// The generation `previous` points at, if the link exists.
     pub fn previous(&self) -> Result<Option<u64>> {
-        self.read_link(PREVIOUS)
+        self.read_link(Link::Previous)
     }
 
     /// Points `previous` at generation `number` (which must exist).
     pub fn set_previous(&self, number: u64) -> Result<()> {
-        self.set_link(PREVIOUS, number)
+        self.set_link(Link::Previous, number)
     }
 
     /// Points `current` at generation `number` (which must exist).
     pub fn set_current(&self, number: u64) -> Result<()> {
-        self.set_link(CURRENT, number)
+        self.set_link(Link::Current, number)
     }
 
     /// Points `last-good` at generation `number` (which must exist).
     pub fn set_last_good(&self, number: u64) -> Result<()> {
-        self.set_link(LAST_GOOD, number)
+        self.set_link(Link::LastGood, number)
     }
 
-    /// Reads `<state>/<name>` and returns the N in its `generations/N`.
-    fn read_link(&self, name: &str) -> Result<Option<u64>> {
-        let path = self.state_dir.join(name);
+    /// Reads the link and returns the N in its `generations/N`.
+    fn read_link(&self, link: Link) -> Result<Option<u64>> {
+        let path = self.state_dir.link(link);
         let target = match fs::read_link(&path) {
             Ok(target) => target,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -69,19 +60,20 @@ impl Store {
             .ok_or_else(|| bad_link(path, format!("it points at {:?}", target.display())))
     }
 
-    /// Points `<state>/<name>` at generation `number`: temp link, rename over
+    /// Points the link at generation `number`: temp link, rename over
     /// the old link, flush the state dir so the flip survives a power loss.
-    fn set_link(&self, name: &str, number: u64) -> Result<()> {
+    fn set_link(&self, link: Link, number: u64) -> Result<()> {
         // A link must never point at a record that is missing or broken.
         self.generation(number)?;
-        let dir = &self.state_dir;
+        let dir = self.state_dir.path();
+        let name = link.file_name();
         let target = link_target(number);
         let mut temp = tempfile::Builder::new()
             .prefix(&format!("{TEMP_PREFIX}{name}-"))
             .rand_bytes(12)
             .make_in(dir, |temp_path| symlink(&target, temp_path))
             .map_err(|err| StoreError::write("create a temp link in", dir, err))?;
-        fs::rename(temp.path(), dir.join(name))
+        fs::rename(temp.path(), self.state_dir.link(link))
             .map_err(|err| StoreError::write("rename a temp link in", dir, err))?;
         temp.disable_cleanup(true);
         atomic::sync_dir(dir)

@@ -14,6 +14,7 @@ use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
+use crate::StateDir;
 use crate::error::{Result, StoreError};
 
 /// Who holds the state lock, as written in the lock file.
@@ -37,9 +38,9 @@ impl StateLock {
     /// Takes the lock on `state_dir` for `command`. If another process holds
     /// it, waits when `wait` is set, and otherwise fails at once with
     /// [`StoreError::LockHeld`] naming the holder.
-    pub fn acquire(state_dir: &Path, command: &str, wait: bool) -> Result<Self> {
-        crate::create_dir_if_missing(state_dir)?;
-        let path = state_dir.join("lock");
+    pub fn acquire(state_dir: &StateDir, command: &str, wait: bool) -> Result<Self> {
+        crate::create_dir_if_missing(state_dir.path())?;
+        let path = state_dir.lock();
         let mut file = open_lock_file(&path)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use archy_store::{Inserted, StateLock, Store, StoreError};
+use archy_store::{Inserted, StateDir, StateLock, Store, StoreError};
 use common::{build, name, temp_files};
 use tempfile::TempDir;
 
@@ -97,7 +97,7 @@ fn a_full_disk_is_reported_and_leaves_the_store_valid() {
     let Some(mount) = tmpfs_or_skip("a_full_disk_is_reported", "size=256k") else {
         return;
     };
-    let store = Store::open(&mount.path().join("state")).expect("open");
+    let store = Store::open(&StateDir::new(mount.path().join("state"))).expect("open");
     let (first, object) = build(&store, "before the disk filled");
     store.set_current(first.number).expect("set current");
     // Its objects are written now, while there is room; its record later.
@@ -165,7 +165,7 @@ fn a_read_only_state_dir_is_reported_and_still_readable() {
         return;
     };
     let state = mount.path().join("state");
-    let store = Store::open(&state).expect("open");
+    let store = Store::open(&StateDir::new(&state)).expect("open");
     let (first, object) = build(&store, "one");
     store.set_current(first.number).expect("set current");
     mount.remount_read_only();
@@ -187,16 +187,16 @@ fn a_read_only_state_dir_is_reported_and_still_readable() {
         Err(StoreError::NotWritable { .. })
     ));
     assert!(matches!(
-        StateLock::acquire(&state, "archy switch", false),
+        StateLock::acquire(&StateDir::new(&state), "archy switch", false),
         Err(StoreError::NotWritable { .. })
     ));
     assert!(matches!(
-        Store::open(&mount.path().join("elsewhere")),
+        Store::open(&StateDir::new(mount.path().join("elsewhere"))),
         Err(StoreError::NotWritable { .. })
     ));
 
     // Everything that only reads still works.
-    let reopened = Store::open(&state).expect("an existing store opens read-only");
+    let reopened = Store::open(&StateDir::new(&state)).expect("an existing store opens read-only");
     assert_eq!(
         reopened.generation(first.number).expect("read record"),
         first

@@ -203,13 +203,13 @@ fn links_are_absent_until_set_then_read_back() {
     assert_eq!(store.current().expect("current"), Some(2));
     assert_eq!(store.last_good().expect("last-good"), Some(1));
 
-    let link = store.state_dir().join("current");
+    let link = store.state_dir().path().join("current");
     assert_eq!(
         fs::read_link(&link).expect("readlink"),
         Path::new("generations/2")
     );
     assert_eq!(
-        fs::read_link(store.state_dir().join("last-good")).expect("readlink"),
+        fs::read_link(store.state_dir().path().join("last-good")).expect("readlink"),
         Path::new("generations/1")
     );
     // The relative link resolves to the record.
@@ -220,7 +220,7 @@ fn links_are_absent_until_set_then_read_back() {
 
     store.set_current(1).expect("re-point current");
     assert_eq!(store.current().expect("current"), Some(1));
-    assert!(temp_files(store.state_dir()).is_empty());
+    assert!(temp_files(store.state_dir().path()).is_empty());
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn a_link_cannot_point_at_a_missing_or_broken_generation() {
         Err(StoreError::BrokenRecord { number: 2, .. })
     ));
     assert_eq!(store.current().expect("current"), Some(1));
-    assert!(temp_files(store.state_dir()).is_empty());
+    assert!(temp_files(store.state_dir().path()).is_empty());
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn a_leftover_temp_link_from_a_crash_is_harmless_and_cleaned_by_gc() {
     build(&store, "two");
     store.set_current(1).expect("set current");
     // A crash between creating the temp link and renaming it.
-    let leftover = store.state_dir().join(".tmp-current-crashed");
+    let leftover = store.state_dir().path().join(".tmp-current-crashed");
     symlink("generations/2", &leftover).expect("symlink");
 
     assert_eq!(store.current().expect("current"), Some(1));
@@ -299,8 +299,8 @@ fn a_leftover_temp_link_from_a_crash_is_harmless_and_cleaned_by_gc() {
 #[test]
 fn a_link_that_is_not_to_a_generation_is_reported() {
     let (_dir, store) = temp_store();
-    symlink("/etc/passwd", store.state_dir().join("current")).expect("symlink");
-    fs::write(store.state_dir().join("last-good"), b"3").expect("write");
+    symlink("/etc/passwd", store.state_dir().path().join("current")).expect("symlink");
+    fs::write(store.state_dir().path().join("last-good"), b"3").expect("write");
     let err = store.current().expect_err("bad link");
     assert!(matches!(err, StoreError::BadLink { .. }), "{err:?}");
     assert!(err.to_string().contains("/etc/passwd"), "{err}");

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use archy_store::{LockHolder, StateLock, StoreError};
+use archy_store::{LockHolder, StateDir, StateLock, StoreError};
 
 /// Set (to a state dir) only in the child process of
 /// `a_crashed_holder_never_blocks_the_next_archy`.
@@ -23,7 +23,8 @@ fn holder_in_file(state: &Path) -> LockHolder {
 #[test]
 fn the_holder_writes_its_pid_and_command() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lock = StateLock::acquire(dir.path(), "archy switch", false).expect("acquire");
+    let lock =
+        StateLock::acquire(&StateDir::new(dir.path()), "archy switch", false).expect("acquire");
     assert_eq!(lock.path(), dir.path().join("lock"));
     assert_eq!(
         holder_in_file(dir.path()),
@@ -37,11 +38,13 @@ fn the_holder_writes_its_pid_and_command() {
 #[test]
 fn a_held_lock_is_refused_naming_the_holder_and_released_on_drop() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let held = StateLock::acquire(dir.path(), "archy switch", false).expect("acquire");
+    let held =
+        StateLock::acquire(&StateDir::new(dir.path()), "archy switch", false).expect("acquire");
 
     // A second open of the file is a separate open file description, so
     // flock conflicts within one process just as between two.
-    let err = StateLock::acquire(dir.path(), "archy gc", false).expect_err("must be refused");
+    let err = StateLock::acquire(&StateDir::new(dir.path()), "archy gc", false)
+        .expect_err("must be refused");
     match &err {
         StoreError::LockHeld {
             holder: Some(holder),
@@ -62,7 +65,8 @@ fn a_held_lock_is_refused_naming_the_holder_and_released_on_drop() {
     assert_eq!(holder_in_file(dir.path()).command, "archy switch");
 
     drop(held);
-    let again = StateLock::acquire(dir.path(), "archy gc", false).expect("free after drop");
+    let again =
+        StateLock::acquire(&StateDir::new(dir.path()), "archy gc", false).expect("free after drop");
     assert_eq!(holder_in_file(dir.path()).command, "archy gc");
     drop(again);
 }
@@ -70,12 +74,14 @@ fn a_held_lock_is_refused_naming_the_holder_and_released_on_drop() {
 #[test]
 fn waiting_acquires_once_the_holder_releases() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let held = StateLock::acquire(dir.path(), "archy switch", false).expect("acquire");
+    let held =
+        StateLock::acquire(&StateDir::new(dir.path()), "archy switch", false).expect("acquire");
     let (sender, receiver) = mpsc::channel();
     let waiter = {
         let state = dir.path().to_owned();
         thread::spawn(move || {
-            let lock = StateLock::acquire(&state, "archy build", true).expect("wait and acquire");
+            let lock = StateLock::acquire(&StateDir::new(&state), "archy build", true)
+                .expect("wait and acquire");
             sender.send(Instant::now()).expect("send");
             lock
         })
@@ -116,7 +122,8 @@ fn a_crashed_holder_never_blocks_the_next_archy() {
         .any(|line| line.ends_with(CHILD_LOCKED));
     assert!(locked, "the child should report that it holds the lock");
 
-    let err = StateLock::acquire(dir.path(), "archy gc", false).expect_err("held by the child");
+    let err = StateLock::acquire(&StateDir::new(dir.path()), "archy gc", false)
+        .expect_err("held by the child");
     match err {
         StoreError::LockHeld {
             holder: Some(holder),
@@ -131,7 +138,8 @@ fn a_crashed_holder_never_blocks_the_next_archy() {
     // SIGKILL: no destructor runs, only the kernel can release the lock.
     child.kill().expect("kill the child");
     child.wait().expect("reap the child");
-    StateLock::acquire(dir.path(), "archy gc", false).expect("the dead holder's lock is gone");
+    StateLock::acquire(&StateDir::new(dir.path()), "archy gc", false)
+        .expect("the dead holder's lock is gone");
 }
 
 /// Not a test: the child process of
@@ -143,8 +151,8 @@ fn lock_holder_child() {
     let Some(state) = std::env::var_os(CHILD_STATE_DIR) else {
         return;
     };
-    let _lock =
-        StateLock::acquire(Path::new(&state), "archy child", false).expect("child acquires");
+    let _lock = StateLock::acquire(&StateDir::new(Path::new(&state)), "archy child", false)
+        .expect("child acquires");
     // libtest may have printed "test lock_holder_child ... " on this line.
     println!("{CHILD_LOCKED}");
     std::io::stdout().flush().expect("flush");
@@ -155,6 +163,6 @@ fn lock_holder_child() {
 fn the_lock_creates_a_missing_state_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("var/lib/archy");
-    let _lock = StateLock::acquire(&state, "archy build", false).expect("acquire");
+    let _lock = StateLock::acquire(&StateDir::new(&state), "archy build", false).expect("acquire");
     assert!(state.join("lock").is_file());
 }

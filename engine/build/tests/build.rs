@@ -11,7 +11,7 @@ use archy_build::objects::{graph_object_name, resource_object_name, store_digest
 use archy_build::{BuildError, LoadError, build, load};
 use archy_eval::{FsSources, HostFacts, Limits};
 use archy_graph::{Fact, Graph, Resource};
-use archy_store::{ObjectId, ObjectName, Outcome, Store, StoreError};
+use archy_store::{ObjectId, ObjectName, Outcome, StateDir, Store, StoreError};
 
 /// Fixed facts, so hashes do not depend on the machine.
 fn facts() -> HostFacts {
@@ -91,7 +91,7 @@ let token = secret("demo-token", #{ length: 48, owner: "demo" });
 "#;
 
 fn store_in(dir: &Path) -> Store {
-    Store::open(&dir.join("state")).unwrap()
+    Store::open(&StateDir::new(dir.join("state"))).unwrap()
 }
 
 fn object_of_node(graph: &Graph, index: usize) -> ObjectId {

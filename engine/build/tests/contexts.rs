@@ -16,7 +16,7 @@ use archy_build::{BuildError, LoadError, build, load, write_context};
 use archy_eval::{FsSources, Limits};
 use archy_graph::resource::ImageSource;
 use archy_graph::{BuildContext, ContextFile, Digest, Graph, Resource};
-use archy_store::{ObjectId, Store, StoreError};
+use archy_store::{ObjectId, StateDir, Store, StoreError};
 
 const CONTAINERFILE: &str = "FROM localhost/testbed/busybox:latest\nCOPY . /www\n";
 
@@ -51,7 +51,7 @@ fn evaluate(src: &Path, page: &str) -> Graph {
 }
 
 fn store_in(dir: &Path) -> Store {
-    Store::open(&dir.join("state")).unwrap()
+    Store::open(&StateDir::new(dir.join("state"))).unwrap()
 }
 
 /// The tree digest the graph's only container is built from.

@@ -48,7 +48,7 @@ fn diff_against_the_current_generation() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    archy_store::Store::open(&state)
+    archy_store::Store::open(&archy_store::StateDir::new(&state))
         .expect("store")
         .set_current(1)
         .expect("set current");
@@ -76,7 +76,7 @@ fn diff_against_the_current_generation() {
         .collect();
     assert_eq!(touched, vec!["app.service"]);
     assert_eq!(
-        archy_store::Store::open(&state)
+        archy_store::Store::open(&archy_store::StateDir::new(&state))
             .expect("store")
             .current()
             .expect("current"),

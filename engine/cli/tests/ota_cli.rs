@@ -91,7 +91,7 @@ impl Publisher {
     }
 
     fn record(&self) -> OtaState {
-        OtaState::load(&self.ws.state).unwrap()
+        OtaState::load(&archy_store::StateDir::new(&self.ws.state)).unwrap()
     }
 
     /// Signs `bytes` as bundle `name` of `version` with k1, as
@@ -369,7 +369,9 @@ fn a_downgrade_is_refused_unless_allowed() {
     let mut state = OtaState::default();
     state.mark_installed(Version::new(2, 0, 0), "b".repeat(64), 7);
     fs::create_dir_all(&p.ws.state).unwrap();
-    state.save(&p.ws.state).unwrap();
+    state
+        .save(&archy_store::StateDir::new(&p.ws.state))
+        .unwrap();
     let r = p.release("src", "1.0.0", &[], "r.tar.gz");
     let run = p.apply(&r);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -398,7 +400,9 @@ fn a_release_that_failed_before_is_refused() {
         "health check demo.service".into(),
     );
     fs::create_dir_all(&p.ws.state).unwrap();
-    state.save(&p.ws.state).unwrap();
+    state
+        .save(&archy_store::StateDir::new(&p.ws.state))
+        .unwrap();
     let r = p.release("src", "1.0.0", &[], "r.tar.gz");
     let run = p.apply(&r);
     assert_eq!(run.code, 1, "{}", run.stderr);

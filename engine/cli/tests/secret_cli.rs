@@ -148,8 +148,10 @@ fn a_rotation_is_recorded_seen_by_eval_and_diff_and_applied_by_switch() {
     );
     // Exactly the reader of the derived file restarts.
     assert!(text.contains("restarts: app.service\n"), "{text}");
+    // The file names its format (2: the counts under `rotations`).
     let counts: serde_json::Value = serde_json::from_str(&read(&node.rotations_file())).unwrap();
-    assert_eq!(counts, serde_json::json!({ "rpc": 1 }));
+    assert_eq!(counts["format"], 2);
+    assert_eq!(counts["rotations"], serde_json::json!({ "rpc": 1 }));
 
     // Every command that evaluates sees the bump.
     assert_eq!(node.evaluated_version("rpc"), 2);
@@ -282,6 +284,8 @@ fn rotate_records_even_when_the_description_is_gone() {
         "{text}"
     );
     assert!(text.contains("no preview of that switch"), "{text}");
+    // The file names its format (2: the counts under `rotations`).
     let counts: serde_json::Value = serde_json::from_str(&read(&node.rotations_file())).unwrap();
-    assert_eq!(counts, serde_json::json!({ "token": 1 }));
+    assert_eq!(counts["format"], 2);
+    assert_eq!(counts["rotations"], serde_json::json!({ "token": 1 }));
 }

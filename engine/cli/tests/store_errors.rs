@@ -43,7 +43,12 @@ fn generation_numbers(ws: &Workspace) -> Vec<u64> {
 #[test]
 fn a_held_lock_names_its_holder_and_exits_1() {
     let ws = Workspace::new();
-    let _held = StateLock::acquire(&ws.state, "archy switch", false).unwrap();
+    let _held = StateLock::acquire(
+        &archy_store::StateDir::new(&ws.state),
+        "archy switch",
+        false,
+    )
+    .unwrap();
     let holder = format!("pid {}: archy switch", std::process::id());
 
     let build = ws.build(&node_text("hello"));
@@ -65,7 +70,12 @@ fn a_held_lock_names_its_holder_and_exits_1() {
 fn with_wait_a_build_waits_for_the_lock_and_then_runs() {
     let ws = Workspace::new();
     ws.node(&node_text("hello"));
-    let held = StateLock::acquire(&ws.state, "archy switch", false).unwrap();
+    let held = StateLock::acquire(
+        &archy_store::StateDir::new(&ws.state),
+        "archy switch",
+        false,
+    )
+    .unwrap();
     let mut args = vec!["--wait", "build"];
     args.extend(common::FACTS);
     let mut waiting = ws

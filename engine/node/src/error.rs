@@ -13,7 +13,7 @@ use archy_switch::switch::SwitchError;
 
 use crate::facts::BadFact;
 use crate::reconcile::Repairs;
-use crate::rotations::RotationsError;
+use archy_store::RotationsError;
 
 /// A failed operation. The message says what happened; [`NodeError::hint`]
 /// what to do about it.
@@ -244,7 +244,9 @@ impl NodeError {
             NodeError::NoSuchSecret { declared, .. } => {
                 return Some(format!("the secrets it declares: {}", declared.join(", ")));
             }
-            NodeError::Rotations(e) => return e.hint().map(str::to_string),
+            NodeError::Rotations(RotationsError::Malformed { .. }) => {
+                RotationsError::MALFORMED_HINT
+            }
             NodeError::Current { .. } => "run `archy store verify` to see what is damaged",
             NodeError::StoreDamaged { .. } => {
                 "delete the corrupt objects and run `archy build` to write them again; a broken \

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use archy_eval::{Evaluation, FsSources, HostFacts, Inputs, Limits};
 
-use crate::{NodeError, facts, rotations};
+use archy_store::StateDir;
+
+use crate::{NodeError, facts};
 
 /// A node description and the host facts given on the command line.
 #[derive(Debug, Clone)]
@@ -39,10 +41,10 @@ impl Source {
 
 /// Evaluates `source` with the machine's facts, its overrides and the
 /// node's secret rotations.
-pub fn evaluate(source: &Source, state_dir: &Path) -> Result<Evaluation, NodeError> {
-    let mut host: HostFacts = facts::discover(state_dir);
+pub fn evaluate(source: &Source, state_dir: &StateDir) -> Result<Evaluation, NodeError> {
+    let mut host: HostFacts = facts::discover(state_dir.path());
     facts::apply_overrides(&mut host, &source.facts)?;
-    let rotations = rotations::read(state_dir)?;
+    let rotations = state_dir.read_rotations()?;
     evaluate_with(
         &source.node,
         Inputs {

@@ -2,7 +2,7 @@
 //! failure is follows from which engine error it came from.
 
 use archy_build::BuildError;
-use archy_store::StoreError;
+use archy_store::{RotationsError, StoreError};
 use archy_switch::switch::SwitchError;
 
 use crate::NodeError;
@@ -64,7 +64,8 @@ impl From<&NodeError> for Exit {
             NodeError::Store(e) => e.into(),
             NodeError::Build(BuildError::Store(e)) => e.into(),
             NodeError::Switch(e) => e.as_ref().into(),
-            NodeError::Rotations(e) if e.is_malformed() => Exit::Input,
+            NodeError::Rotations(RotationsError::Malformed { .. }) => Exit::Input,
+            NodeError::Rotations(RotationsError::Newer(_)) => Exit::System,
             NodeError::RolledBack { .. } => Exit::RolledBack,
             NodeError::Eval(_)
             | NodeError::Fact(_)

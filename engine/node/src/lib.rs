@@ -25,7 +25,6 @@ mod plan;
 mod podman;
 pub mod reconcile;
 pub mod release;
-pub mod rotations;
 mod secret;
 mod session;
 pub mod status;
@@ -33,6 +32,8 @@ mod store;
 mod switch;
 
 use std::path::{Path, PathBuf};
+
+use archy_store::StateDir;
 
 pub use error::{NodeError, ReleaseFailed};
 pub use evaluate::{Source, evaluate_with};
@@ -56,7 +57,7 @@ pub mod types {
 /// The node whose state lives in one state dir.
 #[derive(Debug, Clone)]
 pub struct Node {
-    state_dir: PathBuf,
+    state_dir: StateDir,
     root: Option<PathBuf>,
 }
 
@@ -64,18 +65,14 @@ impl Node {
     /// The node with state dir `state_dir`; with `root`, the image under
     /// that folder (its state dir is `root/state_dir`). Touches nothing.
     pub fn new(state_dir: &Path, root: Option<&Path>) -> Node {
-        let state_dir = match root {
-            Some(root) => root.join(state_dir.strip_prefix("/").unwrap_or(state_dir)),
-            None => state_dir.to_owned(),
-        };
         Node {
-            state_dir,
+            state_dir: StateDir::under_root(state_dir, root),
             root: root.map(Path::to_owned),
         }
     }
 
     /// The state dir as seen from here (under the root, if any).
-    pub fn state_dir(&self) -> &Path {
+    pub fn state_dir(&self) -> &StateDir {
         &self.state_dir
     }
 
@@ -113,9 +110,11 @@ mod tests {
     #[test]
     fn the_state_dir_moves_under_the_root() {
         let dir = Path::new("/var/lib/archy");
-        assert_eq!(Node::new(dir, None).state_dir(), dir);
+        assert_eq!(Node::new(dir, None).state_dir().path(), dir);
         assert_eq!(
-            Node::new(dir, Some(Path::new("/mnt/image"))).state_dir(),
+            Node::new(dir, Some(Path::new("/mnt/image")))
+                .state_dir()
+                .path(),
             Path::new("/mnt/image/var/lib/archy")
         );
     }

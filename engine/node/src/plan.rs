@@ -8,7 +8,7 @@ use archy_build::LoadedGeneration;
 use archy_graph::Graph;
 use archy_plan::Plan;
 use archy_realize::Realizer;
-use archy_store::Store;
+use archy_store::{Link, Store};
 use archy_switch::switch::plan_switch;
 
 use crate::evaluate::{self, Source};
@@ -44,7 +44,7 @@ impl Node {
     /// The current generation, loaded from the store alone; `None` on a
     /// node archy never switched. Reads only: creates nothing.
     pub fn current(&self) -> Result<Option<LoadedGeneration>, NodeError> {
-        if std::fs::symlink_metadata(self.state_dir.join("current")).is_err() {
+        if std::fs::symlink_metadata(self.state_dir.link(Link::Current)).is_err() {
             return Ok(None);
         }
         let store = Store::open(&self.state_dir)?;

@@ -18,7 +18,9 @@ use archy_plan::{Observed, UnitOp};
 use serde::Serialize;
 
 use crate::evaluate::evaluate_with;
-use crate::{Node, NodeError, Session, facts, rotations};
+use archy_store::{Link, StateDir};
+
+use crate::{Node, NodeError, Session, facts};
 
 /// A rotation recorded, and what the next switch will do about it.
 #[derive(Debug)]
@@ -83,7 +85,7 @@ impl Node {
     /// The current generation's secrets: version, rotations, whether the
     /// value is on disk, mode. Never the values.
     pub fn secrets(&self) -> Result<Secrets, NodeError> {
-        let counts = rotations::read(&self.state_dir)?;
+        let counts = self.state_dir.read_rotations()?;
         let live = self.current()?;
         let secrets = live
             .as_ref()
@@ -92,7 +94,7 @@ impl Node {
             .into_iter()
             .map(|s| {
                 let name = s.name.to_string();
-                let file = self.state_dir.join("secrets").join(&name);
+                let file = self.state_dir.secret(&name);
                 ListedSecret {
                     rotations: counts.get(&name).copied().unwrap_or(0),
                     present: std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()),
@@ -115,7 +117,7 @@ impl Node {
     /// Checked before the lock too, so a node never switched is left as it
     /// is (taking the lock creates the state dir).
     pub fn rotate_secret(&self, name: &str, wait: bool) -> Result<Rotated, NodeError> {
-        if std::fs::symlink_metadata(self.state_dir.join("current")).is_err() {
+        if std::fs::symlink_metadata(self.state_dir.link(Link::Current)).is_err() {
             return Err(NodeError::NeverSwitched);
         }
         self.open("archy secret rotate", wait)?.secret_rotate(name)
@@ -138,12 +140,12 @@ impl Session<'_> {
         let overflow = || NodeError::RotationOverflow {
             name: name.to_string(),
         };
-        let mut counts = rotations::read(self.state_dir())?;
+        let mut counts = self.state_dir().read_rotations()?;
         let before = counts.get(name).copied().unwrap_or(0);
         let after = before.checked_add(1).ok_or_else(overflow)?;
         let fallback = spec.version.checked_add(1).ok_or_else(overflow)?;
         counts.insert(name.to_string(), after);
-        rotations::write(self.state_dir(), &counts)?;
+        self.state_dir().write_rotations(&counts)?;
         let preview = preview(self.state_dir(), &live, name, &counts);
         Ok(Rotated {
             name: name.to_string(),
@@ -158,7 +160,7 @@ impl Session<'_> {
 /// that generation's host facts and the new rotations, and plans the
 /// switch to it: the units that restart and the secret's next version.
 fn preview(
-    state_dir: &Path,
+    state_dir: &StateDir,
     live: &LoadedGeneration,
     name: &str,
     counts: &Rotations,
@@ -170,7 +172,7 @@ fn preview(
             source.display()
         ));
     }
-    let mut host = facts::discover(state_dir);
+    let mut host = facts::discover(state_dir.path());
     host.extend(live.graph.facts.clone());
     let inputs = Inputs {
         facts: host,

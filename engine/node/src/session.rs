@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use archy_realize::Realizer;
-use archy_store::{StateLock, Store};
+use archy_store::{StateDir, StateLock, Store};
 use archy_switch::journal::Journal;
 use archy_switch::switch::{Outcome, Switcher};
 use archy_systemd::SystemdBus;
@@ -87,7 +87,7 @@ impl Session<'_> {
         std::mem::take(&mut self.recovery)
     }
 
-    pub(crate) fn state_dir(&self) -> &Path {
+    pub(crate) fn state_dir(&self) -> &StateDir {
         &self.node.state_dir
     }
 
@@ -129,7 +129,6 @@ impl Session<'_> {
             realizer: &realizer,
             systemd: &systemd,
             podman: &podman,
-            state_dir: self.state_dir().to_path_buf(),
             adopt,
             command: self.command.to_string(),
             job_timeout: JOB_TIMEOUT,

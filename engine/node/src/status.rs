@@ -11,6 +11,7 @@ use std::time::Instant;
 use archy_graph::Graph;
 use archy_plan::{Drift, Observed};
 use archy_realize::Realizer;
+use archy_store::StateDir;
 use serde::Serialize;
 
 use crate::podman::NodePodman;
@@ -85,7 +86,7 @@ pub(crate) fn secrets_dir(realizer: &Realizer) -> String {
 }
 
 /// The drift of the running node from generation `graph`, with repairs.
-fn entries(state_dir: &Path, graph: &Graph) -> Result<Vec<Entry>, NodeError> {
+fn entries(state_dir: &StateDir, graph: &Graph) -> Result<Vec<Entry>, NodeError> {
     let realizer = Realizer::new(Path::new("/"), state_dir);
     let systemd = connect_for("cannot ask systemd which units run")?;
     let podman = NodePodman::new(Some(&systemd));

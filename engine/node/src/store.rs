@@ -113,7 +113,7 @@ impl Node {
     /// Every generation and the links. A state dir without generations is
     /// an empty listing, and is not created: listing must not write.
     pub fn generations(&self) -> Result<Listing, NodeError> {
-        if !self.state_dir.join("generations").is_dir() {
+        if !self.state_dir.generations().is_dir() {
             return Ok(Listing::default());
         }
         let store = Store::open(&self.state_dir)?;
@@ -140,7 +140,7 @@ impl Node {
     /// store whose disk has gone read-only.
     pub fn verify_store(&self) -> Result<Option<StoreCheck>, NodeError> {
         // Opening creates a missing store; checking must not write.
-        if !self.state_dir.join("store").is_dir() {
+        if !self.state_dir.objects().is_dir() {
             return Ok(None);
         }
         let store = Store::open(&self.state_dir)?;
@@ -159,7 +159,7 @@ impl Node {
             report,
             unloadable,
             objects_dir: store.objects_dir().to_owned(),
-            state_dir: store.state_dir().to_owned(),
+            state_dir: store.state_dir().path().to_owned(),
         }))
     }
 }

@@ -5,11 +5,12 @@
 //! the state lock, like everything else in the state dir.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
+use archy_store::versioned::{self, FIRST_FORMAT, RecordError};
+use archy_store::{NewerFormat, StateDir, VersionedRecord};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,15 @@ pub enum StateError {
     },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    /// A newer archy wrote the record.
+    #[error(transparent)]
+    Newer(#[from] NewerFormat),
+}
+
+/// Format 1 is the record of the archy that first took releases.
+impl VersionedRecord for OtaState {
+    const WHAT: &'static str = "the release record";
+    const FORMAT: u32 = FIRST_FORMAT;
 }
 
 /// What a node would do with a release, before anything is unpacked.
@@ -126,10 +136,6 @@ pub struct Policy<'a> {
     pub allow_downgrade: bool,
 }
 
-pub fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join("ota.json")
-}
-
 /// Now, as the records write it.
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
@@ -137,27 +143,20 @@ pub fn now() -> String {
 
 impl OtaState {
     /// The record, or an empty one on a node that never took a release.
-    pub fn load(state_dir: &Path) -> Result<Self, StateError> {
-        let path = path(state_dir);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
-                path: path.clone(),
-                source,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(StateError::Read { path, source }),
+    pub fn load(state_dir: &StateDir) -> Result<Self, StateError> {
+        let path = state_dir.ota_record();
+        match versioned::read(&path) {
+            Ok(record) => Ok(record.unwrap_or_default()),
+            Err(RecordError::Io(source)) => Err(StateError::Read { path, source }),
+            Err(RecordError::Parse(source)) => Err(StateError::Parse { path, source }),
+            Err(RecordError::Newer(newer)) => Err(newer.into()),
         }
     }
 
     /// Writes the record atomically: a crash leaves the old one or the new.
-    pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
-        let target = path(state_dir);
-        let err = |source| StateError::Write {
-            path: target.clone(),
-            source,
-        };
-        let text = serde_json::to_vec_pretty(self).map_err(|e| err(io::Error::other(e)))?;
-        archy_store::replace_file(&target, &text, 0o600).map_err(err)
+    pub fn save(&self, state_dir: &StateDir) -> Result<(), StateError> {
+        let path = state_dir.ota_record();
+        versioned::write(&path, self, 0o600).map_err(|source| StateError::Write { path, source })
     }
 
     /// The release the node runs: the one generation `current` was built
@@ -371,8 +370,9 @@ mod tests {
     #[test]
     fn the_record_round_trips_and_a_missing_one_is_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let state_dir = StateDir::new(dir.path());
         assert_eq!(
-            OtaState::load(dir.path()).expect("load"),
+            OtaState::load(&state_dir).expect("load"),
             OtaState::default()
         );
         let mut state = OtaState::default();
@@ -381,10 +381,10 @@ mod tests {
             reason: "exchange audit".into(),
             at: now(),
         });
-        state.save(dir.path()).expect("save");
-        assert_eq!(OtaState::load(dir.path()).expect("load"), state);
-        fs::write(path(dir.path()), b"{").expect("write");
-        let err = OtaState::load(dir.path()).expect_err("damaged");
+        state.save(&state_dir).expect("save");
+        assert_eq!(OtaState::load(&state_dir).expect("load"), state);
+        std::fs::write(state_dir.ota_record(), b"{").expect("write");
+        let err = OtaState::load(&state_dir).expect_err("damaged");
         assert!(err.to_string().contains("move it away"), "{err}");
     }
 }

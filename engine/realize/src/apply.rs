@@ -9,6 +9,7 @@ use archy_graph::quadlet::QUADLET_DIR;
 use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UserSpec};
 use archy_graph::{Graph, Kind, Resource, ResourceKey, UnitSource};
 use archy_plan::{Change, ChangeOp, Plan, Reason};
+use archy_store::StateDir;
 
 use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
@@ -53,7 +54,7 @@ pub(crate) fn apply(r: &Realizer, new: &Graph, plan: &Plan) -> Result<Applied> {
 
 struct Session<'a> {
     root: &'a Path,
-    state_dir: &'a Path,
+    state_dir: &'a StateDir,
     new: &'a Graph,
     record: Record,
     /// The root's account tables, read when first needed after the last
@@ -161,7 +162,7 @@ impl<'a> Session<'a> {
     }
 
     fn backup_path(&self, name: &str) -> PathBuf {
-        self.state_dir.join("adopted").join(name)
+        self.state_dir.adopted_backup(name)
     }
 
     /// Backs up what is at `node_path` (not archy's) and records the path
@@ -181,10 +182,10 @@ impl<'a> Session<'a> {
                 what,
             });
         }
-        let dir = self.state_dir.join("adopted");
+        let dir = self.state_dir.adopted();
         if !dir.is_dir() {
-            fs::create_dir_all(self.state_dir)
-                .map_err(|e| Error::io("create directory", self.state_dir)(e))?;
+            let state = self.state_dir.path();
+            fs::create_dir_all(state).map_err(|e| Error::io("create directory", state)(e))?;
             fsops::make_dir(&dir, 0o700, 0, 0)?;
         }
         let name = backup_name(node_path);
@@ -435,8 +436,8 @@ impl<'a> Session<'a> {
 
     fn secret(&mut self, sec: &SecretSpec, op: ChangeOp, reason: &Reason) -> Result<()> {
         let name = sec.name.to_string();
-        let dir = self.state_dir.join("secrets");
-        let path = dir.join(&name);
+        let dir = self.state_dir.secrets();
+        let path = self.state_dir.secret(&name);
         let shown = path.display().to_string();
         let (uid, gid) = self.ids(
             sec.owner.as_ref().map(|o| o.as_str()),
@@ -444,8 +445,8 @@ impl<'a> Session<'a> {
             &shown,
         )?;
         if !fsops::has_meta(&dir, true, SECRETS_DIR_MODE, 0, 0) {
-            fs::create_dir_all(self.state_dir)
-                .map_err(|e| Error::io("create directory", self.state_dir)(e))?;
+            let state = self.state_dir.path();
+            fs::create_dir_all(state).map_err(|e| Error::io("create directory", state)(e))?;
             fsops::make_dir(&dir, SECRETS_DIR_MODE, 0, 0)?;
         }
         let wanted = SecretRecord {
@@ -545,12 +546,12 @@ impl<'a> Session<'a> {
         } else {
             // Filled from the secrets here, at activation; the store keeps
             // the template. An error names the secret, never a value.
-            let secrets = self.state_dir.join("secrets");
-            let filled = crate::derive::render(template, |name| fs::read(secrets.join(name)).ok())
-                .map_err(|e| Error::Derive {
-                    path: path.clone(),
-                    why: e.message,
-                })?;
+            let filled =
+                crate::derive::render(template, |name| fs::read(self.state_dir.secret(name)).ok())
+                    .map_err(|e| Error::Derive {
+                        path: path.clone(),
+                        why: e.message,
+                    })?;
             std::borrow::Cow::Owned(filled)
         };
         let target = self.target(&path);

@@ -145,9 +145,9 @@ impl Checker<'_> {
         if f.derives.is_empty() {
             return Ok(len == f.size && digest_of(host)? == f.content);
         }
-        let secrets = self.realizer.state_dir.join("secrets");
-        let Ok(filled) = crate::derive::render(template, |name| fs::read(secrets.join(name)).ok())
-        else {
+        let Ok(filled) = crate::derive::render(template, |name| {
+            fs::read(self.realizer.secret_path(name)).ok()
+        }) else {
             return Ok(true);
         };
         let mut expected = filled.into_bytes();

@@ -107,6 +107,10 @@ pub enum Error {
         "cannot generate secret {name}: the system's random source failed ({detail}); check /dev/urandom and switch again"
     )]
     Random { name: String, detail: String },
+    /// A record of the state dir (the ownership record) that a newer archy
+    /// wrote.
+    #[error(transparent)]
+    NewerRecord(#[from] archy_store::NewerFormat),
 }
 
 impl Error {

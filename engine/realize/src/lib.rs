@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use archy_graph::{Graph, Resource, UnitSource};
 use archy_plan::{Observed, Plan};
+use archy_store::StateDir;
 use serde::Serialize;
 
 pub use error::{Error, Result};
@@ -39,7 +40,7 @@ pub use record::{OwnedKind, OwnedPath, Record, SecretRecord};
 #[derive(Debug, Clone)]
 pub struct Realizer {
     root: PathBuf,
-    state_dir: PathBuf,
+    state_dir: StateDir,
 }
 
 /// What [`Realizer::apply_changes`] did. Paths are node paths (as the
@@ -81,11 +82,11 @@ impl Realizer {
     /// record, secrets and backups in `state_dir` (a path on this machine,
     /// such as `<root>/var/lib/archy`). Relative paths are taken from the
     /// current directory (the file system is not touched here).
-    pub fn new(root: &Path, state_dir: &Path) -> Realizer {
+    pub fn new(root: &Path, state_dir: &StateDir) -> Realizer {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         Realizer {
             root: absolute(root),
-            state_dir: absolute(state_dir),
+            state_dir: StateDir::new(absolute(state_dir.path())),
         }
     }
 
@@ -93,13 +94,13 @@ impl Realizer {
         &self.root
     }
 
-    pub fn state_dir(&self) -> &Path {
+    pub fn state_dir(&self) -> &StateDir {
         &self.state_dir
     }
 
     /// Where the value of secret `name` is kept.
     pub fn secret_path(&self, name: &str) -> PathBuf {
-        self.state_dir.join("secrets").join(name)
+        self.state_dir.secret(name)
     }
 
     /// The path on this machine of a node path (symbolic links among its

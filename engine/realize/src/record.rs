@@ -1,4 +1,4 @@
-//! archy's ownership record, `<state_dir>/owned.json`: every path archy
+//! archy's ownership record, `<state>/owned.json`: every path archy
 //! wrote on the node and every backup it keeps of an adopted path. archy
 //! never modifies or deletes a target path that the record does not list.
 //!
@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
 
+use archy_store::versioned::{self, FIRST_FORMAT, RecordError};
+use archy_store::{StateDir, VersionedRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -80,6 +80,8 @@ pub struct SecretRecord {
 /// The whole record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    /// Always 1: before records named their format ([`VersionedRecord`])
+    /// this said it, and an older archy refuses a record without it.
     pub version: u32,
     /// Node paths (as the graph names them, without the root prefix).
     pub paths: BTreeMap<String, OwnedPath>,
@@ -95,28 +97,33 @@ pub struct Record {
 
 pub(crate) const RECORD_VERSION: u32 = 1;
 
-pub(crate) fn record_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("owned.json")
+/// Format 1 is the record of the archy that first kept one.
+impl VersionedRecord for Record {
+    const WHAT: &'static str = "archy's ownership record";
+    const FORMAT: u32 = FIRST_FORMAT;
 }
 
 impl Record {
     /// Reads the record; a missing one is empty (archy owns nothing yet).
-    pub(crate) fn load(state_dir: &Path) -> Result<Record> {
-        let path = record_path(state_dir);
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    pub(crate) fn load(state_dir: &StateDir) -> Result<Record> {
+        let path = state_dir.owned();
+        let record = match versioned::read::<Record>(&path) {
+            Ok(Some(record)) => record,
+            Ok(None) => {
                 return Ok(Record {
                     version: RECORD_VERSION,
                     ..Record::default()
                 });
             }
-            Err(e) => return Err(Error::io("read", &path)(e)),
+            Err(RecordError::Io(e)) => return Err(Error::io("read", &path)(e)),
+            Err(RecordError::Parse(e)) => {
+                return Err(Error::Record {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                });
+            }
+            Err(RecordError::Newer(newer)) => return Err(newer.into()),
         };
-        let record: Record = serde_json::from_slice(&text).map_err(|e| Error::Record {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
         if record.version != RECORD_VERSION {
             return Err(Error::Record {
                 path: path.display().to_string(),
@@ -130,14 +137,14 @@ impl Record {
     }
 
     /// Writes the record atomically.
-    pub(crate) fn save(&self, state_dir: &Path) -> Result<()> {
-        let path = record_path(state_dir);
-        fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir)(e))?;
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| Error::Record {
+    pub(crate) fn save(&self, state_dir: &StateDir) -> Result<()> {
+        let path = state_dir.owned();
+        let state = state_dir.path();
+        fs::create_dir_all(state).map_err(|e| Error::io("create directory", state)(e))?;
+        let text = versioned::encode(self).map_err(|e| Error::Record {
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
-        text.push(b'\n');
         fsops::write_file(&path, &text, 0o644, 0, 0)
     }
 

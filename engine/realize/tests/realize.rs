@@ -9,6 +9,7 @@ use std::path::Path;
 
 use archy_plan::{ChangeOp, Reason};
 use archy_realize::{Error, OwnedKind, Realizer};
+use archy_store::StateDir;
 use common::{Node, TESTER_GID, TESTER_UID, graph};
 
 fn one_file(path: &str, opts: &str) -> archy_graph::Graph {
@@ -448,7 +449,7 @@ fn a_fresh_root_needs_nothing_but_the_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("img");
     fs::create_dir(&root).unwrap();
-    let r = Realizer::new(&root, &dir.path().join("state"));
+    let r = Realizer::new(&root, &StateDir::new(dir.path().join("state")));
     let g = graph(
         r#"[ file("/etc/hostname", #{ text: "node\n" }), unit("a.service", #{ Service: #{ ExecStart: "/bin/a" }, Install: #{ WantedBy: "multi-user.target" } }) ]"#,
     );

@@ -6,9 +6,11 @@
 //! one, never between.
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use archy_plan::Plan;
+use archy_store::versioned::{self, FIRST_FORMAT, RecordError};
+use archy_store::{NewerFormat, StateDir, VersionedRecord};
 use serde::{Deserialize, Serialize};
 
 /// Which step a switch had reached.
@@ -63,55 +65,44 @@ pub enum JournalError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// A newer archy's switch was interrupted: this one cannot finish it.
+    #[error(transparent)]
+    Newer(#[from] NewerFormat),
 }
 
-pub fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join("switch.json")
+/// Format 1 is the journal of the archy that first journaled switches.
+impl VersionedRecord for Journal {
+    const WHAT: &'static str = "the switch journal";
+    const FORMAT: u32 = FIRST_FORMAT;
 }
 
 impl Journal {
     /// Writes the journal atomically: a reader (or a recovery after a
     /// crash) sees the previous version or this one, never a torn file.
-    pub fn save(&self, state_dir: &Path) -> Result<(), JournalError> {
-        let target = path(state_dir);
-        let err = |source| JournalError::Write {
-            path: target.clone(),
-            source,
-        };
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
-        archy_store::replace_file(&target, &bytes, 0o644).map_err(err)
+    pub fn save(&self, state_dir: &StateDir) -> Result<(), JournalError> {
+        let path = state_dir.switch_journal();
+        versioned::write(&path, self, 0o644).map_err(|source| JournalError::Write { path, source })
     }
 
     /// The journal of an interrupted switch, if there is one.
-    pub fn load(state_dir: &Path) -> Result<Option<Journal>, JournalError> {
-        let target = path(state_dir);
-        let bytes = match fs::read(&target) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(JournalError::Read {
-                    path: target,
-                    source,
-                });
-            }
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| JournalError::Parse {
-                path: target,
-                source,
-            })
+    pub fn load(state_dir: &StateDir) -> Result<Option<Journal>, JournalError> {
+        let path = state_dir.switch_journal();
+        versioned::read(&path).map_err(|err| match err {
+            RecordError::Io(source) => JournalError::Read { path, source },
+            RecordError::Parse(source) => JournalError::Parse { path, source },
+            RecordError::Newer(newer) => newer.into(),
+        })
     }
 
     /// Ends the switch: removes the journal (durably).
-    pub fn finish(state_dir: &Path) -> Result<(), JournalError> {
-        let target = path(state_dir);
+    pub fn finish(state_dir: &StateDir) -> Result<(), JournalError> {
+        let target = state_dir.switch_journal();
         let err = |source| JournalError::Write {
             path: target.clone(),
             source,
         };
         match fs::remove_file(&target) {
-            Ok(()) => File::open(state_dir)
+            Ok(()) => File::open(state_dir.path())
                 .and_then(|d| d.sync_all())
                 .map_err(err),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -145,27 +136,41 @@ mod tests {
     #[test]
     fn save_load_finish() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Journal::load(dir.path()).unwrap(), None);
+        let state = StateDir::new(dir.path());
+        assert_eq!(Journal::load(&state).unwrap(), None);
         let mut j = journal();
-        j.save(dir.path()).unwrap();
-        assert_eq!(Journal::load(dir.path()).unwrap(), Some(j.clone()));
+        j.save(&state).unwrap();
+        assert_eq!(Journal::load(&state).unwrap(), Some(j.clone()));
         j.phase = Phase::HealthGate;
         j.done.push("restart a.service".into());
-        j.save(dir.path()).unwrap();
+        j.save(&state).unwrap();
         assert_eq!(
-            Journal::load(dir.path()).unwrap().unwrap().phase,
+            Journal::load(&state).unwrap().unwrap().phase,
             Phase::HealthGate
         );
-        Journal::finish(dir.path()).unwrap();
-        assert_eq!(Journal::load(dir.path()).unwrap(), None);
-        Journal::finish(dir.path()).unwrap();
+        Journal::finish(&state).unwrap();
+        assert_eq!(Journal::load(&state).unwrap(), None);
+        Journal::finish(&state).unwrap();
     }
 
     #[test]
     fn a_damaged_journal_is_an_error_not_a_missing_one() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(path(dir.path()), b"{ half").unwrap();
-        let e = Journal::load(dir.path()).unwrap_err();
+        let state = StateDir::new(dir.path());
+        fs::write(state.switch_journal(), b"{ half").unwrap();
+        let e = Journal::load(&state).unwrap_err();
         assert!(e.to_string().contains("damaged"), "{e}");
+    }
+
+    #[test]
+    fn a_saved_journal_names_its_format_and_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        journal().save(&state).unwrap();
+        let text = fs::read_to_string(state.switch_journal()).unwrap();
+        assert!(
+            text.starts_with("{\n  \"format\": 1,\n  \"written_by\": \"archy "),
+            "{text}"
+        );
     }
 }

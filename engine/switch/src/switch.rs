@@ -4,7 +4,6 @@
 //! the same machinery.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use archy_graph::{Digest, Graph, Resource};
@@ -29,7 +28,6 @@ pub struct Switcher<'a> {
     pub systemd: &'a dyn ServiceManager,
     /// Reached only for generations with containers, networks or volumes.
     pub podman: &'a dyn PodmanAccess,
-    pub state_dir: PathBuf,
     /// Take over files archy did not write (backing them up).
     pub adopt: bool,
     /// Who is switching, for the journal.
@@ -220,12 +218,7 @@ impl Switcher<'_> {
 
     /// Where the secrets' values are kept, for what the operator reads.
     fn secrets_dir(&self) -> String {
-        self.realizer
-            .secret_path("")
-            .display()
-            .to_string()
-            .trim_end_matches('/')
-            .to_string()
+        self.realizer.state_dir().secrets().display().to_string()
     }
 
     /// Pulls and builds the plan's images, before anything is changed.
@@ -287,7 +280,7 @@ impl Switcher<'_> {
             done: Vec::new(),
             command: self.command.clone(),
         };
-        journal.save(&self.state_dir)?;
+        journal.save(self.store.state_dir())?;
         pause_point("planned");
         let result = self
             .apply(&new, &plan, &mut journal)
@@ -301,7 +294,7 @@ impl Switcher<'_> {
             // no other generation to go back to: going "back" to nothing
             // would remove everything archy manages.
             Err(failure) if from == Some(to) && journal.back_to.is_none() => {
-                Journal::finish(&self.state_dir)?;
+                Journal::finish(self.store.state_dir())?;
                 Err(SwitchError::Unrepaired {
                     generation: to,
                     why: failure.lines(),
@@ -318,7 +311,7 @@ impl Switcher<'_> {
     /// switch is committed or rolled back by its result. `None` when no
     /// switch was in flight.
     pub fn recover(&self) -> Result<Option<Outcome>, SwitchError> {
-        let Some(mut journal) = Journal::load(&self.state_dir)? else {
+        let Some(mut journal) = Journal::load(self.store.state_dir())? else {
             return Ok(None);
         };
         let to = journal.to;
@@ -326,13 +319,13 @@ impl Switcher<'_> {
             // A reconcile (or a switch to the generation that already ran)
             // has no other generation to go back to: the node stays on it,
             // and the next reconcile repairs whatever is still off.
-            Journal::finish(&self.state_dir)?;
+            Journal::finish(self.store.state_dir())?;
             return Ok(Some(Outcome::Unchanged { to }));
         }
         let new = self.load(to)?;
         match journal.phase {
             Phase::Planned => {
-                Journal::finish(&self.state_dir)?;
+                Journal::finish(self.store.state_dir())?;
                 Ok(Some(Outcome::Unchanged {
                     to: journal.from.unwrap_or(to),
                 }))
@@ -367,7 +360,9 @@ impl Switcher<'_> {
         // Time spent waiting for systemd, apart from archy's own work.
         let mut in_systemd = Duration::ZERO;
         journal.phase = Phase::Applying;
-        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        journal
+            .save(self.store.state_dir())
+            .map_err(Failure::Journal)?;
         for action in units::stops(plan) {
             let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
@@ -451,7 +446,9 @@ impl Switcher<'_> {
 
     fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
         journal.done.push(step);
-        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        journal
+            .save(self.store.state_dir())
+            .map_err(Failure::Journal)?;
         pause_point(journal.done.last().map_or("", String::as_str));
         Ok(())
     }
@@ -459,7 +456,9 @@ impl Switcher<'_> {
     /// Every health check of `graph` must pass within its deadline.
     fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
         journal.phase = Phase::HealthGate;
-        journal.save(&self.state_dir).map_err(Failure::Journal)?;
+        journal
+            .save(self.store.state_dir())
+            .map_err(Failure::Journal)?;
         let started = Instant::now();
         let checks: Vec<_> = graph
             .nodes
@@ -490,7 +489,7 @@ impl Switcher<'_> {
             self.store.set_previous(from)?;
         }
         self.store.set_current(to)?;
-        Journal::finish(&self.state_dir)?;
+        Journal::finish(self.store.state_dir())?;
         Ok(())
     }
 
@@ -506,7 +505,7 @@ impl Switcher<'_> {
         self.store
             .set_outcome(failed, Recorded::Failed, Some(why.join("; ")))?;
         journal.phase = Phase::RollingBack;
-        journal.save(&self.state_dir)?;
+        journal.save(self.store.state_dir())?;
         let back_to = journal.back_to;
         let target = match back_to {
             Some(n) => self.load(n)?,
@@ -538,7 +537,7 @@ impl Switcher<'_> {
         if let Some(n) = back_to {
             self.store.set_current(n)?;
         }
-        Journal::finish(&self.state_dir)?;
+        Journal::finish(self.store.state_dir())?;
         Ok(Outcome::RolledBack {
             failed,
             back_to,

@@ -103,7 +103,10 @@ fn images_are_built_from_the_generation_and_a_failure_stops_everything() {
 fn secrets_are_copied_when_missing_or_made_anew() {
     let g = graph();
     let dir = tempfile::tempdir().expect("tempdir");
-    let realizer = archy_realize::Realizer::new(dir.path(), &dir.path().join("state"));
+    let realizer = archy_realize::Realizer::new(
+        dir.path(),
+        &archy_store::StateDir::new(dir.path().join("state")),
+    );
     let path = realizer.secret_path("token");
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, b"first").expect("write");

@@ -16,7 +16,7 @@ use archy_graph::Graph;
 use archy_plan::{Drift, Reason, UnitOp};
 use archy_podman::Podman;
 use archy_realize::Realizer;
-use archy_store::Store;
+use archy_store::{StateDir, Store};
 use archy_switch::containers::PodmanAccess;
 use archy_switch::switch::{Outcome, Reconciled, SwitchError, Switcher};
 use archy_systemd::fake::{Call, FakeServiceManager, inactive};
@@ -79,8 +79,8 @@ impl Node {
         fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
         let state = root.join("var/lib/archy");
-        let store = Store::open(&state).unwrap();
-        let realizer = Realizer::new(&root, &state);
+        let store = Store::open(&StateDir::new(&state)).unwrap();
+        let realizer = Realizer::new(&root, &StateDir::new(&state));
         let systemd = FakeServiceManager::new();
         for unit in ["app.service", "wallet.service"] {
             systemd.set_unit(unit, inactive());
@@ -112,7 +112,6 @@ impl Node {
             realizer: &self.realizer,
             systemd: &self.systemd,
             podman: &NoPodman,
-            state_dir: self.state.clone(),
             adopt: false,
             command: "archy reconcile".into(),
             job_timeout: Duration::from_secs(5),

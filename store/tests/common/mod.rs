@@ -8,7 +8,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use archy_store::{Digest, GenerationDraft, GenerationRecord, ObjectId, ObjectName, Store};
+use archy_store::{
+    Digest, GenerationDraft, GenerationRecord, ObjectId, ObjectName, StateDir, Store,
+};
 use tempfile::TempDir;
 
 /// A valid object name.
@@ -19,7 +21,7 @@ pub fn name(text: &str) -> ObjectName {
 /// An empty store in a fresh temp dir (kept alive by the returned guard).
 pub fn temp_store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().expect("create a temp dir");
-    let store = Store::open(&dir.path().join("state")).expect("open a fresh store");
+    let store = Store::open(&StateDir::new(dir.path().join("state"))).expect("open a fresh store");
     (dir, store)
 }
 

@@ -28,7 +28,7 @@ fn verify(node: &Node) -> Result<Exit, NodeError> {
     let Some(check) = node.verify_store()? else {
         println!(
             "no store in {} yet; `archy build` creates it",
-            node.state_dir().display()
+            node.state_dir().path().display()
         );
         return Ok(Exit::Done);
     };

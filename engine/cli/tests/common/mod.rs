@@ -152,7 +152,7 @@ impl Workspace {
     }
 
     pub fn store(&self) -> archy_store::Store {
-        archy_store::Store::open(&self.state).unwrap()
+        archy_store::Store::open(&archy_store::StateDir::new(&self.state)).unwrap()
     }
 
     /// Replaces this workspace's paths with `[TMP]`; [`snapshot_settings`]

@@ -5,11 +5,12 @@
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use archy_ota::state::{Candidate, Decision, OtaState, Policy};
 use archy_ota::{download, keys::TrustedKeys, verify};
+use archy_store::StateDir;
 use semver::Version;
 
 use crate::NodeError;
@@ -57,7 +58,7 @@ fn is_url(s: &str) -> bool {
 
 /// Fetches (or reads) the bundle and its signature, and verifies it.
 /// Nothing of the bundle is read beyond the signature check.
-pub(crate) fn obtain(source: &BundleSource, state_dir: &Path) -> Result<Bundle, NodeError> {
+pub(crate) fn obtain(source: &BundleSource, state_dir: &StateDir) -> Result<Bundle, NodeError> {
     let trusted = TrustedKeys::load(&source.keys).map_err(NodeError::TrustedKeys)?;
     let (path, signature, downloaded, from) = if is_url(&source.bundle) {
         download_bundle(source, state_dir)?
@@ -97,7 +98,7 @@ pub(crate) fn obtain(source: &BundleSource, state_dir: &Path) -> Result<Bundle, 
 /// `.part` an earlier run left, mirrors in order.
 fn download_bundle(
     source: &BundleSource,
-    state_dir: &Path,
+    state_dir: &StateDir,
 ) -> Result<(PathBuf, String, bool, String), NodeError> {
     let urls: Vec<String> = std::iter::once(source.bundle.clone())
         .chain(source.mirrors.iter().cloned())
@@ -105,7 +106,7 @@ fn download_bundle(
     if let Some(u) = urls.iter().find(|u| !is_url(u)) {
         return Err(NodeError::NotUrl(u.clone()));
     }
-    let dir = state_dir.join("ota").join("downloads");
+    let dir = state_dir.ota_downloads();
     std::fs::create_dir_all(&dir).map_err(NodeError::io("create", &dir))?;
     // Named after the first URL, so a rerun resumes its own `.part`.
     let name = blake3::hash(urls[0].as_bytes()).to_hex();

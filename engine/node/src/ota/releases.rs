@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use archy_ota::manifest::Manifest;
 use archy_ota::manifest::ReleaseInfo;
+use archy_store::StateDir;
 use semver::Version;
 
 use crate::NodeError;
@@ -18,14 +19,11 @@ const KEEP_RELEASES: usize = 3;
 /// The folder release `version` (bundle hash `blake3`) is unpacked into,
 /// emptied of an interrupted earlier attempt; its parent exists.
 pub(crate) fn folder(
-    state_dir: &Path,
+    state_dir: &StateDir,
     version: &Version,
     blake3: &str,
 ) -> Result<PathBuf, NodeError> {
-    let dir = state_dir
-        .join("ota")
-        .join("releases")
-        .join(format!("{version}-{}", &blake3[..12.min(blake3.len())]));
+    let dir = state_dir.ota_release(version, blake3);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(NodeError::io("remove", &dir))?;
     }

@@ -4,10 +4,9 @@
 //! forgets one that a power cut (not the release) stopped.
 
 use std::fmt;
-use std::path::Path;
 
 use archy_ota::state::OtaState;
-use archy_store::{Outcome as Recorded, Store};
+use archy_store::{Outcome as Recorded, StateDir, Store};
 use archy_switch::journal::Phase;
 use semver::Version;
 
@@ -72,11 +71,11 @@ impl fmt::Display for Settled {
 /// release's fault, unless it happens every time). `None` when no release
 /// was pending.
 pub(crate) fn pending(
-    state_dir: &Path,
+    state_dir: &StateDir,
     store: &Store,
     phase: Option<Phase>,
 ) -> Result<Option<Settled>, NodeError> {
-    if !archy_ota::state::path(state_dir).exists() {
+    if !state_dir.ota_record().exists() {
         return Ok(None);
     }
     let mut state = OtaState::load(state_dir)?;

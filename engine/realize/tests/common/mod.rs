@@ -14,6 +14,7 @@ use archy_eval::{Limits, MemSources, evaluate};
 use archy_graph::Graph;
 use archy_plan::{Plan, plan};
 use archy_realize::{Applied, Realizer, Result};
+use archy_store::StateDir;
 use tempfile::TempDir;
 
 pub const TESTER_UID: u32 = 1500;
@@ -54,7 +55,7 @@ impl Node {
         )
         .unwrap();
         let state = root.join("var/lib/archy");
-        let realizer = Realizer::new(&root, &state);
+        let realizer = Realizer::new(&root, &StateDir::new(&state));
         Node {
             dir,
             root,

@@ -84,11 +84,11 @@ impl Switcher<'_> {
             done: Vec::new(),
             command: self.command.clone(),
         };
-        journal.save(&self.state_dir)?;
+        journal.save(self.store.state_dir())?;
         let result = self
             .apply(&graph, &plan, &mut journal)
             .and_then(|()| self.gate(&graph, &mut journal));
-        Journal::finish(&self.state_dir)?;
+        Journal::finish(self.store.state_dir())?;
         match result {
             Ok(()) => Ok(Reconciled::Done {
                 generation: current,
