@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::Digest;
 use crate::context::BuildContext;
-use crate::digest::Digest;
 use crate::encode::{Fact, GraphRecord, ResourceRecord};
 use crate::problem::{Problem, Span};
 use crate::resource::{ImageSource, Kind, MountSource, NetworkMode, Resource, ResourceKey};
