@@ -27,4 +27,4 @@ pub use encode::{Fact, GraphRecord, ResourceRecord};
 pub use graph::{Declarations, Declared, Graph, Node, assemble};
 pub use problem::{Problem, Span};
 pub use resource::{Kind, Resource, ResourceKey};
-pub use units::{UnitSource, unit_file_path};
+pub use units::{UnitFile, UnitSource, unit_file_path};

@@ -140,7 +140,7 @@ fn repair(
     }
     let advice: Vec<String> = lost
         .iter()
-        .map(|c| archy_plan::drift::lost_secret_advice(&c.id, secrets_dir))
+        .map(|c| archy_plan::drift::lost_secret_advice(&c.key.id, secrets_dir))
         .collect();
     Err(CliError::system(advice.join("\n  ")))
 }

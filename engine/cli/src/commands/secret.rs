@@ -180,7 +180,7 @@ fn preview(
         plan.units
             .iter()
             .filter(|u| u.op == op)
-            .map(|u| u.unit.clone())
+            .map(|u| u.unit.to_string())
             .collect()
     };
     let (restarts, reloads) = (units(UnitOp::Restart), units(UnitOp::Reload));
