@@ -1,4 +1,6 @@
-//! The blake3 digest that names every object.
+//! The blake3 digest that names every store object, and (re-exported by
+//! `archy-graph`) every resource, blob and whole graph: one type, so a
+//! digest computed by the graph is the one the store files an object under.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,6 +31,13 @@ impl Digest {
     /// The raw digest bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The first 12 hex digits, for humans.
+    pub fn short(&self) -> String {
+        let mut text = self.to_string();
+        text.truncate(12);
+        text
     }
 }
 
@@ -87,16 +96,27 @@ fn hex_value(digit: u8) -> Option<u8> {
     }
 }
 
+// Text formats (the store's JSON records, `archy eval --json`) carry the
+// hex; binary ones (the graph's canonical postcard encoding, whose bytes are
+// hashed) the 32 raw bytes.
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(Self)
+        }
     }
 }
 
@@ -110,6 +130,7 @@ mod tests {
         let text = digest.to_string();
         assert_eq!(text, blake3::hash(b"abc").to_hex().as_str());
         assert_eq!(text.parse::<Digest>(), Ok(digest));
+        assert_eq!(digest.short(), text[..12]);
     }
 
     #[test]

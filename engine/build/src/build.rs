@@ -18,7 +18,7 @@ use archy_store::{
 use crate::error::BuildError;
 use crate::objects::{
     build_contexts, context_file_object_name, context_object_name, file_blobs, graph_object_name,
-    resource_object_name, store_digest,
+    resource_object_name,
 };
 
 /// What a build did.
@@ -87,14 +87,14 @@ pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, 
             writer.insert(
                 &context_file_object_name(&file.path),
                 &file.bytes,
-                &store_digest(&entry.content),
+                &entry.content,
                 || format!("{} of the build context {}", file.path, used.context),
             )?;
         }
         writer.insert(
             &context_object_name(used.context),
             &manifest.encode(),
-            &store_digest(used.tree),
+            used.tree,
             || format!("the build context {} of {}", used.context, used.key),
         )?;
     }
@@ -103,7 +103,7 @@ pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, 
         writer.insert(
             &resource_object_name(&node.resource),
             &record,
-            &store_digest(&node.hash),
+            &node.hash,
             || node.key.to_string(),
         )?;
     }
@@ -208,7 +208,7 @@ impl<'a> ObjectWriter<'a> {
         let id = self.insert(
             &graph_object_name(),
             &graph.record().encode(),
-            &store_digest(&graph.root),
+            &graph.root,
             || "the graph".to_owned(),
         )?;
         // The graph is recorded in its own field, not among the objects.

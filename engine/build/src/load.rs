@@ -13,7 +13,6 @@ use archy_graph::{BuildContext, Digest, Graph, GraphRecord, Node, Resource, Reso
 use archy_store::{GenerationRecord, ObjectId, Store};
 
 use crate::error::LoadError;
-use crate::objects::{graph_digest, store_digest};
 
 /// A generation as the store holds it.
 #[derive(Debug, Clone)]
@@ -86,7 +85,7 @@ pub fn load(store: &Store, number: u64) -> Result<LoadedGeneration, LoadError> {
     let contexts = loader.contexts(&nodes)?;
 
     let graph = Graph {
-        root: graph_digest(&record.graph.digest()),
+        root: record.graph.digest(),
         facts: graph_record.facts,
         nodes,
         blobs,
@@ -148,7 +147,7 @@ impl<'a> Loader<'a> {
 
     /// The record's object with `digest`, if it lists one.
     fn lookup(&self, digest: &Digest) -> Option<&'a ObjectId> {
-        self.by_digest.get(&store_digest(digest)).copied()
+        self.by_digest.get(digest).copied()
     }
 
     /// The object with `digest`, read and checked against it.

@@ -86,10 +86,7 @@ pub fn file_blobs(graph: &Graph) -> Result<BTreeMap<ObjectId, &str>, BuildError>
                 key: node.key.to_string(),
                 digest: file.content.to_string(),
             })?;
-        let id = ObjectId::new(
-            store_digest(&file.content),
-            blob_object_name(&node.resource),
-        );
+        let id = ObjectId::new(file.content, blob_object_name(&node.resource));
         blobs.insert(id, text.as_ref());
     }
     Ok(blobs)
@@ -138,27 +135,9 @@ pub fn build_contexts(graph: &Graph) -> Result<Vec<UsedContext<'_>>, BuildError>
     Ok(out)
 }
 
-/// The store's digest type for a graph digest: both are blake3.
-pub fn store_digest(digest: &archy_graph::Digest) -> archy_store::Digest {
-    archy_store::Digest::from_bytes(*digest.as_bytes())
-}
-
-/// The graph's digest type for a store digest: both are blake3.
-pub fn graph_digest(digest: &archy_store::Digest) -> archy_graph::Digest {
-    archy_graph::Digest::from(blake3::Hash::from_bytes(*digest.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digests_convert_both_ways_unchanged() {
-        let graph = archy_graph::Digest::of(b"archy");
-        let store = store_digest(&graph);
-        assert_eq!(store.to_string(), graph.to_string());
-        assert_eq!(graph_digest(&store), graph);
-    }
 
     #[test]
     fn the_graph_object_name_is_valid() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use archy_build::objects::{graph_object_name, resource_object_name, store_digest};
+use archy_build::objects::{graph_object_name, resource_object_name};
 use archy_build::{BuildError, LoadError, build, load};
 use archy_eval::{FsSources, HostFacts, Limits};
 use archy_graph::{Fact, Graph, Resource};
@@ -96,10 +96,7 @@ fn store_in(dir: &Path) -> Store {
 
 fn object_of_node(graph: &Graph, index: usize) -> ObjectId {
     let node = &graph.nodes[index];
-    ObjectId::new(
-        store_digest(&node.hash),
-        resource_object_name(&node.resource),
-    )
+    ObjectId::new(node.hash, resource_object_name(&node.resource))
 }
 
 #[test]
@@ -121,7 +118,7 @@ fn every_object_is_stored_under_the_hash_the_graph_gives_it() {
             graph.node_record(&graph.nodes[index]).encode()
         );
     }
-    let graph_id = ObjectId::new(store_digest(&graph.root), graph_object_name());
+    let graph_id = ObjectId::new(graph.root, graph_object_name());
     assert_eq!(store.read(&graph_id).unwrap(), graph.record().encode());
     let text_id = ObjectId::new(
         archy_store::Digest::of(b"greeting=hello\n"),

@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::encode::DecodeError;
 
 /// The domain string of a context manifest. Part of every tree digest:

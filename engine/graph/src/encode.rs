@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::resource::{Resource, ResourceKey};
 
 const RESOURCE_DOMAIN: &str = "archy.resource.v4";

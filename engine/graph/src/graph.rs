@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::Digest;
 use crate::context::BuildContext;
-use crate::digest::Digest;
 use crate::encode::{Fact, GraphRecord, ResourceRecord};
+use crate::names::UnitName;
 use crate::problem::{Problem, Span};
 use crate::resource::{ImageSource, Kind, MountSource, NetworkMode, Resource, ResourceKey};
 
@@ -191,13 +192,16 @@ fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Prob
 }
 
 /// The systemd unit a podman resource becomes through Quadlet.
-pub fn generated_unit(key: &ResourceKey) -> Option<String> {
-    match key.kind {
-        Kind::Container => Some(format!("{}.service", key.id)),
-        Kind::Network => Some(format!("{}-network.service", key.id)),
-        Kind::Volume => Some(format!("{}-volume.service", key.id)),
-        _ => None,
-    }
+pub fn generated_unit(key: &ResourceKey) -> Option<UnitName> {
+    let unit = match key.kind {
+        Kind::Container => format!("{}.service", key.id),
+        Kind::Network => format!("{}-network.service", key.id),
+        Kind::Volume => format!("{}-volume.service", key.id),
+        _ => return None,
+    };
+    // The id is a podman name (letters, digits, `_`, `.`, `-`): always a
+    // valid unit name prefix, so this never fails for a checked resource.
+    UnitName::try_from(unit).ok()
 }
 
 /// A container `x` runs as `x.service`: a unit of that name would clash.
@@ -208,7 +212,7 @@ fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mu
         };
         let clash = ResourceKey {
             kind: Kind::Unit,
-            id: unit.clone(),
+            id: unit.to_string(),
         };
         if let Some(other) = by_key.get(&clash) {
             problems.push(

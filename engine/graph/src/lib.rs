@@ -7,7 +7,6 @@
 
 pub mod context;
 pub mod derive;
-pub mod digest;
 pub mod encode;
 pub mod graph;
 pub mod json;
@@ -20,10 +19,12 @@ pub mod unit_file;
 pub mod unit_keys;
 pub mod units;
 
+/// One digest type for the whole engine: the store names objects with the
+/// same digests the graph names resources and blobs with.
+pub use archy_store::Digest;
 pub use context::{BuildContext, ContextFile};
-pub use digest::Digest;
 pub use encode::{Fact, GraphRecord, ResourceRecord};
 pub use graph::{Declarations, Declared, Graph, Node, assemble};
 pub use problem::{Problem, Span};
 pub use resource::{Kind, Resource, ResourceKey};
-pub use units::{UnitSource, unit_file_path};
+pub use units::{UnitFile, UnitSource, unit_file_path};

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::names::{AbsPath, AccountName, Mode, PodmanName, SecretName, UnitName};
 use crate::quantity::{Bytes, MilliCpus, Millis};
 

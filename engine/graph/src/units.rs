@@ -2,11 +2,15 @@
 //! its own file in `/etc/systemd/system`; a container, network or volume is
 //! a Quadlet file in `/etc/containers/systemd` that systemd turns into a
 //! service. The planner, the realizer and the switch see them all the same
-//! way, as a [`UnitSource`].
+//! way, as a [`UnitSource`], and a switch writes or removes each as a
+//! [`UnitFile`]: its unit's name and its file's path, named here, once.
+
+use serde::{Deserialize, Serialize};
 
 use crate::graph::{Graph, Node, generated_unit};
+use crate::names::UnitName;
 use crate::quadlet::QUADLET_DIR;
-use crate::resource::{OnChange, Resource, UnitSection};
+use crate::resource::{Kind, OnChange, Resource, ResourceKey, UnitSection};
 use crate::unit_file::is_cosmetic;
 
 /// Where a unit's own file lives.
@@ -14,11 +18,23 @@ pub fn unit_file_path(unit: &str) -> String {
     format!("/etc/systemd/system/{unit}")
 }
 
+/// A unit file a switch writes or removes: the unit systemd makes of it
+/// and where it lives. The planner lists these and the realizer carries
+/// them out, so neither turns a path back into a unit name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UnitFile {
+    /// The unit systemd runs (`web.service`, `appnet-network.service`).
+    pub unit: UnitName,
+    /// The file archy writes for it (`/etc/systemd/system/a.service`,
+    /// `/etc/containers/systemd/web.container`).
+    pub path: String,
+}
+
 /// A unit of the graph and the file it comes from.
 #[derive(Debug, Clone)]
 pub struct UnitSource<'a> {
     /// The unit systemd runs (`web.service`, `appnet-network.service`).
-    pub unit: String,
+    pub unit: UnitName,
     /// The file archy writes for it.
     pub path: String,
     pub sections: Vec<UnitSection>,
@@ -41,7 +57,7 @@ impl<'a> UnitSource<'a> {
         let unit = generated_unit(&node.key);
         let (unit, path, sections, on_change, quadlet) = match &node.resource {
             Resource::Unit(u) => (
-                u.name.to_string(),
+                u.name.clone(),
                 unit_file_path(u.name.as_str()),
                 u.sections.clone(),
                 u.on_change,
@@ -82,6 +98,14 @@ impl<'a> UnitSource<'a> {
         })
     }
 
+    /// The unit and its file, together.
+    pub fn file(&self) -> UnitFile {
+        UnitFile {
+            unit: self.unit.clone(),
+            path: self.path.clone(),
+        }
+    }
+
     /// The file's text: a header saying who owns it, then each section.
     pub fn text(&self) -> String {
         render(&self.sections)
@@ -89,7 +113,7 @@ impl<'a> UnitSource<'a> {
 
     /// A template (`foo@.service`) is never started itself.
     pub fn is_template(&self) -> bool {
-        self.unit.contains("@.")
+        self.unit.is_template()
     }
 
     /// Started at boot: it has an `[Install]` section.
@@ -104,7 +128,7 @@ impl<'a> UnitSource<'a> {
     /// inactive again once its command has run (`archy status` does not
     /// count that as stopped).
     pub fn stays_active(&self) -> bool {
-        if !self.unit.ends_with(".service") || self.quadlet {
+        if self.unit.unit_type() != "service" || self.quadlet {
             return true;
         }
         let oneshot = section_values(&self.sections, "Service", "Type") == ["oneshot"];
@@ -116,40 +140,45 @@ impl<'a> UnitSource<'a> {
 
     /// What Quadlet adds to a container's service: it needs the services
     /// of the networks and volumes it uses.
-    fn implicit_needs(&self) -> Vec<String> {
+    fn implicit_needs(&self) -> Vec<UnitName> {
         let Resource::Container(c) = &self.node.resource else {
             return Vec::new();
         };
-        let mut out = Vec::new();
+        let key = |kind, id: &dyn std::fmt::Display| ResourceKey {
+            kind,
+            id: id.to_string(),
+        };
+        let mut keys = Vec::new();
         if let crate::resource::NetworkMode::Named(n) = &c.network {
-            out.push(format!("{n}-network.service"));
+            keys.push(key(Kind::Network, n));
         }
         for m in &c.volumes {
             if let crate::resource::MountSource::Volume(v) = &m.source {
-                out.push(format!("{v}-volume.service"));
+                keys.push(key(Kind::Volume, v));
             }
         }
-        out
+        keys.iter().filter_map(generated_unit).collect()
     }
 
     /// The units this one is ordered after or needs.
-    pub fn needs(&self) -> Vec<String> {
+    pub fn needs(&self) -> Vec<UnitName> {
         self.units_named_by(NEEDS)
     }
 
     /// The units whose restart systemd carries over to this one
     /// (`Requires=`, `BindsTo=`, `PartOf=`, and Quadlet's own requirements).
-    pub fn restarted_with(&self) -> Vec<String> {
+    pub fn restarted_with(&self) -> Vec<UnitName> {
         self.units_named_by(PROPAGATES)
     }
 
     /// The units `keys` under `[Unit]` name, plus what Quadlet adds; sorted,
-    /// without this unit itself.
-    fn units_named_by(&self, keys: &[&str]) -> Vec<String> {
-        let mut out: Vec<String> = keys
+    /// without this unit itself. A word that is no unit name names no unit
+    /// of the graph either, and is left out.
+    fn units_named_by(&self, keys: &[&str]) -> Vec<UnitName> {
+        let mut out: Vec<UnitName> = keys
             .iter()
             .flat_map(|k| section_values(&self.sections, "Unit", k))
-            .map(str::to_string)
+            .filter_map(|u| UnitName::try_from(u).ok())
             .chain(self.implicit_needs())
             .filter(|u| *u != self.unit)
             .collect();

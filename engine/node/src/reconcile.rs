@@ -114,7 +114,7 @@ impl Session<'_> {
             plan,
             advice: lost
                 .iter()
-                .map(|c| archy_plan::drift::lost_secret_advice(&c.id, &secrets))
+                .map(|c| archy_plan::drift::lost_secret_advice(&c.key.id, &secrets))
                 .collect(),
         };
         if repairs.advice.is_empty() {

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use archy_graph::names::UnitName;
 use archy_graph::resource::{ImageSource, OnChange};
 use archy_graph::{Graph, Kind, Node, Resource, ResourceKey, UnitSource};
 
@@ -102,27 +103,18 @@ fn rederived_files(
     new: &Graph,
     plan: &mut Plan,
 ) -> BTreeSet<ResourceKey> {
-    let key = |c: &Change| {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == c.kind)
-            .map(|kind| ResourceKey {
-                kind,
-                id: c.id.clone(),
-            })
-    };
     let mut remade: BTreeSet<ResourceKey> = plan
         .changes
         .iter()
         .filter(|c| {
-            let generated = c.kind == "secret" && c.op == ChangeOp::Generate;
+            let generated = c.key.kind == Kind::Secret && c.op == ChangeOp::Generate;
             let rewritten = matches!(c.reason, Reason::Drifted { .. })
                 && matches!(c.op, ChangeOp::Update | ChangeOp::Create);
             generated || rewritten
         })
-        .filter_map(key)
+        .map(|c| c.key.clone())
         .collect();
-    let planned: BTreeSet<ResourceKey> = plan.changes.iter().filter_map(key).collect();
+    let planned: BTreeSet<ResourceKey> = plan.changes.iter().map(|c| c.key.clone()).collect();
     for n in &new.nodes {
         let Resource::File(f) = &n.resource else {
             continue;
@@ -179,8 +171,7 @@ fn images(new: &Graph, observed: &Observed) -> Vec<ImageAction> {
 
 pub(crate) fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
     Change {
-        kind: n.key.kind.to_string(),
-        id: n.key.id.clone(),
+        key: n.key.clone(),
         op,
         reason,
     }
@@ -401,27 +392,23 @@ fn plan_units(
     plan: &mut Plan,
 ) {
     let live_sources = live.map(|g| g.unit_sources()).unwrap_or_default();
-    let before: BTreeMap<&str, &UnitSource> =
-        live_sources.iter().map(|u| (u.unit.as_str(), u)).collect();
+    let before: BTreeMap<&UnitName, &UnitSource> =
+        live_sources.iter().map(|u| (&u.unit, u)).collect();
     let sources = new.unit_sources();
     let mut actions: Vec<UnitAction> = Vec::new();
     for u in &sources {
-        let old = before.get(u.unit.as_str()).copied();
+        let old = before.get(&u.unit).copied();
         let foreign = u.node.key.kind == Kind::Container
             && observed.foreign_containers.contains(&u.node.key.id);
         if foreign {
-            plan.changes.push(Change {
-                kind: "container".into(),
-                id: u.node.key.id.clone(),
-                op: ChangeOp::Adopt,
-                reason: Reason::ForeignContainer,
-            });
+            plan.changes
+                .push(change(u.node, ChangeOp::Adopt, Reason::ForeignContainer));
         }
         let reread = u.node.refs.iter().find(|r| remade.contains(r));
         let drift: Vec<&Drift> = observed
             .drift
             .iter()
-            .filter(|d| d.unit().as_deref() == Some(u.unit.as_str()))
+            .filter(|d| d.unit().as_ref() == Some(&u.unit))
             .collect();
         let (op, reason) = match (old, live) {
             (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
@@ -429,7 +416,7 @@ fn plan_units(
                     .iter()
                     .any(|d| matches!(d, Drift::UnitFile { .. } | Drift::Disabled { .. }));
                 if rewrite {
-                    plan.unit_files_changed.push(u.path.clone());
+                    plan.unit_files_changed.push(u.file());
                 }
                 let reread = reread.map(|what| match u.on_change {
                     _ if u.is_template() => (UnitOp::Skip, Reason::Template),
@@ -462,21 +449,23 @@ fn plan_units(
             }
             (Some(o), Some(live)) => {
                 if o.sections != u.sections || o.path != u.path {
-                    plan.unit_files_changed.push(u.path.clone());
+                    plan.unit_files_changed.push(u.file());
                 }
                 changed_unit(o, u, live, new)
             }
             _ => {
                 if observed.unowned.contains(&u.path) && !observed.adopt {
                     plan.changes.push(Change {
-                        kind: "unit".into(),
-                        id: u.unit.clone(),
+                        key: ResourceKey {
+                            kind: Kind::Unit,
+                            id: u.unit.to_string(),
+                        },
                         op: ChangeOp::Refuse,
                         reason: Reason::NotOwned,
                     });
                     continue;
                 }
-                plan.unit_files_changed.push(u.path.clone());
+                plan.unit_files_changed.push(u.file());
                 new_unit(u)
             }
         };
@@ -493,21 +482,21 @@ fn plan_units(
             with: None,
         });
     }
-    let now: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
+    let now: BTreeSet<&UnitName> = sources.iter().map(|u| &u.unit).collect();
     let mut stops = Vec::new();
     for (unit, o) in &before {
         if now.contains(unit) {
             continue;
         }
-        plan.unit_files_changed.push(o.path.clone());
+        plan.unit_files_changed.push(o.file());
         if !o.is_template() {
-            stops.push(unit.to_string());
+            stops.push((*unit).clone());
         }
     }
-    plan.unit_files_changed.sort();
-    plan.unit_files_changed.dedup();
+    plan.unit_files_changed.sort_by(|a, b| a.path.cmp(&b.path));
+    plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
     follow_restarts(&sources, &mut actions);
-    let by_op = |op: UnitOp| -> Vec<String> {
+    let by_op = |op: UnitOp| -> Vec<UnitName> {
         actions
             .iter()
             .filter(|a| a.op == op)
@@ -540,7 +529,7 @@ fn plan_units(
 /// of their own, so each restarts exactly once.
 fn follow_restarts(sources: &[UnitSource], actions: &mut Vec<UnitAction>) {
     loop {
-        let restarting: BTreeMap<String, String> = actions
+        let restarting: BTreeMap<UnitName, UnitName> = actions
             .iter()
             .filter(|a| a.op == UnitOp::Restart)
             .map(|a| {

@@ -46,8 +46,8 @@ pub fn render(plan: &Plan) -> String {
                 out,
                 "  {:<8} {:<6} {:<40} {}",
                 op_word(&c.op),
-                c.kind,
-                c.id,
+                c.key.kind.as_str(),
+                c.key.id,
                 c.reason
             );
         }
@@ -64,7 +64,7 @@ pub fn render(plan: &Plan) -> String {
                 out,
                 "  {:<8} {:<47} {}{by}",
                 u.op.to_string(),
-                u.unit,
+                u.unit.as_str(),
                 u.reason
             );
         }
@@ -73,7 +73,7 @@ pub fn render(plan: &Plan) -> String {
     if !skipped.is_empty() {
         let _ = writeln!(out, "units left alone:");
         for u in skipped {
-            let _ = writeln!(out, "  {:<56} {}", u.unit, u.reason);
+            let _ = writeln!(out, "  {:<56} {}", u.unit.as_str(), u.reason);
         }
     }
     if !plan.unit_files_changed.is_empty() {

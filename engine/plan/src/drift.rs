@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use archy_graph::Kind;
+use archy_graph::graph::generated_unit;
+use archy_graph::names::UnitName;
+use archy_graph::{Kind, ResourceKey};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{ChangeOp, Plan, Reason};
@@ -34,15 +36,15 @@ pub enum Drift {
     },
     /// A unit or Quadlet file is missing or was edited.
     UnitFile {
-        unit: String,
+        unit: UnitName,
         path: String,
         what: String,
     },
     /// A unit the generation enables is not enabled: its [Install] links
     /// are gone (`systemctl disable`).
-    Disabled { unit: String },
+    Disabled { unit: UnitName },
     /// A unit that should run does not (`systemctl stop`, or it failed).
-    Inactive { unit: String, state: String },
+    Inactive { unit: UnitName, state: String },
     /// No container has the name of one the generation runs.
     ContainerMissing { container: String },
     /// The container exists but does not run.
@@ -110,7 +112,7 @@ impl Drift {
     }
 
     /// The systemd unit this drift is about, if it is one.
-    pub(crate) fn unit(&self) -> Option<String> {
+    pub(crate) fn unit(&self) -> Option<UnitName> {
         match self {
             Drift::UnitFile { unit, .. }
             | Drift::Disabled { unit }
@@ -118,7 +120,10 @@ impl Drift {
             Drift::ContainerMissing { container }
             | Drift::ContainerStopped { container, .. }
             | Drift::ContainerImage { container, .. }
-            | Drift::PodmanLost { container } => Some(format!("{container}.service")),
+            | Drift::PodmanLost { container } => generated_unit(&ResourceKey {
+                kind: Kind::Container,
+                id: container.clone(),
+            }),
             _ => None,
         }
     }
@@ -152,26 +157,26 @@ pub fn repairs(plan: &Plan, secrets_dir: &str) -> Vec<String> {
         out.push(format!("make image {}", i.reference));
     }
     for c in &plan.changes {
-        let phrase = match (&c.op, c.kind.as_str(), &c.reason) {
-            (ChangeOp::Keep, "secret", Reason::SecretLost) => {
-                format!("none by archy: {}", lost_secret_advice(&c.id, secrets_dir))
+        let id = &c.key.id;
+        let phrase = match (&c.op, c.key.kind, &c.reason) {
+            (ChangeOp::Keep, Kind::Secret, Reason::SecretLost) => {
+                format!("none by archy: {}", lost_secret_advice(id, secrets_dir))
             }
-            (ChangeOp::Keep, _, Reason::FromLostSecret { secret }) => format!(
-                "none until secret {secret} is restored: {} is made from it",
-                c.id
-            ),
+            (ChangeOp::Keep, _, Reason::FromLostSecret { secret }) => {
+                format!("none until secret {secret} is restored: {id} is made from it")
+            }
             (ChangeOp::Keep, _, _) | (ChangeOp::Refuse, _, _) => continue,
-            (ChangeOp::Create, "dir", _) => format!("create {}", c.id),
-            (ChangeOp::Create | ChangeOp::Update, _, _) => format!("rewrite {}", c.id),
-            (ChangeOp::Chmod, _, _) => format!("set the mode and owner of {} {}", c.kind, c.id),
-            (ChangeOp::Generate, _, _) => format!("make secret {} anew", c.id),
-            (ChangeOp::Adopt, _, _) => format!("remove the container {} made outside archy", c.id),
-            (ChangeOp::Remove, _, _) => format!("remove {}", c.id),
+            (ChangeOp::Create, Kind::Dir, _) => format!("create {id}"),
+            (ChangeOp::Create | ChangeOp::Update, _, _) => format!("rewrite {id}"),
+            (ChangeOp::Chmod, _, _) => format!("set the mode and owner of {}", c.key),
+            (ChangeOp::Generate, _, _) => format!("make secret {id} anew"),
+            (ChangeOp::Adopt, _, _) => format!("remove the container {id} made outside archy"),
+            (ChangeOp::Remove, _, _) => format!("remove {id}"),
         };
         out.push(phrase);
     }
-    for path in &plan.unit_files_changed {
-        out.push(format!("rewrite {path} and its [Install] links"));
+    for file in &plan.unit_files_changed {
+        out.push(format!("rewrite {} and its [Install] links", file.path));
     }
     if !plan.unit_files_changed.is_empty() {
         out.push("reload systemd".into());

@@ -5,6 +5,7 @@
 mod diff;
 pub mod display;
 pub mod drift;
+mod legacy;
 mod order;
 pub mod plan;
 mod repair;

@@ -5,18 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use archy_graph::UnitSource;
+use archy_graph::names::UnitName;
 
 /// For each unit of a generation, the units it needs (among its units),
 /// from its own `[Unit]` keys and, for containers, what Quadlet adds.
-fn needs(sources: &[UnitSource]) -> BTreeMap<String, BTreeSet<String>> {
-    let units: BTreeSet<&str> = sources.iter().map(|u| u.unit.as_str()).collect();
+fn needs(sources: &[UnitSource]) -> BTreeMap<UnitName, BTreeSet<UnitName>> {
+    let units: BTreeSet<&UnitName> = sources.iter().map(|u| &u.unit).collect();
     sources
         .iter()
         .map(|u| {
             let deps = u
                 .needs()
                 .into_iter()
-                .filter(|d| units.contains(d.as_str()))
+                .filter(|d| units.contains(d))
                 .collect();
             (u.unit.clone(), deps)
         })
@@ -26,32 +27,32 @@ fn needs(sources: &[UnitSource]) -> BTreeMap<String, BTreeSet<String>> {
 /// `units` with every unit after the units it needs (directly or through
 /// others in the graph); ties by name. A dependency cycle (which systemd
 /// would break arbitrarily too) falls back to name order for the rest.
-pub fn dependency_order(sources: &[UnitSource], units: &[String]) -> Vec<String> {
+pub fn dependency_order(sources: &[UnitSource], units: &[UnitName]) -> Vec<UnitName> {
     let needs = needs(sources);
-    let wanted: BTreeSet<&String> = units.iter().collect();
-    let mut done: BTreeSet<String> = BTreeSet::new();
+    let wanted: BTreeSet<&UnitName> = units.iter().collect();
+    let mut done: BTreeSet<UnitName> = BTreeSet::new();
     let mut out = Vec::new();
     // Depth-first over each unit's needs, so transitive order holds even
     // through units that are not acted on.
     fn visit(
-        unit: &str,
-        needs: &BTreeMap<String, BTreeSet<String>>,
-        done: &mut BTreeSet<String>,
-        on_path: &mut BTreeSet<String>,
-        order: &mut Vec<String>,
+        unit: &UnitName,
+        needs: &BTreeMap<UnitName, BTreeSet<UnitName>>,
+        done: &mut BTreeSet<UnitName>,
+        on_path: &mut BTreeSet<UnitName>,
+        order: &mut Vec<UnitName>,
     ) {
-        if done.contains(unit) || !on_path.insert(unit.to_string()) {
+        if done.contains(unit) || !on_path.insert(unit.clone()) {
             return;
         }
         for dep in needs.get(unit).into_iter().flatten() {
             visit(dep, needs, done, on_path, order);
         }
         on_path.remove(unit);
-        done.insert(unit.to_string());
-        order.push(unit.to_string());
+        done.insert(unit.clone());
+        order.push(unit.clone());
     }
     let mut all = Vec::new();
-    let mut sorted: Vec<&String> = units.iter().collect();
+    let mut sorted: Vec<&UnitName> = units.iter().collect();
     sorted.sort();
     for unit in sorted {
         visit(unit, &needs, &mut done, &mut BTreeSet::new(), &mut all);
@@ -66,7 +67,7 @@ pub fn dependency_order(sources: &[UnitSource], units: &[String]) -> Vec<String>
 
 /// `units` with dependents before what they need, by the live
 /// generation's units.
-pub fn stop_order(live: &[UnitSource], units: &[String]) -> Vec<String> {
+pub fn stop_order(live: &[UnitSource], units: &[UnitName]) -> Vec<UnitName> {
     let mut order = dependency_order(live, units);
     order.reverse();
     order

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use archy_graph::names::UnitName;
+use archy_graph::{Kind, ResourceKey, UnitFile};
 use serde::{Deserialize, Serialize};
 
 /// Why something is in the plan.
@@ -39,7 +41,7 @@ pub enum Reason {
     /// removed (its volumes and data stay) and its Quadlet unit takes over.
     ForeignContainer,
     /// It needs a unit that restarts, so systemd restarts it too.
-    Follows { unit: String },
+    Follows { unit: UnitName },
     /// The node differs from the generation here (`archy reconcile`).
     Drifted { what: String },
     /// Its value is missing on disk, and making it anew is not safe (the
@@ -117,10 +119,10 @@ pub enum ChangeOp {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    /// `file`, `dir`, `user`, `group`, `secret`.
-    pub kind: String,
-    /// Path or name.
-    pub id: String,
+    /// What changes: a file, directory, account or secret (or the unit or
+    /// container in the way). Flattened, so the JSON has `kind` and `id`.
+    #[serde(flatten)]
+    pub key: ResourceKey,
     pub op: ChangeOp,
     pub reason: Reason,
 }
@@ -151,14 +153,14 @@ impl fmt::Display for UnitOp {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitAction {
-    pub unit: String,
+    pub unit: UnitName,
     pub op: UnitOp,
     pub reason: Reason,
     /// A restart that systemd carries out itself when it restarts this
     /// unit (which this one `Requires=`): no job of its own, so that it
     /// restarts once, not twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub with: Option<String>,
+    pub with: Option<UnitName>,
 }
 
 /// How a missing image is made.
@@ -189,9 +191,11 @@ pub struct Plan {
     /// Images to pull or build, before anything else.
     #[serde(default)]
     pub images: Vec<ImageAction>,
-    /// Paths of the unit and Quadlet files to write or remove, so systemd
-    /// must reload.
-    pub unit_files_changed: Vec<String>,
+    /// The unit and Quadlet files to write or remove (so systemd must
+    /// reload), in path order. An older archy wrote only their paths: see
+    /// [`crate::legacy`].
+    #[serde(deserialize_with = "crate::legacy::unit_files")]
+    pub unit_files_changed: Vec<UnitFile>,
     /// Stops first (dependents before what they need), then reloads,
     /// restarts and starts (in dependency order), then the skipped ones.
     pub units: Vec<UnitAction>,
@@ -218,7 +222,7 @@ impl Plan {
     pub fn lost_secrets(&self) -> impl Iterator<Item = &Change> {
         self.changes
             .iter()
-            .filter(|c| c.kind == "secret" && c.reason == Reason::SecretLost)
+            .filter(|c| c.key.kind == Kind::Secret && c.reason == Reason::SecretLost)
     }
 
     /// The units a switch touches (every op but skip).

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{graph_of, ops, s, skipped};
+use common::{graph_of, ops, paths, s, skipped, u};
 
 use archy_eval::{Inputs, MemSources};
 use archy_graph::Graph;
@@ -47,7 +47,7 @@ const BUSYBOX2: &str = "localhost/testbed/busybox:v2";
 fn first_switch_writes_quadlet_files_and_starts_containers_in_order() {
     let p = plan(None, &node("a=1", BUSYBOX, ""), &Observed::default());
     assert_eq!(
-        p.unit_files_changed,
+        paths(&p),
         vec![
             s("/etc/containers/systemd/appnet.network"),
             s("/etc/containers/systemd/backend-data.volume"),
@@ -111,12 +111,15 @@ fn a_new_backend_image_restarts_the_backend_and_systemd_restarts_the_ui_with_it(
     assert_eq!(
         p.units[1].reason,
         Reason::Follows {
-            unit: s("backend.service")
+            unit: u("backend.service")
         }
     );
-    assert_eq!(p.units[1].with.as_deref(), Some("backend.service"));
     assert_eq!(
-        p.unit_files_changed,
+        p.units[1].with.as_ref().map(|w| w.as_str()),
+        Some("backend.service")
+    );
+    assert_eq!(
+        paths(&p),
         vec![s("/etc/containers/systemd/backend.container")]
     );
 }
@@ -130,7 +133,10 @@ fn both_changed_still_restart_the_ui_once() {
     assert_eq!(ui.len(), 1);
     // Its own reason stays; systemd carries the restart.
     assert!(matches!(ui[0].reason, Reason::Reads { .. }));
-    assert_eq!(ui[0].with.as_deref(), Some("backend.service"));
+    assert_eq!(
+        ui[0].with.as_ref().map(|w| w.as_str()),
+        Some("backend.service")
+    );
 }
 
 #[test]
@@ -186,7 +192,7 @@ fn a_foreign_container_with_a_declared_name_is_adopted() {
             .changes
             .iter()
             .filter(|c| c.op == ChangeOp::Adopt)
-            .map(|c| (c.kind.as_str(), c.id.as_str()))
+            .map(|c| (c.key.kind.as_str(), c.key.id.as_str()))
             .collect();
         assert_eq!(adopt, vec![("container", "backend")]);
         let backend = p
@@ -222,14 +228,14 @@ fn a_removed_container_stops_and_a_removed_volume_keeps_its_data() {
     let kept: Vec<_> = p
         .changes
         .iter()
-        .map(|c| (c.kind.as_str(), c.id.as_str(), &c.op, &c.reason))
+        .map(|c| (c.key.kind.as_str(), c.key.id.as_str(), &c.op, &c.reason))
         .collect();
     assert_eq!(
         kept,
         vec![("volume", "old-data", &ChangeOp::Keep, &Reason::DataKept)]
     );
     assert_eq!(
-        p.unit_files_changed,
+        paths(&p),
         vec![
             s("/etc/containers/systemd/old-data.volume"),
             s("/etc/containers/systemd/old.container"),
@@ -255,7 +261,7 @@ fn a_secret_made_anew_rewrites_what_derives_from_it_and_restarts_its_readers() {
     let changes: Vec<_> = p
         .changes
         .iter()
-        .map(|c| (c.kind.as_str(), c.id.as_str(), &c.op))
+        .map(|c| (c.key.kind.as_str(), c.key.id.as_str(), &c.op))
         .collect();
     assert_eq!(
         changes,

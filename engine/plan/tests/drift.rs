@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{graph, ops, s};
+use common::{graph, ops, paths, s, u};
 
 use archy_graph::{Graph, Kind};
 use archy_plan::{ChangeOp, Drift, Observed, Plan, Reason, UnitOp, plan};
@@ -50,7 +50,7 @@ fn with(drift: Vec<Drift>) -> Plan {
 
 fn inactive(unit: &str) -> Drift {
     Drift::Inactive {
-        unit: unit.into(),
+        unit: u(unit),
         state: "inactive (dead)".into(),
     }
 }
@@ -78,12 +78,9 @@ fn a_stopped_unit_is_started_and_nothing_else() {
 #[test]
 fn a_disabled_unit_gets_its_links_back_without_a_restart() {
     let p = with(vec![Drift::Disabled {
-        unit: "app.service".into(),
+        unit: u("app.service"),
     }]);
-    assert_eq!(
-        p.unit_files_changed,
-        vec![s("/etc/systemd/system/app.service")]
-    );
+    assert_eq!(paths(&p), vec![s("/etc/systemd/system/app.service")]);
     assert_eq!(ops(&p), vec![]);
     assert!(!p.is_empty());
 }
@@ -91,7 +88,7 @@ fn a_disabled_unit_gets_its_links_back_without_a_restart() {
 #[test]
 fn an_edited_unit_file_is_rewritten_and_the_unit_restarted_as_its_on_change_says() {
     let edited = |unit: &str| Drift::UnitFile {
-        unit: unit.into(),
+        unit: u(unit),
         path: format!("/etc/systemd/system/{unit}"),
         what: "edited".into(),
     };
@@ -119,7 +116,11 @@ fn an_edited_file_is_rewritten_and_its_reader_restarted_once() {
         },
         inactive("app.service"),
     ]);
-    let changes: Vec<_> = p.changes.iter().map(|c| (c.id.as_str(), &c.op)).collect();
+    let changes: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| (c.key.id.as_str(), &c.op))
+        .collect();
     assert_eq!(changes, vec![("/etc/app/app.conf", &ChangeOp::Update)]);
     // Down and reading a rewritten file: one restart does both.
     assert_eq!(ops(&p), vec![(s("app.service"), UnitOp::Restart)]);
@@ -142,7 +143,7 @@ fn a_missing_container_is_made_anew_and_what_requires_it_restarts_with_it() {
         ]
     );
     let web = p.units.iter().find(|u| u.unit == "web.service").unwrap();
-    assert_eq!(web.with.as_deref(), Some("db.service"));
+    assert_eq!(web.with.as_ref().map(|w| w.as_str()), Some("db.service"));
     assert_eq!(
         archy_plan::drift::repairs(&p, "/var/lib/archy/secrets"),
         vec![
@@ -185,7 +186,11 @@ fn a_lost_regenerable_secret_is_made_anew_like_a_rotation() {
         kind: Kind::Secret,
         id: "rpc".into(),
     }]);
-    let changes: Vec<_> = p.changes.iter().map(|c| (c.id.as_str(), &c.op)).collect();
+    let changes: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| (c.key.id.as_str(), &c.op))
+        .collect();
     assert_eq!(
         changes,
         vec![
@@ -251,7 +256,7 @@ fn a_file_made_from_a_lost_secret_is_left_as_it_is_and_its_reader_too() {
     let changes: Vec<_> = p
         .changes
         .iter()
-        .map(|c| (c.id.as_str(), &c.op, &c.reason))
+        .map(|c| (c.key.id.as_str(), &c.op, &c.reason))
         .collect();
     assert_eq!(
         changes,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{graph, ops, s, skipped};
+use common::{graph, ops, paths, s, skipped};
 
 use archy_graph::Graph;
 use archy_plan::{ChangeOp, Observed, Reason, UnitOp, plan};
@@ -93,10 +93,7 @@ fn cosmetic_and_install_only_changes_restart_nothing() {
     let p = plan(Some(&a), &b, &Observed::default());
     assert_eq!(ops(&p), vec![]);
     assert_eq!(p.units[0].reason, Reason::Cosmetic);
-    assert_eq!(
-        p.unit_files_changed,
-        vec![s("/etc/systemd/system/a.service")]
-    );
+    assert_eq!(paths(&p), vec![s("/etc/systemd/system/a.service")]);
     let p = plan(Some(&a), &c, &Observed::default());
     assert_eq!(ops(&p), vec![]);
     assert_eq!(p.units[0].reason, Reason::InstallOnly);
@@ -166,7 +163,7 @@ fn removed_units_stop_dependents_first_and_data_stays() {
     let change = |id: &str| {
         p.changes
             .iter()
-            .find(|c| c.id == id)
+            .find(|c| c.key.id == id)
             .map(|c| (&c.op, &c.reason))
     };
     assert_eq!(
@@ -182,10 +179,7 @@ fn removed_units_stop_dependents_first_and_data_stays() {
         Some((&ChangeOp::Remove, &Reason::Removed))
     );
     // The template's file goes, but a template is never stopped itself.
-    assert!(
-        p.unit_files_changed
-            .contains(&s("/etc/systemd/system/worker@.service"))
-    );
+    assert!(paths(&p).contains(&s("/etc/systemd/system/worker@.service")));
     assert!(!p.units.iter().any(|u| u.unit == "worker@.service"));
 }
 
@@ -221,7 +215,7 @@ fn a_file_archy_did_not_write_is_refused_unless_adopted() {
         ..Observed::default()
     };
     let p = plan(None, &g, &observed);
-    let refused: Vec<_> = p.refusals().map(|c| c.id.as_str()).collect();
+    let refused: Vec<_> = p.refusals().map(|c| c.key.id.as_str()).collect();
     assert_eq!(refused, vec!["/etc/motd", "x.service"]);
     let p = plan(
         None,

@@ -44,8 +44,8 @@ fn a_rotation_regenerates_the_secret_rewrites_what_derives_from_it_and_restarts_
         .iter()
         .map(|c| {
             (
-                c.kind.as_str(),
-                c.id.as_str(),
+                c.key.kind.as_str(),
+                c.key.id.as_str(),
                 c.op.clone(),
                 c.reason.to_string(),
             )

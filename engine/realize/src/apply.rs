@@ -5,9 +5,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use archy_graph::quadlet::QUADLET_DIR;
 use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UserSpec};
-use archy_graph::{Graph, Kind, Resource, ResourceKey, UnitSource};
+use archy_graph::{Graph, Kind, Resource, UnitFile, UnitSource};
 use archy_plan::{Change, ChangeOp, Plan, Reason};
 use archy_store::StateDir;
 
@@ -24,10 +23,7 @@ use crate::{Applied, Realizer};
 const SECRETS_DIR_MODE: u32 = 0o711;
 
 pub(crate) fn apply(r: &Realizer, new: &Graph, plan: &Plan) -> Result<Applied> {
-    let refused: Vec<String> = plan
-        .refusals()
-        .map(|c| format!("{} {}", c.kind, c.id))
-        .collect();
+    let refused: Vec<String> = plan.refusals().map(|c| c.key.to_string()).collect();
     if !refused.is_empty() {
         return Err(Error::Refused { ids: refused });
     }
@@ -43,10 +39,10 @@ pub(crate) fn apply(r: &Realizer, new: &Graph, plan: &Plan) -> Result<Applied> {
         s.change(change)?;
     }
     let sources = new.unit_sources();
-    for path in &plan.unit_files_changed {
-        match sources.iter().find(|u| u.path == *path) {
+    for file in &plan.unit_files_changed {
+        match sources.iter().find(|u| u.path == file.path) {
             Some(source) => s.write_unit(source)?,
-            None => s.remove_unit(path)?,
+            None => s.remove_unit(file)?,
         }
     }
     Ok(s.applied)
@@ -69,25 +65,6 @@ fn backup_name(node_path: &str) -> String {
         .trim_start_matches('/')
         .replace('%', "%25")
         .replace('/', "%2F")
-}
-
-/// The unit a unit or Quadlet file makes: `/etc/systemd/system/a.service`
-/// is `a.service`, `/etc/containers/systemd/web.container` is
-/// `web.service`, `net.network` is `net-network.service`.
-fn unit_of_path(path: &str) -> String {
-    let file = path.rsplit('/').next().unwrap_or(path);
-    if !path.starts_with(QUADLET_DIR) {
-        return file.to_string();
-    }
-    match file.rsplit_once('.') {
-        Some((name, "container")) => format!("{name}.service"),
-        Some((name, kind)) => format!("{name}-{kind}.service"),
-        None => file.to_string(),
-    }
-}
-
-fn kind_of(word: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|k| k.as_str() == word)
 }
 
 impl<'a> Session<'a> {
@@ -239,38 +216,28 @@ impl<'a> Session<'a> {
 
     fn resource(&self, c: &Change) -> Result<&'a Resource> {
         let new = self.new;
-        kind_of(&c.kind)
-            .and_then(|kind| {
-                new.get(&ResourceKey {
-                    kind,
-                    id: c.id.clone(),
-                })
-            })
+        new.get(&c.key)
             .map(|n| &n.resource)
-            .ok_or_else(|| Error::NotInGraph {
-                kind: c.kind.clone(),
-                id: c.id.clone(),
-            })
+            .ok_or_else(|| Error::NotInGraph { key: c.key.clone() })
     }
 
     fn change(&mut self, c: &Change) -> Result<()> {
-        match (c.op.clone(), c.kind.as_str()) {
-            (ChangeOp::Keep, "user" | "group") => {
-                self.applied
-                    .accounts_kept
-                    .push(format!("{} {}", c.kind, c.id));
+        let id = &c.key.id;
+        match (c.op.clone(), c.key.kind) {
+            (ChangeOp::Keep, Kind::User | Kind::Group) => {
+                self.applied.accounts_kept.push(c.key.to_string());
             }
-            (ChangeOp::Keep, "secret") => self.applied.secrets_kept.push(c.id.clone()),
-            (ChangeOp::Keep, _) => self.applied.kept.push(c.id.clone()),
+            (ChangeOp::Keep, Kind::Secret) => self.applied.secrets_kept.push(id.clone()),
+            (ChangeOp::Keep, _) => self.applied.kept.push(id.clone()),
             (ChangeOp::Refuse, _) => {}
-            (ChangeOp::Remove, "file") => {
-                if !self.release(&c.id)? && fsops::exists(&self.target(&c.id).host) {
+            (ChangeOp::Remove, Kind::File) => {
+                if !self.release(id)? && fsops::exists(&self.target(id).host) {
                     // Not archy's: it stays exactly as it is.
-                    self.applied.kept.push(c.id.clone());
+                    self.applied.kept.push(id.clone());
                 }
             }
-            (ChangeOp::Remove, "dir") => self.remove_dir(&c.id)?,
-            (ChangeOp::Remove, _) => self.applied.kept.push(c.id.clone()),
+            (ChangeOp::Remove, Kind::Dir) => self.remove_dir(id)?,
+            (ChangeOp::Remove, _) => self.applied.kept.push(id.clone()),
             (op, _) => match self.resource(c)? {
                 Resource::Group(g) => self.group(g)?,
                 Resource::User(u) => self.user(u)?,
@@ -599,7 +566,7 @@ impl<'a> Session<'a> {
     /// the way was let through by the planner only with --adopt, so it is
     /// backed up.
     fn write_unit(&mut self, u: &UnitSource) -> Result<()> {
-        let name = u.unit.clone();
+        let name = u.unit.to_string();
         let links = match &u.node.resource {
             Resource::Unit(spec) => install::links(spec)?,
             _ => Default::default(),
@@ -676,17 +643,17 @@ impl<'a> Session<'a> {
         self.prune_parents(&target)
     }
 
-    /// Removes the unit or Quadlet file at `path`, and the [Install]
-    /// links archy made for its unit.
-    fn remove_unit(&mut self, path: &str) -> Result<()> {
-        let unit = unit_of_path(path);
+    /// Removes the unit or Quadlet file, and the [Install] links archy
+    /// made for its unit.
+    fn remove_unit(&mut self, file: &UnitFile) -> Result<()> {
+        let unit = file.unit.to_string();
         for link in self.links_of(&unit) {
             self.remove_link(&link)?;
         }
-        if self.release(path)? {
+        if self.release(&file.path)? {
             self.applied.unit_files_removed.push(unit);
-        } else if fsops::exists(&self.target(path).host) {
-            self.applied.kept.push(path.to_string());
+        } else if fsops::exists(&self.target(&file.path).host) {
+            self.applied.kept.push(file.path.clone());
         }
         Ok(())
     }

@@ -85,9 +85,9 @@ pub enum Error {
     Derive { path: String, why: String },
     /// A resource of the plan that the new graph does not have.
     #[error(
-        "the plan names {kind} {id}, which the new generation does not declare; plan again against this generation"
+        "the plan names {key}, which the new generation does not declare; plan again against this generation"
     )]
-    NotInGraph { kind: String, id: String },
+    NotInGraph { key: archy_graph::ResourceKey },
     /// An [Install] value that is not a unit name.
     #[error(
         "unit {unit}: {key}={value} is not a unit name, so it cannot be enabled; fix the [Install] section"

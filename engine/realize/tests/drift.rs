@@ -131,12 +131,12 @@ fn a_unit_file_edited_and_a_unit_disabled_are_found_and_put_back() {
         drift,
         vec![
             Drift::UnitFile {
-                unit: "app.service".into(),
+                unit: "app.service".try_into().unwrap(),
                 path: unit.into(),
                 what: "edited: it differs from the generation".into(),
             },
             Drift::Disabled {
-                unit: "app.service".into()
+                unit: "app.service".try_into().unwrap()
             },
         ]
     );

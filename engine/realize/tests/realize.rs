@@ -96,7 +96,7 @@ fn only_owned_files_are_removed() {
         .changes
         .iter()
         .filter(|c| c.op == ChangeOp::Remove)
-        .map(|c| c.id.as_str())
+        .map(|c| c.key.id.as_str())
         .collect();
     assert_eq!(removes, vec!["/etc/app/a.conf", "/etc/theirs.conf"]);
     let applied = n.realizer.apply_changes(&empty, &p).unwrap();

@@ -126,7 +126,7 @@ fn a_lost_secret_that_must_not_be_made_anew_stays_missing_and_so_does_what_deriv
     let changes: Vec<_> = p
         .changes
         .iter()
-        .map(|c| (c.kind.as_str(), c.id.as_str(), &c.op, &c.reason))
+        .map(|c| (c.key.kind.as_str(), c.key.id.as_str(), &c.op, &c.reason))
         .collect();
     assert_eq!(
         changes,

@@ -6,6 +6,8 @@
 //! Quadlet unit starts in its place.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use archy_graph::quadlet::{CONTAINER_LABEL, podman_secret_name};
@@ -18,7 +20,59 @@ use archy_realize::Realizer;
 /// How a switch reaches podman: only when a generation has containers, so
 /// a node without any never needs podman at all.
 pub trait PodmanAccess: std::fmt::Debug {
-    fn podman(&self) -> Result<&dyn Podman, String>;
+    fn podman(&self) -> Result<&dyn Podman, Unreachable>;
+}
+
+/// Why podman could not be reached. Cloneable (its sources shared), so
+/// that a [`PodmanAccess`] that tries once can give the same answer to
+/// every later ask.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreachable {
+    /// The unit that makes podman's API socket did not start.
+    #[error("starting {unit} ended \"{result}\"")]
+    SocketNotStarted {
+        unit: String,
+        result: archy_systemd::JobResult,
+    },
+    /// systemd could not be asked to start it.
+    #[error("starting {unit}: {source}")]
+    SocketStart {
+        unit: String,
+        #[source]
+        source: Arc<archy_systemd::Error>,
+    },
+    /// podman's API does not answer.
+    #[error("{0}")]
+    Connect(#[source] Arc<archy_podman::Error>),
+}
+
+/// What went wrong doing a switch's container work through podman.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Unreachable(#[from] Unreachable),
+    /// A podman call failed.
+    #[error(transparent)]
+    Podman(#[from] archy_podman::Error),
+    #[error("cannot read secret {name} ({}): {source}", path.display())]
+    ReadSecret {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("copying secret {name} into podman: {source}")]
+    CopySecret {
+        name: String,
+        #[source]
+        source: archy_podman::Error,
+    },
+    #[error("adopting container {name}: {source}")]
+    Adopt {
+        name: String,
+        #[source]
+        source: archy_podman::Error,
+    },
 }
 
 /// How long an adopted container has to stop before it is killed.
@@ -45,7 +99,11 @@ pub fn uses_podman(graph: &Graph) -> bool {
 
 /// Adds what podman says to what the realizer saw: missing images and
 /// foreign containers with declared names.
-pub fn observe(podman: &dyn Podman, graph: &Graph, observed: &mut Observed) -> Result<(), String> {
+pub fn observe(
+    podman: &dyn Podman,
+    graph: &Graph,
+    observed: &mut Observed,
+) -> Result<(), archy_podman::Error> {
     let declared: Vec<_> = graph
         .nodes
         .iter()
@@ -57,20 +115,20 @@ pub fn observe(podman: &dyn Podman, graph: &Graph, observed: &mut Observed) -> R
     if declared.is_empty() {
         return Ok(());
     }
-    let images = podman.images().map_err(|e| e.to_string())?;
+    let images = podman.images()?;
     for c in &declared {
         let reference = c.image.reference();
         let present = images.iter().any(|i| i.answers_to(&reference))
             // A short reference (or a digest under another spelling of the
             // repository) is not listed as written: ask podman to resolve it.
             || (!reference.starts_with("localhost/archy/")
-                && podman.image_exists(&reference).map_err(|e| e.to_string())?);
+                && podman.image_exists(&reference)?);
         if !present {
             observed.missing_images.insert(reference);
         }
     }
     let wanted: BTreeSet<&str> = declared.iter().map(|c| c.name.as_str()).collect();
-    for c in podman.containers().map_err(|e| e.to_string())? {
+    for c in podman.containers()? {
         let ours = c.labels.get(CONTAINER_LABEL) == Some(&c.name);
         if wanted.contains(c.name.as_str()) && !ours {
             observed.foreign_containers.insert(c.name);
@@ -133,7 +191,7 @@ pub fn sync_secrets(
     realizer: &Realizer,
     graph: &Graph,
     generated: &[String],
-) -> Result<(), String> {
+) -> Result<(), ContainerError> {
     let used: BTreeSet<String> = graph
         .nodes
         .iter()
@@ -146,18 +204,20 @@ pub fn sync_secrets(
     if used.is_empty() {
         return Ok(());
     }
-    let present = podman.secret_names().map_err(|e| e.to_string())?;
+    let present = podman.secret_names()?;
     for name in used {
         let in_podman = podman_secret_name(&name);
         if present.contains(&in_podman) && !generated.contains(&name) {
             continue;
         }
         let path = realizer.secret_path(&name);
-        let value = std::fs::read(&path)
-            .map_err(|e| format!("cannot read secret {name} ({}): {e}", path.display()))?;
-        podman
-            .put_secret(&in_podman, &value)
-            .map_err(|e| format!("copying secret {name} into podman: {e}"))?;
+        let value = match std::fs::read(&path) {
+            Ok(value) => value,
+            Err(source) => return Err(ContainerError::ReadSecret { name, path, source }),
+        };
+        if let Err(source) = podman.put_secret(&in_podman, &value) {
+            return Err(ContainerError::CopySecret { name, source });
+        }
         tracing::info!(secret = %name, "copied into podman secret {in_podman}");
     }
     Ok(())
@@ -165,14 +225,17 @@ pub fn sync_secrets(
 
 /// Removes the container archy did not make that holds a declared name;
 /// its volumes stay.
-pub fn remove_foreign(podman: &dyn Podman, name: &str) -> Result<(), String> {
+pub fn remove_foreign(podman: &dyn Podman, name: &str) -> Result<(), ContainerError> {
     tracing::info!(
         container = name,
         "adopting: removing the container made outside archy"
     );
     podman
         .remove_container(name, ADOPT_STOP)
-        .map_err(|e| format!("adopting container {name}: {e}"))
+        .map_err(|source| ContainerError::Adopt {
+            name: name.to_string(),
+            source,
+        })
 }
 
 /// How a container of the current generation differs from what podman runs.

@@ -9,9 +9,9 @@ use archy_graph::{Graph, Kind};
 use archy_plan::Drift;
 use archy_podman::{ContainerInfo, ImageInfo};
 use archy_realize::Realizer;
-use archy_systemd::{ServiceManager, UnitActivity};
+use archy_systemd::{ServiceManager, UnitActivity, UnitName};
 
-use crate::containers::{ContainerDrift, PodmanAccess, drift as container_drift};
+use crate::containers::{ContainerDrift, ContainerError, PodmanAccess, drift as container_drift};
 
 /// Why drift could not be observed.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum DriftError {
 /// The units of `graph` that should be up whenever the node is: started at
 /// boot (an [Install] section), not templates, and not oneshot services
 /// that are done once their command ran.
-pub fn units_that_run(graph: &Graph) -> Vec<String> {
+pub fn units_that_run(graph: &Graph) -> Vec<UnitName> {
     graph
         .unit_sources()
         .iter()
@@ -83,13 +83,10 @@ pub fn observe(
 }
 
 /// What podman lists: its containers and images, or why it could not.
-type Listed = Result<(Vec<ContainerInfo>, Vec<ImageInfo>), String>;
+type Listed = Result<(Vec<ContainerInfo>, Vec<ImageInfo>), ContainerError>;
 
 fn list(podman: &dyn PodmanAccess) -> Listed {
-    podman
-        .podman()?
-        .containers_and_images()
-        .map_err(|e| e.to_string())
+    Ok(podman.podman()?.containers_and_images()?)
 }
 
 fn has_containers(graph: &Graph) -> bool {
@@ -103,7 +100,11 @@ fn has_containers(graph: &Graph) -> bool {
 fn containers(listed: Listed, graph: &Graph, units: &BTreeMap<&str, &UnitActivity>) -> Vec<Drift> {
     let (running, images) = match listed {
         Ok(l) => l,
-        Err(why) => return vec![Drift::PodmanUnreachable { why }],
+        Err(why) => {
+            return vec![Drift::PodmanUnreachable {
+                why: why.to_string(),
+            }];
+        }
     };
     // A unit that systemd is starting (at boot, or a start someone asked
     // for) makes its container in a moment: not drift, and a repair would

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use archy_graph::resource::{HealthProbe, HealthSpec};
-use archy_systemd::ServiceManager;
+use archy_systemd::{ServiceManager, UnitName};
 
 /// How often a failing check is tried again.
 const POLL: Duration = Duration::from_millis(200);
@@ -63,7 +63,7 @@ pub fn check(spec: &HealthSpec, systemd: &dyn ServiceManager) -> Result<(), Unhe
     let mut unit_watch = UnitWatch::default();
     loop {
         let attempt = match &spec.probe {
-            HealthProbe::Unit(unit) => unit_watch.attempt(unit.as_str(), systemd),
+            HealthProbe::Unit(unit) => unit_watch.attempt(unit, systemd),
             HealthProbe::Http { url, expect } => http(url, *expect),
             HealthProbe::Tcp { host, port } => tcp(host, *port),
             HealthProbe::Cmd(argv) => cmd(argv),
@@ -88,7 +88,7 @@ struct UnitWatch {
 }
 
 impl UnitWatch {
-    fn attempt(&mut self, unit: &str, systemd: &dyn ServiceManager) -> Attempt {
+    fn attempt(&mut self, unit: &UnitName, systemd: &dyn ServiceManager) -> Attempt {
         let state = systemd.unit_state(unit).map_err(|e| e.to_string())?;
         if !state.is_active() {
             self.since = None;

@@ -124,7 +124,10 @@ mod tests {
             plan: Plan {
                 changes: vec![],
                 images: vec![],
-                unit_files_changed: vec!["/etc/systemd/system/a.service".into()],
+                unit_files_changed: vec![archy_graph::UnitFile {
+                    unit: "a.service".try_into().unwrap(),
+                    path: "/etc/systemd/system/a.service".into(),
+                }],
                 units: vec![],
                 unchanged: 3,
             },

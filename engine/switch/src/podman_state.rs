@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use archy_graph::{Graph, Resource};
-use archy_systemd::{ActiveState, JobKind, ServiceManager};
+use archy_systemd::{ActiveState, JobKind, ServiceManager, UnitName};
 
 /// SIGTERM and SIGKILL (the same on every Linux architecture archy runs on).
 const SIGTERM: i32 = 15;
@@ -37,22 +37,22 @@ const DEFAULT_STOP: Duration = Duration::from_secs(10);
 pub fn stop_lost(
     systemd: &dyn ServiceManager,
     graph: &Graph,
-    unit: &str,
+    unit: &UnitName,
     timeout: Duration,
 ) -> Result<(), String> {
     let grace = graph
         .unit_sources()
         .into_iter()
-        .find(|u| u.unit == unit)
+        .find(|u| u.unit == *unit)
         .and_then(|u| match &u.node.resource {
             Resource::Container(c) => c.stop_timeout.map(|t| Duration::from_millis(t.0)),
             _ => None,
         })
         .unwrap_or(DEFAULT_STOP);
-    let state = |unit: &str| systemd.unit_state(unit).map_err(|e| e.to_string());
+    let state = |unit: &UnitName| systemd.unit_state(unit).map_err(|e| e.to_string());
     let before = state(unit)?.main_pid;
     tracing::info!(
-        unit,
+        %unit,
         "podman lost its container: stopping what is left of it"
     );
     systemd.kill(unit, SIGTERM).map_err(|e| e.to_string())?;
@@ -69,7 +69,7 @@ pub fn stop_lost(
     if state(unit)?.main_pid != before {
         return stop();
     }
-    tracing::warn!(unit, "still running after {grace:?}: killing it");
+    tracing::warn!(%unit, "still running after {grace:?}: killing it");
     std::thread::scope(|scope| {
         let job = scope.spawn(stop);
         let deadline = Instant::now() + timeout;

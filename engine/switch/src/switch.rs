@@ -12,7 +12,7 @@ use archy_realize::Realizer;
 use archy_store::{Outcome as Recorded, Store};
 use archy_systemd::ServiceManager;
 
-use crate::containers::{self, ImageFailure, PodmanAccess};
+use crate::containers::{self, ContainerError, ImageFailure, PodmanAccess, Unreachable};
 use crate::health::{self, Unhealthy};
 use crate::journal::{Journal, Phase};
 use crate::units::{self, UnitFailure};
@@ -62,24 +62,40 @@ pub enum SwitchError {
     /// An image could not be pulled or built: nothing was changed.
     #[error("an image the generation needs could not be made, so nothing was changed: {0}")]
     Image(#[from] ImageFailure),
+    /// podman could not be reached.
+    #[error("podman: {0}")]
+    PodmanUnreachable(#[from] Unreachable),
     /// podman could not be asked what the plan needs to know.
     #[error("podman: {0}")]
-    Podman(String),
-    #[error("cannot load generation {0}: {1}")]
-    Load(u64, String),
+    Podman(#[from] archy_podman::Error),
+    /// podman does not list its containers, so a reconcile cannot tell
+    /// what to repair; `why` is what podman said.
+    #[error(
+        "podman: it cannot list the containers, so archy cannot tell what to repair ({why}); \
+         see `journalctl -u podman.service`. If podman's database is damaged, move \
+         /var/lib/containers/storage/db.sql aside: the next reconcile makes the \
+         containers anew from the generation, their volumes and data kept"
+    )]
+    PodmanUnlisted { why: String },
+    #[error("cannot load generation {generation}: {source}")]
+    Load {
+        generation: u64,
+        #[source]
+        source: Box<archy_build::LoadError>,
+    },
     #[error("the store: {0}")]
     Store(#[from] archy_store::StoreError),
     #[error("the switch journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
     #[error("cannot look at the node: {0}")]
-    Observe(archy_realize::Error),
+    Observe(#[source] archy_realize::Error),
     #[error("systemd: {0}")]
     Systemd(#[from] archy_systemd::Error),
     /// A secret the node had is gone and must not be made anew (its
     /// `regenerate` is false): nothing was changed.
     #[error(
         "{}; nothing was changed",
-        .0.iter().map(|c| archy_plan::drift::lost_secret_advice(&c.id, &.1)).collect::<Vec<_>>().join("\n")
+        .0.iter().map(|c| archy_plan::drift::lost_secret_advice(&c.key.id, &.1)).collect::<Vec<_>>().join("\n")
     )]
     SecretsLost(Vec<Change>, String),
     #[error("{0}")]
@@ -106,7 +122,7 @@ pub enum SwitchError {
 fn list(changes: &[Change]) -> String {
     changes
         .iter()
-        .map(|c| format!("  {} {}: {}", c.kind, c.id, c.reason))
+        .map(|c| format!("  {}: {}", c.key, c.reason))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -124,8 +140,7 @@ pub fn observe(
         .observe(graph, adopt)
         .map_err(SwitchError::Observe)?;
     if containers::uses_podman(graph) {
-        let podman = podman.podman().map_err(SwitchError::Podman)?;
-        containers::observe(podman, graph, &mut observed).map_err(SwitchError::Podman)?;
+        containers::observe(podman.podman()?, graph, &mut observed)?;
     }
     Ok(observed)
 }
@@ -184,7 +199,11 @@ enum Failure {
     Reload(archy_systemd::Error),
     Unhealthy(Vec<Unhealthy>),
     Journal(crate::journal::JournalError),
-    Podman(String),
+    Podman(Box<ContainerError>),
+    /// The images of a rollback's target could not be made.
+    Images(Box<SwitchError>),
+    /// podman's lost state could not be cleared.
+    LostState(String),
 }
 
 impl Failure {
@@ -198,6 +217,8 @@ impl Failure {
             }
             Failure::Journal(e) => vec![format!("the switch journal: {e}")],
             Failure::Podman(e) => vec![format!("podman: {e}")],
+            Failure::Images(e) => vec![format!("podman: {e}")],
+            Failure::LostState(e) => vec![format!("podman: {e}")],
         }
     }
 }
@@ -206,7 +227,10 @@ impl Switcher<'_> {
     fn load(&self, n: u64) -> Result<Graph, SwitchError> {
         archy_build::load(self.store, n)
             .map(|l| l.graph)
-            .map_err(|e| SwitchError::Load(n, e.to_string()))
+            .map_err(|source| SwitchError::Load {
+                generation: n,
+                source: Box::new(source),
+            })
     }
 
     /// What the node has that the plan depends on: paths in the way and
@@ -227,8 +251,7 @@ impl Switcher<'_> {
             return Ok(());
         }
         let started = Instant::now();
-        let podman = self.podman.podman().map_err(SwitchError::Podman)?;
-        containers::make_images(podman, graph, plan)?;
+        containers::make_images(self.podman.podman()?, graph, plan)?;
         tracing::info!(
             target: "archy::timing",
             "images: {} made in {:.1} ms",
@@ -374,9 +397,9 @@ impl Switcher<'_> {
             .apply_changes(new, plan)
             .map_err(Failure::Files)?;
         if containers::uses_podman(new) {
-            let podman = self.podman.podman().map_err(Failure::Podman)?;
+            let podman = self.podman_for_apply()?;
             containers::sync_secrets(podman, self.realizer, new, &applied.secrets_generated)
-                .map_err(Failure::Podman)?;
+                .map_err(|e| Failure::Podman(Box::new(e)))?;
         }
         self.done(journal, "files".to_string())?;
         if !plan.unit_files_changed.is_empty() {
@@ -408,11 +431,11 @@ impl Switcher<'_> {
             self.done(journal, format!("stop-lost {}", action.unit))?;
         }
         if !lost.is_empty() {
-            let podman = self.podman.podman().map_err(Failure::Podman)?;
+            let podman = self.podman_for_apply()?;
             let run = self.realizer.root().join("run");
             for line in podman
                 .clear_lost_networking(&run)
-                .map_err(|e| Failure::Podman(e.to_string()))?
+                .map_err(|e| Failure::LostState(e.to_string()))?
             {
                 tracing::info!("podman lost its state: {line}");
             }
@@ -424,9 +447,10 @@ impl Switcher<'_> {
                 continue;
             }
             if action.reason == Reason::ForeignContainer && action.op == UnitOp::Start {
-                let podman = self.podman.podman().map_err(Failure::Podman)?;
-                let name = action.unit.trim_end_matches(".service");
-                containers::remove_foreign(podman, name).map_err(Failure::Podman)?;
+                let podman = self.podman_for_apply()?;
+                let name = action.unit.as_str().trim_end_matches(".service");
+                containers::remove_foreign(podman, name)
+                    .map_err(|e| Failure::Podman(Box::new(e)))?;
                 self.done(journal, format!("adopt {name}"))?;
             }
             let t = Instant::now();
@@ -442,6 +466,13 @@ impl Switcher<'_> {
             in_systemd.as_secs_f64() * 1e3,
         );
         Ok(())
+    }
+
+    /// podman, for a step of apply that needs it.
+    fn podman_for_apply(&self) -> Result<&dyn archy_podman::Podman, Failure> {
+        self.podman
+            .podman()
+            .map_err(|e| Failure::Podman(Box::new(ContainerError::Unreachable(e))))
     }
 
     fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
@@ -523,7 +554,7 @@ impl Switcher<'_> {
         back.done.clear();
         let result = self
             .make_images(&target, &plan)
-            .map_err(|e| Failure::Podman(e.to_string()))
+            .map_err(|e| Failure::Images(Box::new(e)))
             .and_then(|()| self.apply(&target, &plan, &mut back))
             .and_then(|()| self.gate(&target, &mut back));
         if let Err(e) = result {

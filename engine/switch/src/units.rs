@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use archy_plan::{Plan, UnitAction, UnitOp};
-use archy_systemd::{JobKind, JobResult, ServiceManager};
+use archy_systemd::{JobKind, JobResult, ServiceManager, UnitName};
 
 /// How long one unit's job may take before the switch counts it as failed.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(90);
@@ -16,7 +16,7 @@ const JOURNAL_LINES: u32 = 15;
 /// A unit job that did not end in `done`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFailure {
-    pub unit: String,
+    pub unit: UnitName,
     pub op: UnitOp,
     /// systemd's job result, or the error that stopped the job.
     pub result: String,
@@ -101,7 +101,7 @@ mod tests {
 
     fn action(unit: &str, op: UnitOp) -> UnitAction {
         UnitAction {
-            unit: unit.into(),
+            unit: UnitName::try_from(unit).unwrap(),
             op,
             reason: Reason::New,
             with: None,

@@ -17,10 +17,10 @@ use archy_plan::{Drift, Reason, UnitOp};
 use archy_podman::Podman;
 use archy_realize::Realizer;
 use archy_store::{StateDir, Store};
-use archy_switch::containers::PodmanAccess;
+use archy_switch::containers::{PodmanAccess, Unreachable};
 use archy_switch::switch::{Outcome, Reconciled, SwitchError, Switcher};
 use archy_systemd::fake::{Call, FakeServiceManager, inactive};
-use archy_systemd::{JobKind, ServiceManager};
+use archy_systemd::{JobKind, ServiceManager, UnitName};
 use tempfile::TempDir;
 
 /// These nodes have no containers: podman is never asked.
@@ -28,9 +28,16 @@ use tempfile::TempDir;
 struct NoPodman;
 
 impl PodmanAccess for NoPodman {
-    fn podman(&self) -> Result<&dyn Podman, String> {
-        Err("no podman in this test".into())
+    fn podman(&self) -> Result<&dyn Podman, Unreachable> {
+        let missing = archy_podman::Error::SocketMissing {
+            socket: "/nowhere/podman.sock".into(),
+        };
+        Err(Unreachable::Connect(std::sync::Arc::new(missing)))
     }
+}
+
+fn un(name: &str) -> UnitName {
+    UnitName::try_from(name).unwrap()
 }
 
 struct Node {
@@ -164,7 +171,7 @@ fn a_clean_node_is_left_exactly_as_it_is() {
 fn a_stopped_unit_is_started_and_an_edited_file_rewritten_with_its_reader_restarted() {
     let n = Node::switched();
     n.systemd
-        .stop("wallet.service", Duration::from_secs(1))
+        .stop(&un("wallet.service"), Duration::from_secs(1))
         .unwrap();
     fs::write(n.root.join("etc/app/app.conf"), "port=2\n").unwrap();
     n.systemd.take_calls();
@@ -202,7 +209,12 @@ fn a_stopped_unit_is_started_and_an_edited_file_rewritten_with_its_reader_restar
         ]
     );
     assert!(!n.journal(), "the journal is finished");
-    assert!(n.systemd.unit_state("wallet.service").unwrap().is_active());
+    assert!(
+        n.systemd
+            .unit_state(&un("wallet.service"))
+            .unwrap()
+            .is_active()
+    );
     // Repaired: the next reconcile has nothing to do.
     let (drift, plan, _) = done(n.switcher().reconcile().unwrap());
     assert_eq!(drift, vec![]);
@@ -213,7 +225,7 @@ fn a_stopped_unit_is_started_and_an_edited_file_rewritten_with_its_reader_restar
 fn a_repair_whose_health_gate_fails_is_unrepaired_not_rolled_back() {
     let n = Node::switched();
     n.systemd
-        .stop("app.service", Duration::from_secs(1))
+        .stop(&un("app.service"), Duration::from_secs(1))
         .unwrap();
     fs::remove_file(n.ready()).unwrap();
     let err = n.switcher().reconcile().unwrap_err();
@@ -244,7 +256,7 @@ fn a_lost_wallet_password_is_reported_and_nothing_that_uses_it_restarts() {
 
     // Another repair still happens, and the wallet's reader is left alone.
     n.systemd
-        .stop("app.service", Duration::from_secs(1))
+        .stop(&un("app.service"), Duration::from_secs(1))
         .unwrap();
     n.systemd.take_calls();
     let (_, plan, lost) = done(n.switcher().reconcile().unwrap());
@@ -253,7 +265,7 @@ fn a_lost_wallet_password_is_reported_and_nothing_that_uses_it_restarts() {
     assert!(
         plan.changes
             .iter()
-            .any(|c| c.id == "wallet" && c.reason == Reason::SecretLost)
+            .any(|c| c.key.id == "wallet" && c.reason == Reason::SecretLost)
     );
     let jobs: Vec<_> = plan.touched_units().map(|u| u.unit.as_str()).collect();
     assert_eq!(jobs, vec!["app.service"]);

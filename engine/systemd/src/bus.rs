@@ -12,7 +12,8 @@ use futures_core::Stream;
 use zbus::{Address, DBusError, OwnedObjectPath, OwnedVariant, Proxy};
 
 use crate::{
-    ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitActivity, UnitState,
+    ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitActivity, UnitName,
+    UnitState,
 };
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
@@ -287,15 +288,17 @@ type UnitRow = (
 );
 
 impl SystemdBus {
-    async fn activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
-        let what = || format!("list the units {}", units.join(" "));
+    async fn activity(&self, units: &[UnitName]) -> Result<Vec<UnitActivity>, Error> {
+        let names: Vec<&str> = units.iter().map(UnitName::as_str).collect();
+        let what = || format!("list the units {}", names.join(" "));
         let rows: Vec<UnitRow> = self
             .manager
-            .call("ListUnitsByNames", &(units,))
+            .call("ListUnitsByNames", &(&names,))
             .await
             .map_err(|e| call_error(&what(), None, e))?;
         let mut out = Vec::with_capacity(rows.len());
-        for (unit, _, load, active, sub, _, path, _, _, _) in rows {
+        // systemd answers in the order asked: each row is the asked unit's.
+        for (asked, (unit, _, load, active, sub, _, path, _, _, _)) in units.iter().zip(rows) {
             let active_state = ActiveState::parse(&active);
             // Only an inactive unit can have been skipped by a condition;
             // asking just those keeps this one round trip in the usual case.
@@ -305,7 +308,7 @@ impl SystemdBus {
                 false
             };
             out.push(UnitActivity {
-                unit,
+                unit: asked.clone(),
                 load_state: LoadState::parse(&load),
                 active_state,
                 sub_state: sub,
@@ -352,13 +355,13 @@ impl ServiceManager for SystemdBus {
         })
     }
 
-    fn reset_failed(&self, unit: &str) -> Result<(), Error> {
+    fn reset_failed(&self, unit: &UnitName) -> Result<(), Error> {
         let what = "reset a unit's failed state";
         let result = self.block_on(|| format!("reset-failed {unit}"), QUERY_TIMEOUT, async {
             self.manager
-                .call_method("ResetFailedUnit", &(unit,))
+                .call_method("ResetFailedUnit", &(unit.as_str(),))
                 .await
-                .map_err(|e| call_error(what, Some(unit), e))?;
+                .map_err(|e| call_error(what, Some(unit.as_str()), e))?;
             Ok(())
         });
         match result {
@@ -367,19 +370,28 @@ impl ServiceManager for SystemdBus {
         }
     }
 
-    fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
-        self.block_on(|| format!("{kind} {unit}"), timeout, self.job(kind, unit))
-    }
-
-    fn unit_state(&self, unit: &str) -> Result<UnitState, Error> {
+    fn run_job(
+        &self,
+        kind: JobKind,
+        unit: &UnitName,
+        timeout: Duration,
+    ) -> Result<JobResult, Error> {
         self.block_on(
-            || format!("report the state of {unit}"),
-            QUERY_TIMEOUT,
-            self.state(unit),
+            || format!("{kind} {unit}"),
+            timeout,
+            self.job(kind, unit.as_str()),
         )
     }
 
-    fn unit_activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
+    fn unit_state(&self, unit: &UnitName) -> Result<UnitState, Error> {
+        self.block_on(
+            || format!("report the state of {unit}"),
+            QUERY_TIMEOUT,
+            self.state(unit.as_str()),
+        )
+    }
+
+    fn unit_activity(&self, units: &[UnitName]) -> Result<Vec<UnitActivity>, Error> {
         if units.is_empty() {
             return Ok(Vec::new());
         }
@@ -390,19 +402,19 @@ impl ServiceManager for SystemdBus {
         )
     }
 
-    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error> {
+    fn kill(&self, unit: &UnitName, signal: i32) -> Result<(), Error> {
         let what = format!("kill {unit}");
         self.block_on(|| what.clone(), QUERY_TIMEOUT, async {
             self.manager
-                .call_method("KillUnit", &(unit, "all", signal))
+                .call_method("KillUnit", &(unit.as_str(), "all", signal))
                 .await
-                .map_err(|e| call_error(&what, Some(unit), e))?;
+                .map_err(|e| call_error(&what, Some(unit.as_str()), e))?;
             Ok(())
         })
     }
 
-    fn journal_tail(&self, unit: &str, lines: u32) -> Result<String, Error> {
-        crate::journal_tail_with(&self.journalctl, unit, lines)
+    fn journal_tail(&self, unit: &UnitName, lines: u32) -> Result<String, Error> {
+        crate::journal_tail_with(&self.journalctl, unit.as_str(), lines)
     }
 }
 

@@ -12,15 +12,16 @@
 //! use archy_systemd::fake::{self, Call, FakeServiceManager, Scripted};
 //! use archy_systemd::{JobKind, JobResult, ServiceManager};
 //!
+//! let un = |n: &str| archy_systemd::UnitName::try_from(n).unwrap();
 //! let systemd = FakeServiceManager::new();
 //! systemd.set_unit("bitcoind.service", fake::inactive());
 //! systemd.set_unit("lnd.service", fake::inactive());
 //! systemd.script_job(JobKind::Start, "lnd.service", Scripted::Result(JobResult::Failed));
 //!
 //! let t = Duration::from_secs(5);
-//! assert_eq!(systemd.start("bitcoind.service", t).unwrap(), JobResult::Done);
-//! assert_eq!(systemd.start("lnd.service", t).unwrap(), JobResult::Failed);
-//! assert!(systemd.unit_state("bitcoind.service").unwrap().is_active());
+//! assert_eq!(systemd.start(&un("bitcoind.service"), t).unwrap(), JobResult::Done);
+//! assert_eq!(systemd.start(&un("lnd.service"), t).unwrap(), JobResult::Failed);
+//! assert!(systemd.unit_state(&un("bitcoind.service")).unwrap().is_active());
 //! assert_eq!(
 //!     systemd.jobs(),
 //!     [(JobKind::Start, "bitcoind.service".to_owned()), (JobKind::Start, "lnd.service".to_owned())]
@@ -31,7 +32,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::{ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitState};
+use crate::{
+    ActiveState, Error, JobKind, JobResult, LoadState, ServiceManager, UnitName, UnitState,
+};
 
 /// One call made to a [`FakeServiceManager`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,36 +269,41 @@ impl ServiceManager for FakeServiceManager {
         }
     }
 
-    fn reset_failed(&self, unit: &str) -> Result<(), Error> {
+    fn reset_failed(&self, unit: &UnitName) -> Result<(), Error> {
         self.lock().calls.push(Call::ResetFailed {
-            unit: unit.to_owned(),
+            unit: unit.to_string(),
         });
         Ok(())
     }
 
-    fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn run_job(
+        &self,
+        kind: JobKind,
+        unit: &UnitName,
+        timeout: Duration,
+    ) -> Result<JobResult, Error> {
         let mut state = self.lock();
         state.calls.push(Call::Job {
             kind,
-            unit: unit.to_owned(),
+            unit: unit.to_string(),
             timeout,
         });
         let scripted = state
             .scripts
-            .get_mut(&(kind, unit.to_owned()))
+            .get_mut(&(kind, unit.to_string()))
             .and_then(VecDeque::pop_front);
         let outcome = match scripted {
             Some(outcome) => outcome,
-            None if state.units.contains_key(unit) => Scripted::Result(JobResult::Done),
+            None if state.units.contains_key(unit.as_str()) => Scripted::Result(JobResult::Done),
             None => Scripted::UnitNotFound,
         };
         match outcome {
             Scripted::Result(result) => {
-                state.apply(kind, unit, &result);
+                state.apply(kind, unit.as_str(), &result);
                 Ok(result)
             }
             Scripted::UnitNotFound => Err(Error::UnitNotFound {
-                unit: unit.to_owned(),
+                unit: unit.to_string(),
             }),
             Scripted::Refused { name, message } => Err(Error::Refused {
                 what: format!("{kind} {unit}"),
@@ -309,43 +317,47 @@ impl ServiceManager for FakeServiceManager {
         }
     }
 
-    fn unit_state(&self, unit: &str) -> Result<UnitState, Error> {
+    fn unit_state(&self, unit: &UnitName) -> Result<UnitState, Error> {
         let mut state = self.lock();
         state.calls.push(Call::UnitState {
-            unit: unit.to_owned(),
+            unit: unit.to_string(),
         });
         Ok(state
             .units
-            .get(unit)
+            .get(unit.as_str())
             .cloned()
             .unwrap_or_else(UnitState::not_found))
     }
 
-    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error> {
+    fn kill(&self, unit: &UnitName, signal: i32) -> Result<(), Error> {
         let mut state = self.lock();
         state.calls.push(Call::Kill {
-            unit: unit.to_owned(),
+            unit: unit.to_string(),
             signal,
         });
-        if !state.units.contains_key(unit) {
+        if !state.units.contains_key(unit.as_str()) {
             return Err(Error::UnitNotFound {
-                unit: unit.to_owned(),
+                unit: unit.to_string(),
             });
         }
         // Every process gets the signal: the fake's units stop at once.
-        if let Some(s) = state.units.get_mut(unit) {
+        if let Some(s) = state.units.get_mut(unit.as_str()) {
             *s = inactive().with_file_of(s);
         }
         Ok(())
     }
 
-    fn journal_tail(&self, unit: &str, lines: u32) -> Result<String, Error> {
+    fn journal_tail(&self, unit: &UnitName, lines: u32) -> Result<String, Error> {
         let mut state = self.lock();
         state.calls.push(Call::JournalTail {
-            unit: unit.to_owned(),
+            unit: unit.to_string(),
             lines,
         });
-        let text = state.journals.get(unit).map(String::as_str).unwrap_or("");
+        let text = state
+            .journals
+            .get(unit.as_str())
+            .map(String::as_str)
+            .unwrap_or("");
         let all: Vec<&str> = text.lines().collect();
         let keep = all.len().saturating_sub(lines as usize);
         Ok(all[keep..].iter().map(|l| format!("{l}\n")).collect())
@@ -356,6 +368,10 @@ impl ServiceManager for FakeServiceManager {
 mod tests {
     use super::*;
 
+    fn un(name: &str) -> UnitName {
+        UnitName::try_from(name).expect("a unit name")
+    }
+
     const T: Duration = Duration::from_secs(3);
 
     #[test]
@@ -363,28 +379,28 @@ mod tests {
         let fake = FakeServiceManager::new();
         fake.set_unit("a.service", inactive());
         assert_eq!(
-            fake.unit_state("a.service").unwrap().active_state,
+            fake.unit_state(&un("a.service")).unwrap().active_state,
             ActiveState::Inactive
         );
 
-        assert_eq!(fake.start("a.service", T).unwrap(), JobResult::Done);
-        let started = fake.unit_state("a.service").unwrap();
+        assert_eq!(fake.start(&un("a.service"), T).unwrap(), JobResult::Done);
+        let started = fake.unit_state(&un("a.service")).unwrap();
         assert!(started.is_active());
         assert!(started.main_pid > 0);
 
-        fake.restart("a.service", T).unwrap();
-        let restarted = fake.unit_state("a.service").unwrap();
+        fake.restart(&un("a.service"), T).unwrap();
+        let restarted = fake.unit_state(&un("a.service")).unwrap();
         assert!(restarted.is_active());
         assert_ne!(restarted.main_pid, started.main_pid);
 
-        fake.reload("a.service", T).unwrap();
-        assert_eq!(fake.unit_state("a.service").unwrap(), restarted);
+        fake.reload(&un("a.service"), T).unwrap();
+        assert_eq!(fake.unit_state(&un("a.service")).unwrap(), restarted);
 
-        fake.stop("a.service", T).unwrap();
-        assert_eq!(fake.unit_state("a.service").unwrap(), inactive());
+        fake.stop(&un("a.service"), T).unwrap();
+        assert_eq!(fake.unit_state(&un("a.service")).unwrap(), inactive());
 
-        fake.try_restart("a.service", T).unwrap();
-        assert_eq!(fake.unit_state("a.service").unwrap(), inactive());
+        fake.try_restart(&un("a.service"), T).unwrap();
+        assert_eq!(fake.unit_state(&un("a.service")).unwrap(), inactive());
     }
 
     #[test]
@@ -406,36 +422,36 @@ mod tests {
             },
         );
 
-        assert_eq!(fake.start("b.service", T).unwrap(), JobResult::Failed);
-        let failed = fake.unit_state("b.service").unwrap();
+        assert_eq!(fake.start(&un("b.service"), T).unwrap(), JobResult::Failed);
+        let failed = fake.unit_state(&un("b.service")).unwrap();
         assert_eq!(failed.active_state, ActiveState::Failed);
 
-        let err = fake.start("b.service", T).unwrap_err();
+        let err = fake.start(&un("b.service"), T).unwrap_err();
         assert_eq!(
             err.to_string(),
             "timed out after 3s waiting for systemd to start b.service"
         );
-        let err = fake.reload("b.service", T).unwrap_err();
+        let err = fake.reload(&un("b.service"), T).unwrap_err();
         assert_eq!(
             err.to_string(),
             "systemd refused to reload b.service: Job type reload is not applicable for unit \
              b.service. (org.freedesktop.systemd1.JobTypeNotApplicable)"
         );
-        assert_eq!(fake.start("b.service", T).unwrap(), JobResult::Done);
+        assert_eq!(fake.start(&un("b.service"), T).unwrap(), JobResult::Done);
     }
 
     #[test]
     fn unknown_units_are_not_found_and_every_call_is_recorded() {
         let fake = FakeServiceManager::new();
-        let err = fake.stop("gone.service", T).unwrap_err();
+        let err = fake.stop(&un("gone.service"), T).unwrap_err();
         assert!(matches!(err, Error::UnitNotFound { ref unit } if unit == "gone.service"));
         assert_eq!(
-            fake.unit_state("gone.service").unwrap(),
+            fake.unit_state(&un("gone.service")).unwrap(),
             UnitState::not_found()
         );
         fake.set_journal("gone.service", "one\ntwo\nthree\n");
         assert_eq!(
-            fake.journal_tail("gone.service", 2).unwrap(),
+            fake.journal_tail(&un("gone.service"), 2).unwrap(),
             "two\nthree\n"
         );
         fake.fail_daemon_reload(Some("bus on fire"));

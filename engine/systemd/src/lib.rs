@@ -12,8 +12,9 @@
 //! it is compiled only with the cargo feature `testing`, which those crates
 //! enable in their `[dev-dependencies]`, so no production build carries it.
 //!
-//! Unit names are full names (`bitcoind.service`, `lnd.socket`): systemd's
-//! D-Bus API, unlike `systemctl`, adds no `.service`.
+//! Unit names are full, checked names ([`UnitName`]: `bitcoind.service`,
+//! `lnd.socket`): systemd's D-Bus API, unlike `systemctl`, adds no
+//! `.service`.
 
 mod bus;
 mod error;
@@ -24,6 +25,7 @@ mod journal;
 use std::fmt;
 use std::time::Duration;
 
+pub use archy_graph::names::UnitName;
 pub use bus::SystemdBus;
 pub use error::Error;
 pub use journal::journal_tail_with;
@@ -53,22 +55,27 @@ pub trait ServiceManager: fmt::Debug + Sync {
     /// toward `StartLimitBurst=` (five within ten seconds by default),
     /// which is there to stop crash loops. A unit systemd does not know is
     /// not an error.
-    fn reset_failed(&self, unit: &str) -> Result<(), Error>;
+    fn reset_failed(&self, unit: &UnitName) -> Result<(), Error>;
 
     /// Runs one job of `kind` on `unit` and waits for its result: the
     /// method the convenience methods below call.
-    fn run_job(&self, kind: JobKind, unit: &str, timeout: Duration) -> Result<JobResult, Error>;
+    fn run_job(
+        &self,
+        kind: JobKind,
+        unit: &UnitName,
+        timeout: Duration,
+    ) -> Result<JobResult, Error>;
 
     /// The state of `unit`, loading it if systemd has not yet. A unit with
     /// no unit file is not an error: its [`UnitState::load_state`] is
     /// [`LoadState::NotFound`] (and it is inactive).
-    fn unit_state(&self, unit: &str) -> Result<UnitState, Error>;
+    fn unit_state(&self, unit: &UnitName) -> Result<UnitState, Error>;
 
     /// Whether each of `units` runs, asked in one call
     /// (`ListUnitsByNames`, which loads units systemd has not loaded yet):
     /// what `archy status` needs of every unit it checks, without a round
     /// trip per unit. In the order asked.
-    fn unit_activity(&self, units: &[String]) -> Result<Vec<UnitActivity>, Error> {
+    fn unit_activity(&self, units: &[UnitName]) -> Result<Vec<UnitActivity>, Error> {
         units
             .iter()
             .map(|u| {
@@ -86,40 +93,40 @@ pub trait ServiceManager: fmt::Debug + Sync {
     /// `systemctl kill --kill-whom=all --signal=SIGNAL UNIT`: sends
     /// `signal` to every process of the unit. For processes a unit's own
     /// stop cannot reach (a container podman lost track of).
-    fn kill(&self, unit: &str, signal: i32) -> Result<(), Error>;
+    fn kill(&self, unit: &UnitName, signal: i32) -> Result<(), Error>;
 
     /// The last `lines` lines of `unit`'s journal, as `journalctl -u UNIT -n
     /// LINES --no-pager -o short` prints them: the unit's own output and what
     /// systemd logged about it (how its process exited, why it failed).
-    fn journal_tail(&self, unit: &str, lines: u32) -> Result<String, Error>;
+    fn journal_tail(&self, unit: &UnitName, lines: u32) -> Result<String, Error>;
 
     /// `systemctl start`: [`JobKind::Start`].
-    fn start(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn start(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::Start, unit, timeout)
     }
 
     /// `systemctl stop`: [`JobKind::Stop`].
-    fn stop(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn stop(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::Stop, unit, timeout)
     }
 
     /// `systemctl restart`: [`JobKind::Restart`].
-    fn restart(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn restart(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::Restart, unit, timeout)
     }
 
     /// `systemctl try-restart`: [`JobKind::TryRestart`].
-    fn try_restart(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn try_restart(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::TryRestart, unit, timeout)
     }
 
     /// `systemctl reload`: [`JobKind::Reload`].
-    fn reload(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn reload(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::Reload, unit, timeout)
     }
 
     /// `systemctl reload-or-restart`: [`JobKind::ReloadOrRestart`].
-    fn reload_or_restart(&self, unit: &str, timeout: Duration) -> Result<JobResult, Error> {
+    fn reload_or_restart(&self, unit: &UnitName, timeout: Duration) -> Result<JobResult, Error> {
         self.run_job(JobKind::ReloadOrRestart, unit, timeout)
     }
 }
@@ -247,12 +254,12 @@ impl JobResult {
 
     /// `Ok` for [`JobResult::Done`], else [`Error::JobFailed`] naming the
     /// job: for a caller to whom only success will do.
-    pub fn require_done(self, kind: JobKind, unit: &str) -> Result<(), Error> {
+    pub fn require_done(self, kind: JobKind, unit: &UnitName) -> Result<(), Error> {
         match self {
             JobResult::Done => Ok(()),
             result => Err(Error::JobFailed {
                 kind,
-                unit: unit.to_owned(),
+                unit: unit.to_string(),
                 result,
             }),
         }
@@ -371,7 +378,7 @@ impl fmt::Display for ActiveState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitActivity {
     /// The unit, as asked for.
-    pub unit: String,
+    pub unit: UnitName,
     /// `LoadState`.
     pub load_state: LoadState,
     /// `ActiveState`.
@@ -454,6 +461,10 @@ impl UnitState {
 mod tests {
     use super::*;
 
+    fn un(name: &str) -> UnitName {
+        UnitName::try_from(name).expect("a unit name")
+    }
+
     #[test]
     fn states_and_results_round_trip_through_systemd_spelling() {
         for s in [
@@ -497,11 +508,11 @@ mod tests {
     fn require_done_names_the_job() {
         assert!(
             JobResult::Done
-                .require_done(JobKind::Start, "a.service")
+                .require_done(JobKind::Start, &un("a.service"))
                 .is_ok()
         );
         let err = JobResult::Failed
-            .require_done(JobKind::Restart, "lnd.service")
+            .require_done(JobKind::Restart, &un("lnd.service"))
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -534,7 +545,9 @@ mod tests {
         fake.set_unit("a.service", fake::inactive());
         let manager: &dyn ServiceManager = &fake;
         assert_eq!(
-            manager.start("a.service", Duration::from_secs(1)).unwrap(),
+            manager
+                .start(&un("a.service"), Duration::from_secs(1))
+                .unwrap(),
             JobResult::Done
         );
     }

@@ -5,6 +5,7 @@
 
 use archy_eval::{Inputs, Limits, MemSources, evaluate};
 use archy_graph::Graph;
+use archy_graph::names::UnitName;
 use archy_plan::{Plan, Reason, UnitOp};
 
 /// The graph of `node.rhai` in `src`, evaluated with `inputs`; panics with
@@ -26,7 +27,9 @@ pub fn graph(node: &str) -> Graph {
 
 /// The plan's unit actions, in order.
 pub fn ops(p: &Plan) -> Vec<(String, UnitOp)> {
-    p.touched_units().map(|u| (u.unit.clone(), u.op)).collect()
+    p.touched_units()
+        .map(|u| (u.unit.to_string(), u.op))
+        .collect()
 }
 
 /// The units the plan leaves alone, with why.
@@ -40,4 +43,17 @@ pub fn skipped(p: &Plan) -> Vec<(&str, &Reason)> {
 
 pub fn s(x: &str) -> String {
     x.to_string()
+}
+
+/// The unit name `x`; panics if it is none.
+pub fn u(x: &str) -> UnitName {
+    UnitName::try_from(x).expect("a unit name")
+}
+
+/// The paths of the unit files the plan writes or removes, in its order.
+pub fn paths(p: &Plan) -> Vec<String> {
+    p.unit_files_changed
+        .iter()
+        .map(|f| f.path.clone())
+        .collect()
 }

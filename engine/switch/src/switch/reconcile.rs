@@ -43,12 +43,7 @@ impl Switcher<'_> {
             .iter()
             .find(|d| matches!(d, Drift::PodmanUnreachable { .. }))
         {
-            return Err(SwitchError::Podman(format!(
-                "it cannot list the containers, so archy cannot tell what to repair ({why}); \
-                 see `journalctl -u podman.service`. If podman's database is damaged, move \
-                 /var/lib/containers/storage/db.sql aside: the next reconcile makes the \
-                 containers anew from the generation, their volumes and data kept"
-            )));
+            return Err(SwitchError::PodmanUnlisted { why: why.clone() });
         }
         let mut observed = if drift.is_empty() {
             Observed::default()
