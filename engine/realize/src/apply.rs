@@ -5,10 +5,11 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use archy_graph::quadlet::QUADLET_DIR;
 use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UserSpec};
-use archy_graph::{Graph, Kind, Resource, ResourceKey, UnitSource};
+use archy_graph::{Graph, Kind, Resource, ResourceKey};
 use archy_plan::{Change, ChangeOp, Plan, Reason};
+use archy_units::quadlet::QUADLET_DIR;
+use archy_units::{GraphUnits as _, UnitSource};
 
 use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};

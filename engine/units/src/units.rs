@@ -4,9 +4,10 @@
 //! service. The planner, the realizer and the switch see them all the same
 //! way, as a [`UnitSource`].
 
-use crate::graph::{Graph, Node, generated_unit};
-use crate::quadlet::QUADLET_DIR;
-use crate::resource::{OnChange, Resource, UnitSection};
+use archy_graph::graph::{Graph, Node, generated_unit};
+use archy_graph::resource::{MountSource, NetworkMode, OnChange, Resource, UnitSection};
+
+use crate::quadlet::{QUADLET_DIR, QuadletFile as _};
 use crate::unit_file::is_cosmetic;
 
 /// Where a unit's own file lives.
@@ -121,11 +122,11 @@ impl<'a> UnitSource<'a> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        if let crate::resource::NetworkMode::Named(n) = &c.network {
+        if let NetworkMode::Named(n) = &c.network {
             out.push(format!("{n}-network.service"));
         }
         for m in &c.volumes {
-            if let crate::resource::MountSource::Volume(v) = &m.source {
+            if let MountSource::Volume(v) = &m.source {
                 out.push(format!("{v}-volume.service"));
             }
         }
@@ -217,9 +218,15 @@ pub fn changed_sections(a: &[UnitSection], b: &[UnitSection]) -> Vec<String> {
         .collect()
 }
 
-impl Graph {
+/// The units of a [`Graph`]. A trait, so that the graph stays archy-graph's
+/// and the reading of its units this crate's.
+pub trait GraphUnits {
     /// Every unit of the graph, in the graph's order.
-    pub fn unit_sources(&self) -> Vec<UnitSource<'_>> {
+    fn unit_sources(&self) -> Vec<UnitSource<'_>>;
+}
+
+impl GraphUnits for Graph {
+    fn unit_sources(&self) -> Vec<UnitSource<'_>> {
         self.nodes.iter().filter_map(UnitSource::of).collect()
     }
 }
