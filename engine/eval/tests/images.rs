@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use archy_eval::{Limits, MemSources, evaluate};
 use archy_graph::resource::ImageSource;
 use archy_graph::{Digest, Graph, Kind, Problem, Resource, ResourceKey};
+use archy_units::GraphUnits as _;
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";

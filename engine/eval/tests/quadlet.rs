@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use archy_eval::{Limits, MemSources, evaluate};
 use archy_graph::Fact;
+use archy_units::GraphUnits as _;
 
 const NODE: &str = r#"[
     network("appnet", #{ internal: true, subnet: "10.90.0.0/24" }),

@@ -4,6 +4,11 @@
 //!
 //! Pure: no I/O, no clock, no randomness. The evaluator (`archy-eval`)
 //! produces [`Declarations`]; [`assemble`] turns them into a [`Graph`].
+//!
+//! systemd's and Quadlet's vocabulary (which keys a unit may have, how a
+//! resource is rendered as a unit or Quadlet file) is `archy-units`'s: a
+//! graph is hashed from its resources' canonical encoding, never from
+//! their rendered files.
 
 pub mod context;
 pub mod derive;
@@ -12,12 +17,8 @@ pub mod graph;
 pub mod json;
 pub mod names;
 pub mod problem;
-pub mod quadlet;
 pub mod quantity;
 pub mod resource;
-pub mod unit_file;
-pub mod unit_keys;
-pub mod units;
 
 /// One digest type for the whole engine: the store names objects with the
 /// same digests the graph names resources and blobs with.
@@ -27,4 +28,3 @@ pub use encode::{Fact, GraphRecord, ResourceRecord};
 pub use graph::{Declarations, Declared, Graph, Node, assemble};
 pub use problem::{Problem, Span};
 pub use resource::{Kind, Resource, ResourceKey};
-pub use units::{UnitFile, UnitSource, unit_file_path};

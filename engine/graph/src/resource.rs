@@ -104,6 +104,30 @@ pub enum ImageSource {
     Build { context: String, tree: Digest },
 }
 
+impl ImageSource {
+    /// The reference podman runs: the author's reference, or for a built
+    /// image a local tag named by its context's tree hash, so an unchanged
+    /// context is never built again.
+    pub fn reference(&self) -> String {
+        match self {
+            ImageSource::Reference(r) => r.clone(),
+            ImageSource::Build { context, tree } => {
+                let repo: String = context
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                format!("localhost/archy/{}:{tree}", repo.trim_matches('-'))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetworkMode {
@@ -403,4 +427,22 @@ pub fn clean_object_name(raw: &str) -> String {
         .take(100)
         .collect();
     clean.trim_start_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_images_are_tagged_by_their_tree() {
+        let tree = Digest::of(b"x");
+        let image = ImageSource::Build {
+            context: "apps/Bitcoin_UI".into(),
+            tree,
+        };
+        assert_eq!(
+            image.reference(),
+            format!("localhost/archy/apps-bitcoin-ui:{tree}")
+        );
+    }
 }

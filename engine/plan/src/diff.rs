@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use archy_graph::names::UnitName;
 use archy_graph::resource::{ImageSource, OnChange};
-use archy_graph::{Graph, Kind, Node, Resource, ResourceKey, UnitSource};
+use archy_graph::{Graph, Kind, Node, Resource, ResourceKey};
+use archy_units::{GraphUnits as _, UnitSource};
 
 use crate::drift::Drift;
 use crate::order::{dependency_order, stop_order};

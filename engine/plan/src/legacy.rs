@@ -12,8 +12,9 @@
 
 use archy_graph::graph::generated_unit;
 use archy_graph::names::UnitName;
-use archy_graph::quadlet::QUADLET_DIR;
-use archy_graph::{Kind, ResourceKey, UnitFile};
+use archy_graph::{Kind, ResourceKey};
+use archy_units::UnitFile;
+use archy_units::quadlet::QUADLET_DIR;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 

@@ -10,7 +10,7 @@ mod order;
 pub mod plan;
 mod repair;
 
-pub use archy_graph::unit_file_path;
+pub use archy_units::unit_file_path;
 pub use diff::{Observed, plan};
 pub use drift::Drift;
 pub use order::{dependency_order, stop_order};

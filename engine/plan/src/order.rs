@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archy_graph::UnitSource;
 use archy_graph::names::UnitName;
+use archy_units::UnitSource;
 
 /// For each unit of a generation, the units it needs (among its units),
 /// from its own `[Unit]` keys and, for containers, what Quadlet adds.

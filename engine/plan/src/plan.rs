@@ -4,7 +4,8 @@
 use std::fmt;
 
 use archy_graph::names::UnitName;
-use archy_graph::{Kind, ResourceKey, UnitFile};
+use archy_graph::{Kind, ResourceKey};
+use archy_units::UnitFile;
 use serde::{Deserialize, Serialize};
 
 /// Why something is in the plan.

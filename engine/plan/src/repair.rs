@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use archy_graph::resource::OnChange;
-use archy_graph::{Graph, Kind, Node, Resource, UnitSource};
+use archy_graph::{Graph, Kind, Node, Resource};
+use archy_units::UnitSource;
 
 use crate::diff::{Observed, change};
 use crate::drift::Drift;

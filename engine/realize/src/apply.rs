@@ -6,9 +6,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use archy_graph::resource::{DirSpec, FileSpec, GroupSpec, SecretSpec, UserSpec};
-use archy_graph::{Graph, Kind, Resource, UnitFile, UnitSource};
+use archy_graph::{Graph, Kind, Resource};
 use archy_plan::{Change, ChangeOp, Plan, Reason};
 use archy_store::StateDir;
+use archy_units::{GraphUnits as _, UnitFile, UnitSource};
 
 use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};

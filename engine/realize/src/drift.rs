@@ -17,8 +17,9 @@ use std::path::Path;
 
 use archy_graph::names::{AccountName, Mode};
 use archy_graph::resource::{DirSpec, FileSpec, SecretSpec};
-use archy_graph::{Digest, Graph, Kind, Resource, UnitSource};
+use archy_graph::{Digest, Graph, Kind, Resource};
 use archy_plan::Drift;
+use archy_units::UnitSource;
 
 use crate::Realizer;
 use crate::accounts::Accounts;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use archy_graph::names::UnitName;
 use archy_graph::resource::UnitSpec;
+use archy_units::unit_file::UnitFile as _;
 
 use crate::error::{Error, Result};
 

@@ -28,9 +28,10 @@ mod secrets;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use archy_graph::{Graph, Resource, UnitSource};
+use archy_graph::{Graph, Resource};
 use archy_plan::{Observed, Plan};
 use archy_store::StateDir;
+use archy_units::UnitSource;
 use serde::Serialize;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use std::path::Path;
 use archy_plan::{ChangeOp, Reason};
 use archy_realize::{Error, OwnedKind, Realizer};
 use archy_store::StateDir;
+use archy_units::unit_file::UnitFile as _;
 use common::{Node, TESTER_GID, TESTER_UID, graph};
 
 fn one_file(path: &str, opts: &str) -> archy_graph::Graph {

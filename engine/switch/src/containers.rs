@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use archy_graph::quadlet::{CONTAINER_LABEL, podman_secret_name};
 use archy_graph::resource::ImageSource;
 use archy_graph::{Graph, Kind, Resource};
 use archy_plan::{ImageOp, Observed, Plan};
 use archy_podman::Podman;
 use archy_realize::Realizer;
+use archy_units::quadlet::{CONTAINER_LABEL, podman_secret_name};
 
 /// How a switch reaches podman: only when a generation has containers, so
 /// a node without any never needs podman at all.

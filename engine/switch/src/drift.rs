@@ -10,6 +10,7 @@ use archy_plan::Drift;
 use archy_podman::{ContainerInfo, ImageInfo};
 use archy_realize::Realizer;
 use archy_systemd::{ServiceManager, UnitActivity, UnitName};
+use archy_units::GraphUnits as _;
 
 use crate::containers::{ContainerDrift, ContainerError, PodmanAccess, drift as container_drift};
 

@@ -124,7 +124,7 @@ mod tests {
             plan: Plan {
                 changes: vec![],
                 images: vec![],
-                unit_files_changed: vec![archy_graph::UnitFile {
+                unit_files_changed: vec![archy_units::UnitFile {
                     unit: "a.service".try_into().unwrap(),
                     path: "/etc/systemd/system/a.service".into(),
                 }],

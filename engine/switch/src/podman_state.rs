@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use archy_graph::{Graph, Resource};
 use archy_systemd::{ActiveState, JobKind, ServiceManager, UnitName};
+use archy_units::GraphUnits as _;
 
 /// SIGTERM and SIGKILL (the same on every Linux architecture archy runs on).
 const SIGTERM: i32 = 15;

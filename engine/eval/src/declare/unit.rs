@@ -4,8 +4,8 @@
 
 use archy_graph::names::{AbsPath, SecretName, UnitName};
 use archy_graph::resource::{OnChange, UnitSection, UnitSpec};
-use archy_graph::unit_keys::{check_key, check_section, sections_for};
 use archy_graph::{Resource, Span};
+use archy_units::unit_keys::{check_key, check_section, sections_for};
 use rhai::{Dynamic, Map};
 
 use super::opts::{Opts, display, scalar_text, type_name};

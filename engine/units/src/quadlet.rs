@@ -9,9 +9,8 @@
 //! Quadlet's default `systemd-<name>`: the volumes that older scripts made
 //! are found again by name.
 
-use crate::resource::{
-    ContainerSpec, ImageSource, MountSource, NetworkMode, NetworkSpec, Protocol, UnitSection,
-    VolumeSpec,
+use archy_graph::resource::{
+    ContainerSpec, MountSource, NetworkMode, NetworkSpec, Protocol, UnitSection, VolumeSpec,
 };
 
 /// Where Quadlet reads the files for rootful podman.
@@ -25,30 +24,6 @@ pub const CONTAINER_LABEL: &str = "io.archy.container";
 /// The podman secret a secret of the node is copied into, for `secret_env`.
 pub fn podman_secret_name(secret: &str) -> String {
     format!("archy-{secret}")
-}
-
-impl ImageSource {
-    /// The reference podman runs: the author's reference, or for a built
-    /// image a local tag named by its context's tree hash, so an unchanged
-    /// context is never built again.
-    pub fn reference(&self) -> String {
-        match self {
-            ImageSource::Reference(r) => r.clone(),
-            ImageSource::Build { context, tree } => {
-                let repo: String = context
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_lowercase()
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect();
-                format!("localhost/archy/{}:{tree}", repo.trim_matches('-'))
-            }
-        }
-    }
 }
 
 /// One word of an `Exec=`-like line, quoted as systemd splits words:
@@ -114,21 +89,30 @@ fn kv(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_string(), v.into())
 }
 
-impl ContainerSpec {
-    /// The writable bind-mounted folders: its data, handed to `data_uid`.
-    pub fn data_dirs(&self) -> Vec<&str> {
-        self.volumes
-            .iter()
-            .filter(|m| !m.options.iter().any(|o| o == "ro"))
-            .filter_map(|m| match &m.source {
-                MountSource::Bind(p) => Some(p.as_str()),
-                MountSource::Volume(_) => None,
-            })
-            .collect()
-    }
+/// The writable bind-mounted folders of a container: its data, handed to
+/// `data_uid`.
+pub fn data_dirs(c: &ContainerSpec) -> Vec<&str> {
+    c.volumes
+        .iter()
+        .filter(|m| !m.options.iter().any(|o| o == "ro"))
+        .filter_map(|m| match &m.source {
+            MountSource::Bind(p) => Some(p.as_str()),
+            MountSource::Volume(_) => None,
+        })
+        .collect()
+}
 
+/// A resource Quadlet makes a service of: the sections of its file. A
+/// trait, so that the types stay archy-graph's and their Quadlet rendering
+/// this crate's.
+pub trait QuadletFile {
+    /// The file's sections.
+    fn quadlet_sections(&self) -> Vec<UnitSection>;
+}
+
+impl QuadletFile for ContainerSpec {
     /// The `.container` file's sections.
-    pub fn quadlet_sections(&self) -> Vec<UnitSection> {
+    fn quadlet_sections(&self) -> Vec<UnitSection> {
         let name = self.name.as_str();
         let mut unit = vec![kv("Description", format!("archy container {name}"))];
         for r in &self.requires {
@@ -234,7 +218,7 @@ impl ContainerSpec {
         }
         if let Some(uid) = self.data_uid {
             let gid = self.data_gid.unwrap_or(uid);
-            for dir in self.data_dirs() {
+            for dir in data_dirs(self) {
                 service.push(kv(
                     "ExecStartPre",
                     format!("/usr/bin/chown -R {uid}:{gid} {}", quote_word(dir)),
@@ -250,9 +234,9 @@ impl ContainerSpec {
     }
 }
 
-impl NetworkSpec {
+impl QuadletFile for NetworkSpec {
     /// The `.network` file's sections.
-    pub fn quadlet_sections(&self) -> Vec<UnitSection> {
+    fn quadlet_sections(&self) -> Vec<UnitSection> {
         let mut n = vec![kv("NetworkName", self.name.as_str())];
         if self.internal {
             n.push(kv("Internal", "true"));
@@ -270,9 +254,9 @@ impl NetworkSpec {
     }
 }
 
-impl VolumeSpec {
+impl QuadletFile for VolumeSpec {
     /// The `.volume` file's sections.
-    pub fn quadlet_sections(&self) -> Vec<UnitSection> {
+    fn quadlet_sections(&self) -> Vec<UnitSection> {
         vec![
             section(
                 "Unit",
@@ -296,18 +280,5 @@ mod tests {
         assert_eq!(quote_word("say \"hi\""), "\"say \\\"hi\\\"\"");
         assert_eq!(quote_word(""), "\"\"");
         assert_eq!(quote_word("a\\b"), "\"a\\\\b\"");
-    }
-
-    #[test]
-    fn built_images_are_tagged_by_their_tree() {
-        let tree = crate::Digest::of(b"x");
-        let image = ImageSource::Build {
-            context: "apps/Bitcoin_UI".into(),
-            tree,
-        };
-        assert_eq!(
-            image.reference(),
-            format!("localhost/archy/apps-bitcoin-ui:{tree}")
-        );
     }
 }

@@ -1,6 +1,6 @@
 //! Rendering a unit resource as the file systemd reads.
 
-use crate::resource::UnitSpec;
+use archy_graph::resource::UnitSpec;
 
 /// Keys that change what a person reads, never what systemd does: a change
 /// to them alone does not restart a unit (NixOS's switch-to-configuration
@@ -12,21 +12,31 @@ pub fn is_cosmetic(section: &str, key: &str) -> bool {
     (section == "Unit" && COSMETIC_KEYS.contains(&key)) || key.starts_with("X-")
 }
 
-impl UnitSpec {
+/// A `unit(...)` resource read as its unit file. A trait, so that the type
+/// stays archy-graph's and its systemd reading this crate's.
+pub trait UnitFile {
     /// The unit file: a header saying who owns it, then each section.
-    pub fn unit_file(&self) -> String {
-        crate::units::render(&self.sections)
-    }
+    fn unit_file(&self) -> String;
 
     /// The values of `key` under `[section]`, each space-separated word on
     /// its own (`After=a.service b.service` gives two).
-    pub fn values(&self, section: &str, key: &str) -> Vec<&str> {
-        crate::units::section_values(&self.sections, section, key)
-    }
+    fn values(&self, section: &str, key: &str) -> Vec<&str>;
 
     /// The sections whose settings differ from `other`'s, ignoring
     /// cosmetic keys.
-    pub fn changed_sections(&self, other: &UnitSpec) -> Vec<String> {
+    fn changed_sections(&self, other: &Self) -> Vec<String>;
+}
+
+impl UnitFile for UnitSpec {
+    fn unit_file(&self) -> String {
+        crate::units::render(&self.sections)
+    }
+
+    fn values(&self, section: &str, key: &str) -> Vec<&str> {
+        crate::units::section_values(&self.sections, section, key)
+    }
+
+    fn changed_sections(&self, other: &UnitSpec) -> Vec<String> {
         crate::units::changed_sections(&self.sections, &other.sections)
     }
 }
@@ -34,8 +44,8 @@ impl UnitSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::UnitName;
-    use crate::resource::{OnChange, UnitSection};
+    use archy_graph::names::UnitName;
+    use archy_graph::resource::{OnChange, UnitSection};
 
     fn unit(description: &str, exec: &str) -> UnitSpec {
         UnitSpec {

@@ -7,10 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Graph, Node, generated_unit};
-use crate::names::UnitName;
-use crate::quadlet::QUADLET_DIR;
-use crate::resource::{Kind, OnChange, Resource, ResourceKey, UnitSection};
+use archy_graph::graph::{Graph, Node, generated_unit};
+use archy_graph::names::UnitName;
+use archy_graph::resource::{
+    Kind, MountSource, NetworkMode, OnChange, Resource, ResourceKey, UnitSection,
+};
+
+use crate::quadlet::{QUADLET_DIR, QuadletFile as _};
 use crate::unit_file::is_cosmetic;
 
 /// Where a unit's own file lives.
@@ -149,11 +152,11 @@ impl<'a> UnitSource<'a> {
             id: id.to_string(),
         };
         let mut keys = Vec::new();
-        if let crate::resource::NetworkMode::Named(n) = &c.network {
+        if let NetworkMode::Named(n) = &c.network {
             keys.push(key(Kind::Network, n));
         }
         for m in &c.volumes {
-            if let crate::resource::MountSource::Volume(v) = &m.source {
+            if let MountSource::Volume(v) = &m.source {
                 keys.push(key(Kind::Volume, v));
             }
         }
@@ -246,9 +249,15 @@ pub fn changed_sections(a: &[UnitSection], b: &[UnitSection]) -> Vec<String> {
         .collect()
 }
 
-impl Graph {
+/// The units of a [`Graph`]. A trait, so that the graph stays archy-graph's
+/// and the reading of its units this crate's.
+pub trait GraphUnits {
     /// Every unit of the graph, in the graph's order.
-    pub fn unit_sources(&self) -> Vec<UnitSource<'_>> {
+    fn unit_sources(&self) -> Vec<UnitSource<'_>>;
+}
+
+impl GraphUnits for Graph {
+    fn unit_sources(&self) -> Vec<UnitSource<'_>> {
         self.nodes.iter().filter_map(UnitSource::of).collect()
     }
 }
