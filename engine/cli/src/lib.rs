@@ -40,6 +40,13 @@ pub struct Cli {
     /// failing.
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Wall time allowed for evaluating a node description, in seconds
+    /// (default 2). An evaluation that takes longer stops with an error
+    /// naming the line it had reached; the other limits (5,000,000
+    /// operations, 1 GiB of memory, 16 MiB of text per file and 256 MiB
+    /// for all files) stay.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    pub eval_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -169,7 +176,11 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     use std::io::IsTerminal;
     let color = std::io::stderr().is_terminal();
-    let node = Node::new(&cli.state_dir, cli.root.as_deref());
+    let mut limits = archy_eval::Limits::default();
+    if let Some(t) = cli.eval_timeout {
+        limits.wall_time = t;
+    }
+    let node = Node::new(&cli.state_dir, cli.root.as_deref()).with_eval_limits(limits);
     let result = commands::run(&cli.command, &node, cli.wait);
     let exit = match result {
         Ok(exit) => exit,
@@ -179,4 +190,15 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     ExitCode::from(exit.code())
+}
+
+/// `--eval-timeout`: a positive number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("{text} s is not between 0 and 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

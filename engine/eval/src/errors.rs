@@ -5,7 +5,7 @@ use archy_graph::{Problem, Span};
 use rhai::{Dynamic, EvalAltResult, Position};
 
 use crate::resolver::span;
-use crate::sandbox::Limits;
+use crate::sandbox::{Exceeded, Limits};
 
 /// A problem carried through rhai's error channel (from the module
 /// resolver), so it keeps its own file and position.
@@ -107,15 +107,32 @@ fn describe(err: &EvalAltResult, limits: &Limits) -> (String, Option<String>) {
     };
     match err {
         E::ErrorTooManyOperations(_) => (
-            format!("evaluation did not finish within {} operations (an endless loop?)", limits.operations),
+            format!("evaluation stopped here: it did not finish within archy's limit of {} operations (an endless loop?)", limits.operations),
             Some("a node description must finish quickly; look for a loop or recursion that never ends".into()),
         ),
+        E::ErrorTerminated(token, _) => match token.clone().try_cast::<Exceeded>() {
+            Some(Exceeded::WallTime) => (
+                format!(
+                    "evaluation stopped here: it did not finish within archy's wall-time limit of {}",
+                    seconds(limits.wall_time)
+                ),
+                Some("look for a loop that runs too long or builds too much; a description that is right but slow can be given more time with `archy --eval-timeout SECS`".into()),
+            ),
+            Some(Exceeded::Memory) => (
+                format!(
+                    "evaluation stopped here: it holds more than archy's memory limit of {} MiB",
+                    limits.memory_bytes >> 20
+                ),
+                Some("a node description holds configuration, not bulk data; look for a loop that builds ever larger lists or strings".into()),
+            ),
+            None => (plain(), None),
+        },
         E::ErrorStackOverflow(_) => (
             format!("calls nested deeper than {} levels (runaway recursion?)", limits.call_levels),
             Some("look for a function that calls itself without end".into()),
         ),
         E::ErrorDataTooLarge(what, _) => (
-            format!("{what} exceeds archy's limit (strings {} bytes, arrays {} items, maps {} entries)", limits.string_bytes, limits.array_len, limits.map_len),
+            format!("{what} would exceed archy's memory limit of {} MiB", limits.memory_bytes >> 20),
             Some("a node description holds configuration, not bulk data".into()),
         ),
         E::ErrorTooManyModules(_) => (
@@ -150,5 +167,29 @@ fn describe(err: &EvalAltResult, limits: &Limits) -> (String, Option<String>) {
             (plain(), hint)
         }
         _ => (plain(), None),
+    }
+}
+
+/// True when `err` is one of the evaluation's limits stopping it
+/// (operations, wall time, memory, call depth), not a mistake at one place.
+pub fn is_limit(err: &EvalAltResult) -> bool {
+    use EvalAltResult as E;
+    match err {
+        E::ErrorInFunctionCall(_, _, inner, _) | E::ErrorInModule(_, inner, _) => is_limit(inner),
+        E::ErrorTooManyOperations(_)
+        | E::ErrorTerminated(..)
+        | E::ErrorStackOverflow(_)
+        | E::ErrorDataTooLarge(..) => true,
+        _ => false,
+    }
+}
+
+/// `2 s`, `0.5 s`.
+fn seconds(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
     }
 }

@@ -7,6 +7,7 @@ mod declare;
 pub mod errors;
 pub mod host;
 pub mod inputs;
+pub mod memory;
 pub mod resolver;
 pub mod sandbox;
 pub mod sources;
@@ -21,7 +22,7 @@ use rhai::{Dynamic, Scope};
 
 pub use host::{Host, HostFacts};
 pub use inputs::{Inputs, Rotations};
-pub use sandbox::Limits;
+pub use sandbox::{Exceeded, Limits};
 pub use sources::{FsSources, MemSources, SourceError, Sources};
 
 use declare::{Res, State};
@@ -56,19 +57,28 @@ pub fn evaluate(
     let limits = limits.clone();
     let stack = limits.stack_bytes;
     let run = move || {
+        // No single allocation may take the process past twice the memory
+        // limit above what it held before (see `memory`).
+        let _capped = memory::held().map(|held| {
+            memory::Capped::new(held.saturating_add(limits.memory_bytes.saturating_mul(2)))
+        });
         let sources: Rc<dyn Sources> = Rc::new(sources);
-        let first = evaluate_here(sources.clone(), &node, inputs.clone(), &limits, false);
+        let budget = sandbox::Budget::start(&limits);
+        let first = evaluate_here(sources.clone(), &node, inputs.clone(), &limits, false, budget);
         match first {
             // Problems inside stdlib or app functions are placed at the
             // author's own calls by a second, traced run (pure, so it fails
-            // the same way, only slower).
-            Err(f) if f.problems.iter().any(in_library) => {
-                match evaluate_here(sources, &node, inputs, &limits, true) {
-                    Err(traced) => Err(traced),
-                    Ok(_) => Err(f),
+            // the same way, only slower), with a budget of its own. A first
+            // run stopped by a limit is reported as it is: a traced run
+            // would only be stopped again, later.
+            Err((f, false)) if f.problems.iter().any(in_library) => {
+                let budget = sandbox::Budget::start(&limits);
+                match evaluate_here(sources, &node, inputs, &limits, true, budget) {
+                    Err((traced, false)) => Err(traced),
+                    Err((_, true)) | Ok(_) => Err(f),
                 }
             }
-            other => other,
+            other => other.map_err(|(f, _)| f),
         }
     };
     match std::thread::Builder::new()
@@ -107,7 +117,8 @@ fn evaluate_here(
     inputs: Inputs,
     limits: &Limits,
     trace_calls: bool,
-) -> Result<Evaluation, Failure> {
+    budget: sandbox::Budget,
+) -> Result<Evaluation, (Failure, bool)> {
     let loader = resolver::Loader::new(sources.clone(), node);
     let host = Host::new(inputs.facts);
     let state = Rc::new(State {
@@ -121,8 +132,9 @@ fn evaluate_here(
         contexts: Default::default(),
         inner: Default::default(),
         invalid: Default::default(),
+        texts: declare::Texts::new(limits),
     });
-    let mut engine = sandbox::engine(limits, trace_calls);
+    let mut engine = sandbox::engine(limits, trace_calls, budget);
     engine.set_module_resolver(resolver::Resolver(loader.clone()));
     declare::register(&mut engine, &state);
     engine.register_type_with_name::<Host>("host");
@@ -139,21 +151,26 @@ fn evaluate_here(
         problems,
         sources: loader.texts.borrow().clone(),
     };
+    // A failure, and whether a limit of the budget stopped it.
+    let stopped = |f: Failure, by_limit: bool| (f, by_limit);
     let text = loader.read(node).map_err(|e| {
         let mut p = Problem::new(None, e.message);
         p.hint = e.hint;
-        fail(vec![p])
+        stopped(fail(vec![p]), false)
     })?;
-    let mut ast = engine
-        .compile(&text)
-        .map_err(|e| fail(vec![errors::to_problem_with(&e.into(), node, limits)]))?;
+    let mut ast = engine.compile(&text).map_err(|e| {
+        stopped(
+            fail(vec![errors::to_problem_with(&e.into(), node, limits)]),
+            false,
+        )
+    })?;
     ast.set_source(node);
     let result = engine
         .eval_ast_with_scope::<Dynamic>(&mut Scope::new(), &ast)
         .map_err(|e| {
             let mut problems = state.problems.borrow().clone();
             problems.push(errors::to_problem_with(&e, node, limits));
-            fail(problems)
+            stopped(fail(problems), errors::is_limit(&e))
         })?;
 
     let mut decl = Declarations::default();
@@ -175,11 +192,11 @@ fn evaluate_here(
     // one evaluation reports everything it can.
     let graph = match (archy_graph::assemble(decl), problems.is_empty()) {
         (Ok(graph), true) => graph,
-        (Ok(_), false) => return Err(fail(problems)),
+        (Ok(_), false) => return Err(stopped(fail(problems), false)),
         (Err(more), _) => {
             problems.extend(more);
             problems.sort_by(|a, b| a.at.cmp(&b.at));
-            return Err(fail(problems));
+            return Err(stopped(fail(problems), false));
         }
     };
     Ok(Evaluation {

@@ -18,7 +18,7 @@ impl Session<'_> {
     /// [`Session::build`], recording `name` as where the description came
     /// from (an OTA release names itself rather than its unpacked folder).
     pub(crate) fn build_as(&self, source: &Source, name: &str) -> Result<BuildReport, NodeError> {
-        let evaluation = evaluate::evaluate(source, self.state_dir())?;
+        let evaluation = evaluate::evaluate(source, self.state_dir(), self.node.eval_limits())?;
         Ok(archy_build::build(&self.store, &evaluation.graph, name)?)
     }
 }

@@ -40,8 +40,12 @@ impl Source {
 }
 
 /// Evaluates `source` with the machine's facts, its overrides and the
-/// node's secret rotations.
-pub fn evaluate(source: &Source, state_dir: &StateDir) -> Result<Evaluation, NodeError> {
+/// node's secret rotations, under `limits`.
+pub fn evaluate(
+    source: &Source,
+    state_dir: &StateDir,
+    limits: &Limits,
+) -> Result<Evaluation, NodeError> {
     let mut host: HostFacts = facts::discover(state_dir.path());
     facts::apply_overrides(&mut host, &source.facts)?;
     let rotations = state_dir.read_rotations()?;
@@ -51,17 +55,22 @@ pub fn evaluate(source: &Source, state_dir: &StateDir) -> Result<Evaluation, Nod
             facts: host,
             rotations,
         },
+        limits,
     )
 }
 
-/// Evaluates the node file with exactly these inputs.
-pub fn evaluate_with(node: &Path, inputs: Inputs) -> Result<Evaluation, NodeError> {
+/// Evaluates the node file with exactly these inputs, under `limits`.
+pub fn evaluate_with(
+    node: &Path,
+    inputs: Inputs,
+    limits: &Limits,
+) -> Result<Evaluation, NodeError> {
     let (root, logical) = archy_eval::locate(node).map_err(|source| NodeError::NodeFile {
         path: node.to_owned(),
         source,
     })?;
     let sources = FsSources::new(&root, archy_eval::resolver::folder(&logical))
         .map_err(|source| NodeError::Sources { path: root, source })?;
-    archy_eval::evaluate(sources, &logical, inputs, &Limits::default())
+    archy_eval::evaluate(sources, &logical, inputs, limits)
         .map_err(|f| NodeError::Eval(Box::new(f)))
 }

@@ -59,6 +59,8 @@ pub mod types {
 pub struct Node {
     state_dir: StateDir,
     root: Option<PathBuf>,
+    /// The limits every evaluation on this node runs under.
+    eval_limits: archy_eval::Limits,
 }
 
 impl Node {
@@ -68,7 +70,21 @@ impl Node {
         Node {
             state_dir: StateDir::under_root(state_dir, root),
             root: root.map(Path::to_owned),
+            eval_limits: archy_eval::Limits::default(),
         }
+    }
+
+    /// The node, evaluating descriptions under `limits` (`archy
+    /// --eval-timeout` raises the wall time).
+    #[must_use]
+    pub fn with_eval_limits(mut self, limits: archy_eval::Limits) -> Node {
+        self.eval_limits = limits;
+        self
+    }
+
+    /// The limits every evaluation on this node runs under.
+    pub fn eval_limits(&self) -> &archy_eval::Limits {
+        &self.eval_limits
     }
 
     /// The state dir as seen from here (under the root, if any).
@@ -99,7 +115,7 @@ impl Node {
     /// Evaluates a node description with this node's host facts and
     /// secret rotations. Writes nothing.
     pub fn evaluate(&self, source: &Source) -> Result<types::Evaluation, NodeError> {
-        evaluate::evaluate(source, &self.state_dir)
+        evaluate::evaluate(source, &self.state_dir, &self.eval_limits)
     }
 }
 

@@ -62,7 +62,7 @@ impl Node {
     /// Evaluates `source` and plans the switch to it against the current
     /// generation and what the node has. Writes nothing; takes no lock.
     pub fn plan(&self, source: &Source, adopt: bool) -> Result<PlannedSwitch, NodeError> {
-        let new = evaluate::evaluate(source, &self.state_dir)?.graph;
+        let new = evaluate::evaluate(source, &self.state_dir, &self.eval_limits)?.graph;
         let live = self.current()?.map(|l| (l.record.number, l.graph));
         let realizer = Realizer::new(self.fs_root(), &self.state_dir);
         let plan = if self.root.is_some() {

@@ -146,7 +146,13 @@ impl Session<'_> {
         let fallback = spec.version.checked_add(1).ok_or_else(overflow)?;
         counts.insert(name.to_string(), after);
         self.state_dir().write_rotations(&counts)?;
-        let preview = preview(self.state_dir(), &live, name, &counts);
+        let preview = preview(
+            self.state_dir(),
+            &live,
+            name,
+            &counts,
+            self.node.eval_limits(),
+        );
         Ok(Rotated {
             name: name.to_string(),
             from: spec.version,
@@ -164,6 +170,7 @@ fn preview(
     live: &LoadedGeneration,
     name: &str,
     counts: &Rotations,
+    limits: &archy_eval::Limits,
 ) -> Result<(Preview, u32), String> {
     let source = Path::new(&live.record.source);
     if !source.is_file() {
@@ -178,7 +185,7 @@ fn preview(
         facts: host,
         rotations: counts.clone(),
     };
-    let new = evaluate_with(source, inputs)
+    let new = evaluate_with(source, inputs, limits)
         .map_err(|_| format!("{} does not evaluate", source.display()))?
         .graph;
     let version = find(&new, name)

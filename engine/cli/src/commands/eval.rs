@@ -34,7 +34,7 @@ pub fn summary(node: &Path, ev: &Evaluation) -> String {
 pub fn run(node: &Node, source: &Source, json: bool) -> Result<Exit, NodeError> {
     let ev = node.evaluate(source)?;
     if json {
-        super::print_json("the graph", &archy_graph::json::graph_json(&ev.graph))?;
+        super::print_json("the graph", &archy_graph::json::GraphJson(&ev.graph))?;
     } else {
         print!("{}", summary(&source.node, &ev));
     }

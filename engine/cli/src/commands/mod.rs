@@ -72,12 +72,15 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Pretty JSON on stdout.
+/// Pretty JSON on stdout, written as it is serialized (no copy of the
+/// whole text is held: a graph of large file texts prints in the memory
+/// the graph already takes).
 pub fn print_json(what: &'static str, value: &impl serde::Serialize) -> Result<(), NodeError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|source| NodeError::Json { what, source })?;
-    println!("{text}");
-    Ok(())
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)
+        .and_then(|()| writeln!(out).and_then(|()| out.flush()).map_err(serde_json::Error::io))
+        .map_err(|source| NodeError::Json { what, source })
 }
 
 #[cfg(test)]

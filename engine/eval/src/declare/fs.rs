@@ -15,7 +15,15 @@ pub fn file(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
     let mut o = Opts::new(what, options, &["text", "mode", "owner", "group"], &at);
     let path = o.first_arg::<AbsPath>(&path);
     let has_text = o.has("text");
-    let text = o.string("text");
+    let mut text = o.string("text");
+    if let Some(t) = &text
+        && let Err(refused) = state.texts.admit(t.len())
+    {
+        if let Some((message, hint)) = refused {
+            o.fail_key("text", &message, Some(hint));
+        }
+        text = None;
+    }
     if !has_text {
         o.fail(
             "needs `text`",

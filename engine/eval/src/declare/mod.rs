@@ -11,7 +11,7 @@ pub mod opts;
 mod podman;
 mod unit;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -46,6 +46,70 @@ pub struct State {
     pub inner: RefCell<Option<Span>>,
     /// Resources whose constructor failed, by the key they would have had.
     pub invalid: RefCell<BTreeSet<ResourceKey>>,
+    /// The file texts declared so far.
+    pub texts: Texts,
+}
+
+/// The file texts declared so far, against the limits on their size.
+#[derive(Debug)]
+pub struct Texts {
+    per_file: usize,
+    all: usize,
+    total: Cell<usize>,
+    reported: Cell<bool>,
+}
+
+/// Why a text is refused: a message and a hint, or `None` when the node's
+/// total was exceeded and already reported.
+pub type TextRefused = Option<(String, String)>;
+
+impl Texts {
+    pub fn new(limits: &crate::Limits) -> Texts {
+        Texts {
+            per_file: limits.file_text_bytes,
+            all: limits.text_bytes,
+            total: Cell::new(0),
+            reported: Cell::new(false),
+        }
+    }
+
+    /// Counts one file's text of `len` bytes.
+    pub fn admit(&self, len: usize) -> Result<(), TextRefused> {
+        const HINT: &str = "a node description holds configuration, not bulk data: ship large content in a package or a container image";
+        if len > self.per_file {
+            return Err(Some((
+                format!(
+                    "is {}, over archy's limit of {} for one file's text",
+                    mib(len),
+                    mib(self.per_file)
+                ),
+                HINT.into(),
+            )));
+        }
+        let total = self.total.get().saturating_add(len);
+        self.total.set(total);
+        if total > self.all {
+            if self.reported.replace(true) {
+                return Err(None);
+            }
+            return Err(Some((
+                format!(
+                    "takes the node's file texts past archy's limit of {} in all",
+                    mib(self.all)
+                ),
+                HINT.into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl State {
