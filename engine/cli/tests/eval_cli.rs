@@ -109,3 +109,106 @@ fn a_bad_fact_override_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--fact disk_bytes=lots"));
 }
+
+/// Evaluates `text` as a node in a folder of its own.
+fn eval_text(text: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("node.rhai"), text).expect("write");
+    archy(&[args, &["--state-dir", "/tmp"]].concat(), dir.path())
+}
+
+#[test]
+fn a_two_million_iteration_loop_fails_with_exit_1_naming_the_limit() {
+    let out = eval_text(
+        "let a = [];\nfor i in 0..2000000 {\n    a.push(i);\n}\na\n",
+        &["eval"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // A release build runs out of operations first, a debug build may
+    // run out of time first: either is named, with the line it reached.
+    assert!(
+        err.contains("archy's limit of 5000000 operations")
+            || err.contains("archy's wall-time limit of 2 s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("node.rhai:2:") || err.contains("node.rhai:3:"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_slow_evaluation_is_stopped_by_the_wall_time_limit_which_a_flag_raises() {
+    // Few operations, each copying a megabyte: the operations last long
+    // after the wall time has run out.
+    let node = "let s = \"\";\ns.pad(1000000, \"x\");\nfor i in 0..2000000 { let t = s + s; }\n[]\n";
+    let out = eval_text(node, &["--eval-timeout", "0.5", "eval"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("archy's wall-time limit of 0.5 s"), "{err}");
+    assert!(err.contains("node.rhai:3:"), "{err}");
+    assert!(err.contains("--eval-timeout SECS"), "{err}");
+
+    // With more time the same loop, shortened, finishes.
+    let node = "let s = \"\";\ns.pad(1000000, \"x\");\nfor i in 0..20 { let t = s + s; }\n[]\n";
+    let out = eval_text(node, &["eval", "--eval-timeout", "30"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = eval_text("[]", &["--eval-timeout", "soon", "eval"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a number of seconds"));
+}
+
+#[test]
+fn help_documents_the_eval_timeout() {
+    let out = archy(&["--help"], &repo_root());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--eval-timeout <SECS>"), "{text}");
+}
+
+#[test]
+fn a_runaway_string_is_stopped_by_the_memory_limit() {
+    let out = eval_text("let s = \"x\";\nloop { s += s; }\n[]\n", &["eval"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("archy's memory limit of 1024 MiB"), "{err}");
+    assert!(err.contains("node.rhai:2:"), "{err}");
+}
+
+#[test]
+fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
+    // 1,000 files of 64 KiB each, every text different: 64 MiB of text.
+    let node = "let big = \"\";\nbig.pad(65536, \"x\");\nlet files = [];\nfor i in 0..1000 {\n    files.push(file(`/etc/big/${i}`, #{ text: `${i}` + big }));\n}\nfiles\n";
+    let out = eval_text(node, &["eval", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let resources = json["resources"].as_array().expect("resources");
+    assert_eq!(resources.len(), 1000);
+    assert!(resources.iter().all(|r| r["text"]
+        .as_str()
+        .is_some_and(|t| t.len() > 65536)));
+    // The largest child this test process has waited for (other tests'
+    // are far smaller): the graph's 64 MiB of text once, and the process
+    // itself, not copies of the whole output.
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    let peak_mib = usage.max_rss() / 1024;
+    assert!(peak_mib < 160, "archy eval --json peaked at {peak_mib} MiB");
+}
+
+#[test]
+fn too_much_file_text_is_refused_at_the_file() {
+    // 300 files of 1 MiB: past the 256 MiB for all of a node's texts.
+    let node = "let big = \"\";\nbig.pad(1048576, \"x\");\nlet files = [];\nfor i in 0..300 {\n    files.push(file(`/etc/big/${i}`, #{ text: big }));\n}\nfiles\n";
+    let out = eval_text(node, &["eval"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("takes the node's file texts past archy's limit of 256 MiB in all"),
+        "{err}"
+    );
+    assert!(err.contains("node.rhai:5:"), "{err}");
+    assert!(err.contains("1 problem"), "{err}");
+}

@@ -17,7 +17,7 @@
 //! The evaluator then stops an evaluation between two operations once the
 //! bytes the process holds have grown by more than
 //! [`Limits::memory_bytes`](crate::Limits::memory_bytes), and the allocator
-//! refuses any allocation that would take them past twice that (the process
+//! refuses any allocation that would take them past three times that (the process
 //! aborts then: better than the kernel's out-of-memory killer choosing a
 //! victim on the node). Without a registered allocator only the
 //! single-operation guards of [`crate::sandbox`] bound memory.

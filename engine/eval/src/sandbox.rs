@@ -204,17 +204,11 @@ fn guards(engine: &mut Engine, memory: usize) {
                 .len()
                 .saturating_add((len - have).saturating_mul(with.len())),
         )?;
-        let mut out = string.to_string();
-        let mut count = have;
-        'fill: loop {
-            for c in with.chars() {
-                if count >= len {
-                    break 'fill;
-                }
-                out.push(c);
-                count += 1;
-            }
-        }
+        let (need, each) = (len - have, with.chars().count());
+        let mut out = String::with_capacity(string.len() + need / each * with.len() + with.len());
+        out.push_str(string);
+        out.push_str(&with.repeat(need / each));
+        out.extend(with.chars().take(need % each));
         *string = out.into();
         Ok(())
     };

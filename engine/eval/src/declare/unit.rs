@@ -108,13 +108,13 @@ fn entry_values(
         None => vec![v.clone()],
     };
     for item in values {
-        match scalar_text(&item) {
+        // systemd's continuation: a line ending in a backslash goes on in
+        // the next, the backslash read as a space. The value is written
+        // joined, as systemd reads it.
+        match scalar_text(&item).map(|s| s.replace("\\\n", " ")) {
             Some(s) if s.contains('\n') => o.fail(
                 &format!("[{section}] {key}= has a line break, which would end the setting early"),
-                Some(
-                    "give several values as an array; systemd joins continuation lines itself"
-                        .into(),
-                ),
+                Some(line_break_hint(key)),
             ),
             Some(s) => entries.push((key.to_string(), s)),
             None => o.fail(
@@ -125,6 +125,29 @@ fn entry_values(
                 None,
             ),
         }
+    }
+}
+
+/// What to write instead of a line break in `key=`'s value.
+fn line_break_hint(key: &str) -> String {
+    if key.starts_with("Exec") && !key.ends_with("Paths") {
+        // ExecStart= twice is two commands (only a oneshot may have them).
+        return format!(
+            "to go on with the command on the next line, end the line with ` \\` (systemd joins the lines), or write it on one line; an array would make several {key}= lines, each a command of its own"
+        );
+    }
+    let list = [
+        "Environment", "EnvironmentFile", "Wants", "Requires", "Requisite", "BindsTo",
+        "PartOf", "Upholds", "Conflicts", "Before", "After", "OnFailure", "OnSuccess",
+        "Documentation", "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths",
+        "ExecPaths", "NoExecPaths", "BindPaths", "BindReadOnlyPaths", "ListenStream",
+        "ListenDatagram", "OnCalendar", "SupplementaryGroups", "RequiresMountsFor",
+        "WantedBy", "RequiredBy", "Also", "DeviceAllow",
+    ];
+    if list.contains(&key) {
+        format!("give several values as an array: one {key}= line each, which systemd adds together")
+    } else {
+        "write the value on one line, or end the line with ` \\` to go on in the next (systemd joins the lines)".into()
     }
 }
 
