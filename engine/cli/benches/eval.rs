@@ -4,7 +4,14 @@
 //! - generated nodes of 100, 1,000 and 10,000 resources: evaluation time
 //!   and the peak memory of a process that does only that evaluation.
 //!
-//! Each figure is the median of several runs; the generated nodes are
+//! - the evaluator's budget: pushes onto a list (50k to 1M), a list nested
+//!   in itself (10k, 30k), 100k `file()` resources, 100k problems rendered,
+//!   each with `--eval-timeout 600` so growth is measured rather than the
+//!   limit; the time a 2M-iteration loop takes to fail at the default
+//!   limits; `archy eval --json` of 1,000 files of 64 KiB each. Each is one
+//!   run of the release binary: wall time and its peak RSS.
+//!
+//! Each other figure is the median of several runs; the generated nodes are
 //! written to a temporary folder beside a link to the repository's stdlib.
 
 use std::path::{Path, PathBuf};
@@ -63,10 +70,100 @@ fn child(node: &Path) {
     );
 }
 
+/// Run in a child process: run `archy ARGS...` once, print its exit code,
+/// wall time and peak resident memory (the only child this process has).
+fn measure(args: &[String]) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_archy"))
+        .args(args)
+        .output()
+        .expect("archy");
+    let took = start.elapsed();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    println!(
+        "{} {} {}",
+        out.status.code().unwrap_or(-1),
+        took.as_micros(),
+        usage.max_rss()
+    );
+}
+
+/// The evaluator's budget: each case once, through the release binary.
+fn budget(dir: &Path, me: &Path) {
+    let cases: Vec<(String, String, &[&str])> = vec![
+        ("push 50k".into(), push(50_000), &["--eval-timeout", "600"]),
+        ("push 100k".into(), push(100_000), &["--eval-timeout", "600"]),
+        ("push 200k".into(), push(200_000), &["--eval-timeout", "600"]),
+        ("push 1M".into(), push(1_000_000), &["--eval-timeout", "600"]),
+        ("nest a = [a] 10k".into(), nest(10_000), &["--eval-timeout", "600"]),
+        ("nest a = [a] 30k".into(), nest(30_000), &["--eval-timeout", "600"]),
+        ("100k file() resources".into(), files(100_000), &["--eval-timeout", "600"]),
+        ("100k problems rendered".into(), problems(100_000), &["--eval-timeout", "600"]),
+        ("2M-iteration loop, default limits".into(), push(2_000_000), &[]),
+        ("eval --json, 1,000 texts of 64 KiB".into(), texts(1_000, 65_536), &["--json"]),
+    ];
+    println!(
+        "\n{:<38} {:>5} {:>10} {:>14}",
+        "evaluator budget", "exit", "wall (s)", "peak RSS (MiB)"
+    );
+    for (i, (name, text, flags)) in cases.iter().enumerate() {
+        let node = dir.join(format!("budget-{i}.rhai"));
+        std::fs::write(&node, text).expect("write node");
+        let mut args = vec!["--measure".to_string(), "eval".to_string()];
+        args.extend(flags.iter().map(|f| f.to_string()));
+        args.extend(["--state-dir", "/tmp"].map(String::from));
+        args.push(node.to_str().expect("utf-8").to_string());
+        let out = Command::new(me).args(&args).output().expect("measure");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<i64> = line
+            .split_whitespace()
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        println!(
+            "{name:<38} {:>5} {:>10.2} {:>14.1}",
+            f[0],
+            f[1] as f64 / 1e6,
+            f[2] as f64 / 1024.0
+        );
+    }
+}
+
+fn push(n: usize) -> String {
+    format!("let a = [];\nfor i in 0..{n} {{\n    a.push(i);\n}}\n[]\n")
+}
+
+fn nest(n: usize) -> String {
+    format!("let a = [];\nfor i in 0..{n} {{\n    a = [a];\n}}\n[]\n")
+}
+
+fn files(n: usize) -> String {
+    format!(
+        "let a = [];\nfor i in 0..{n} {{\n    a.push(file(`/etc/gen/f${{i}}`, #{{ text: `${{i}}` }}));\n}}\na\n"
+    )
+}
+
+/// `n` files with a relative path: one problem each.
+fn problems(n: usize) -> String {
+    format!(
+        "let a = [];\nfor i in 0..{n} {{\n    a.push(file(`gen/f${{i}}`, #{{ text: `${{i}}` }}));\n}}\na\n"
+    )
+}
+
+fn texts(n: usize, bytes: usize) -> String {
+    format!(
+        "let big = \"\";\nbig.pad({bytes}, \"x\");\nlet a = [];\nfor i in 0..{n} {{\n    a.push(file(`/etc/big/${{i}}`, #{{ text: `${{i}}` + big }}));\n}}\na\n"
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child") {
         child(Path::new(&args[pos + 1]));
+        return;
+    }
+    if let Some(pos) = args.iter().position(|a| a == "--measure") {
+        measure(&args[pos + 1..]);
         return;
     }
     let archy = env!("CARGO_BIN_EXE_archy");
@@ -133,4 +230,5 @@ fn main() {
             t.as_secs_f64() * 1e6 / count as f64
         );
     }
+    budget(dir.path(), &me);
 }

@@ -116,6 +116,9 @@ fn to_report(p: &Problem, sources: &BTreeMap<String, String>) -> Report {
     r
 }
 
+/// How many problems are drawn; the rest are counted.
+pub const SHOWN_PROBLEMS: usize = 200;
+
 /// Renders problems for a person. `color` is for terminals; snapshot
 /// tests use plain text.
 pub fn problems(problems: &[Problem], sources: &BTreeMap<String, String>, color: bool) -> String {
@@ -126,13 +129,21 @@ pub fn problems(problems: &[Problem], sources: &BTreeMap<String, String>, color:
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for p in problems {
+    // Drawing a problem takes tens of microseconds: a loop that made
+    // 100,000 bad resources would take seconds to print, for no reader.
+    for p in problems.iter().take(SHOWN_PROBLEMS) {
         let r = to_report(p, sources);
         if handler.render_report(&mut out, &r).is_err() {
             out.push_str(&format!("error: {p}\n"));
         }
     }
     let n = problems.len();
+    if n > SHOWN_PROBLEMS {
+        out.push_str(&format!(
+            "... and {} more (only the first {SHOWN_PROBLEMS} problems are shown)\n",
+            n - SHOWN_PROBLEMS
+        ));
+    }
     out.push_str(&format!(
         "error: {n} problem{} in the node description; nothing was changed\n",
         if n == 1 { "" } else { "s" }
@@ -198,5 +209,28 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn only_the_first_problems_are_drawn_and_the_rest_counted() {
+        let text = "[\n    file(x),\n]\n";
+        let sources = BTreeMap::from([("n".to_string(), text.to_string())]);
+        let at = Span {
+            file: "n".into(),
+            line: 2,
+            col: 5,
+        };
+        let many: Vec<Problem> = (0..SHOWN_PROBLEMS + 5)
+            .map(|i| Problem::at(&at, format!("problem number {i}")))
+            .collect();
+        let out = problems(&many, &sources, false);
+        assert!(out.contains("problem number 0\n"), "{out}");
+        let last = SHOWN_PROBLEMS - 1;
+        assert!(out.contains(&format!("problem number {last}\n")), "{out}");
+        assert!(!out.contains(&format!("problem number {SHOWN_PROBLEMS}\n")));
+        assert!(out.ends_with(&format!(
+            "... and 5 more (only the first {SHOWN_PROBLEMS} problems are shown)\nerror: {} problems in the node description; nothing was changed\n",
+            SHOWN_PROBLEMS + 5
+        )));
     }
 }

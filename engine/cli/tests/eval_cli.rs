@@ -181,7 +181,9 @@ fn a_runaway_string_is_stopped_by_the_memory_limit() {
 fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
     // 1,000 files of 64 KiB each, every text different: 64 MiB of text.
     let node = "let big = \"\";\nbig.pad(65536, \"x\");\nlet files = [];\nfor i in 0..1000 {\n    files.push(file(`/etc/big/${i}`, #{ text: `${i}` + big }));\n}\nfiles\n";
-    let out = eval_text(node, &["eval", "--json"]);
+    // (Time is not what this measures: a debug build on a busy machine
+    // may need more than the default 2 s.)
+    let out = eval_text(node, &["eval", "--json", "--eval-timeout", "120"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let resources = json["resources"].as_array().expect("resources");
@@ -202,7 +204,7 @@ fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
 fn too_much_file_text_is_refused_at_the_file() {
     // 300 files of 1 MiB: past the 256 MiB for all of a node's texts.
     let node = "let big = \"\";\nbig.pad(1048576, \"x\");\nlet files = [];\nfor i in 0..300 {\n    files.push(file(`/etc/big/${i}`, #{ text: big }));\n}\nfiles\n";
-    let out = eval_text(node, &["eval"]);
+    let out = eval_text(node, &["eval", "--eval-timeout", "120"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
