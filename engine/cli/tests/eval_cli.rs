@@ -178,29 +178,6 @@ fn a_runaway_string_is_stopped_by_the_memory_limit() {
 }
 
 #[test]
-fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
-    // 1,000 files of 64 KiB each, every text different: 64 MiB of text.
-    let node = "let big = \"\";\nbig.pad(65536, \"x\");\nlet files = [];\nfor i in 0..1000 {\n    files.push(file(`/etc/big/${i}`, #{ text: `${i}` + big }));\n}\nfiles\n";
-    // (Time is not what this measures: a debug build on a busy machine
-    // may need more than the default 2 s.)
-    let out = eval_text(node, &["eval", "--json", "--eval-timeout", "120"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let resources = json["resources"].as_array().expect("resources");
-    assert_eq!(resources.len(), 1000);
-    assert!(resources.iter().all(|r| r["text"]
-        .as_str()
-        .is_some_and(|t| t.len() > 65536)));
-    // The largest child this test process has waited for (other tests'
-    // are far smaller): the graph's 64 MiB of text once, and the process
-    // itself, not copies of the whole output.
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage");
-    let peak_mib = usage.max_rss() / 1024;
-    assert!(peak_mib < 160, "archy eval --json peaked at {peak_mib} MiB");
-}
-
-#[test]
 fn too_much_file_text_is_refused_at_the_file() {
     // 300 files of 1 MiB: past the 256 MiB for all of a node's texts.
     let node = "let big = \"\";\nbig.pad(1048576, \"x\");\nlet files = [];\nfor i in 0..300 {\n    files.push(file(`/etc/big/${i}`, #{ text: big }));\n}\nfiles\n";
@@ -208,7 +185,7 @@ fn too_much_file_text_is_refused_at_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("takes the node's file texts past archy's limit of 256 MiB in all"),
+        err.contains("takes the node's file texts past archy's limit of 256 MiB"),
         "{err}"
     );
     assert!(err.contains("node.rhai:5:"), "{err}");
