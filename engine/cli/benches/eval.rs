@@ -93,15 +93,51 @@ fn measure(args: &[String]) {
 fn budget(dir: &Path, me: &Path) {
     let cases: Vec<(String, String, &[&str])> = vec![
         ("push 50k".into(), push(50_000), &["--eval-timeout", "600"]),
-        ("push 100k".into(), push(100_000), &["--eval-timeout", "600"]),
-        ("push 200k".into(), push(200_000), &["--eval-timeout", "600"]),
-        ("push 1M".into(), push(1_000_000), &["--eval-timeout", "600"]),
-        ("nest a = [a] 10k".into(), nest(10_000), &["--eval-timeout", "600"]),
-        ("nest a = [a] 30k".into(), nest(30_000), &["--eval-timeout", "600"]),
-        ("100k file() resources".into(), files(100_000), &["--eval-timeout", "600"]),
-        ("100k problems rendered".into(), problems(100_000), &["--eval-timeout", "600"]),
-        ("2M-iteration loop, default limits".into(), push(2_000_000), &[]),
-        ("eval --json, 1,000 texts of 64 KiB".into(), texts(1_000, 65_536), &["--json"]),
+        (
+            "push 100k".into(),
+            push(100_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "push 200k".into(),
+            push(200_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "push 1M".into(),
+            push(1_000_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "nest a = [a] 10k".into(),
+            nest(10_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "nest a = [a] 30k".into(),
+            nest(30_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "100k file() resources".into(),
+            files(100_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "100k problems rendered".into(),
+            problems(100_000),
+            &["--eval-timeout", "600"],
+        ),
+        (
+            "2M-iteration loop, default limits".into(),
+            push(2_000_000),
+            &[],
+        ),
+        (
+            "eval --json, 1,000 texts of 64 KiB".into(),
+            texts(1_000, 65_536),
+            &["--json"],
+        ),
     ];
     println!(
         "\n{:<38} {:>5} {:>10} {:>14}",

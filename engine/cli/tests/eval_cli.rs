@@ -143,7 +143,8 @@ fn a_two_million_iteration_loop_fails_with_exit_1_naming_the_limit() {
 fn a_slow_evaluation_is_stopped_by_the_wall_time_limit_which_a_flag_raises() {
     // Few operations, each copying a megabyte: the operations last long
     // after the wall time has run out.
-    let node = "let s = \"\";\ns.pad(1000000, \"x\");\nfor i in 0..2000000 { let t = s + s; }\n[]\n";
+    let node =
+        "let s = \"\";\ns.pad(1000000, \"x\");\nfor i in 0..2000000 { let t = s + s; }\n[]\n";
     let out = eval_text(node, &["--eval-timeout", "0.5", "eval"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -154,7 +155,11 @@ fn a_slow_evaluation_is_stopped_by_the_wall_time_limit_which_a_flag_raises() {
     // With more time the same loop, shortened, finishes.
     let node = "let s = \"\";\ns.pad(1000000, \"x\");\nfor i in 0..20 { let t = s + s; }\n[]\n";
     let out = eval_text(node, &["eval", "--eval-timeout", "30"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = eval_text("[]", &["--eval-timeout", "soon", "eval"]);
     assert_eq!(out.status.code(), Some(2));

@@ -13,18 +13,31 @@ fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("node.rhai"), node).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_archy"))
-        .args(["eval", "--json", "--eval-timeout", "120", "--state-dir", "/tmp"])
+        .args([
+            "eval",
+            "--json",
+            "--eval-timeout",
+            "120",
+            "--state-dir",
+            "/tmp",
+        ])
         .current_dir(dir.path())
         .env_remove("ARCHY_LOG")
         .output()
         .expect("run archy");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let resources = json["resources"].as_array().expect("resources");
     assert_eq!(resources.len(), 1000);
-    assert!(resources.iter().all(|r| r["text"]
-        .as_str()
-        .is_some_and(|t| t.len() > 65536)));
+    assert!(
+        resources
+            .iter()
+            .all(|r| r["text"].as_str().is_some_and(|t| t.len() > 65536))
+    );
     // The only child of this process: the graph's 64 MiB of text once,
     // and the process itself, not copies of the whole output.
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
@@ -32,4 +45,3 @@ fn eval_json_of_many_large_texts_streams_in_bounded_memory() {
     let peak_mib = usage.max_rss() / 1024;
     assert!(peak_mib < 160, "archy eval --json peaked at {peak_mib} MiB");
 }
-

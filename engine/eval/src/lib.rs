@@ -66,7 +66,14 @@ pub fn evaluate(
         });
         let sources: Rc<dyn Sources> = Rc::new(sources);
         let budget = sandbox::Budget::start(&limits);
-        let first = evaluate_here(sources.clone(), &node, inputs.clone(), &limits, false, budget);
+        let first = evaluate_here(
+            sources.clone(),
+            &node,
+            inputs.clone(),
+            &limits,
+            false,
+            budget,
+        );
         match first {
             // Problems inside stdlib or app functions are placed at the
             // author's own calls by a second, traced run (pure, so it fails

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, Position};
 use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
     BasicMathPackage, BasicStringPackage, LogicPackage, MoreStringPackage, Package,
 };
+use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, Position};
 
 /// The limits of one evaluation. The defaults leave room for nodes of
 /// tens of thousands of resources, and stop an endless loop, runaway
@@ -179,10 +179,7 @@ fn guards(engine: &mut Engine, memory: usize) {
                 return Ok(());
             }
             let each = slot.saturating_add(approx_bytes(&item));
-            check(
-                "padding an array",
-                (len - array.len()).saturating_mul(each),
-            )?;
+            check("padding an array", (len - array.len()).saturating_mul(each))?;
             array.resize(len, item);
             Ok(())
         },
@@ -212,10 +209,9 @@ fn guards(engine: &mut Engine, memory: usize) {
         *string = out.into();
         Ok(())
     };
-    engine.register_fn(
-        "pad",
-        move |s: &mut ImmutableString, len: INT, c: char| pad_string(s, len, c.encode_utf8(&mut [0; 4])),
-    );
+    engine.register_fn("pad", move |s: &mut ImmutableString, len: INT, c: char| {
+        pad_string(s, len, c.encode_utf8(&mut [0; 4]))
+    });
     engine.register_fn("pad", pad_string);
     let replace = move |string: &mut ImmutableString,
                         find: &str,
@@ -254,7 +250,9 @@ fn approx_bytes(v: &Dynamic) -> usize {
     if let Some(a) = v.read_lock::<rhai::Array>() {
         a.iter().map(|x| slot + approx_bytes(x)).sum()
     } else if let Some(m) = v.read_lock::<rhai::Map>() {
-        m.iter().map(|(k, x)| k.len() + slot + approx_bytes(x)).sum()
+        m.iter()
+            .map(|(k, x)| k.len() + slot + approx_bytes(x))
+            .sum()
     } else if let Some(s) = v.read_lock::<ImmutableString>() {
         s.len()
     } else {

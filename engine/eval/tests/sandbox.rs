@@ -112,13 +112,25 @@ fn a_map_filled_with_copies_is_stopped() {
 #[test]
 fn padding_past_the_memory_limit_is_refused_before_it_happens() {
     for (text, what) in [
-        ("let a = [];\na.pad(1000000000000, 0);\n[]", "padding an array"),
-        ("let s = \"\";\ns.pad(1000000000000, \"x\");\n[]", "padding a string"),
-        ("let s = \"\";\ns.pad(1000000000000, 'x');\n[]", "padding a string"),
+        (
+            "let a = [];\na.pad(1000000000000, 0);\n[]",
+            "padding an array",
+        ),
+        (
+            "let s = \"\";\ns.pad(1000000000000, \"x\");\n[]",
+            "padding a string",
+        ),
+        (
+            "let s = \"\";\ns.pad(1000000000000, 'x');\n[]",
+            "padding a string",
+        ),
     ] {
         let p = single_problem(&[("node.rhai", text)]);
         assert!(p.message.starts_with(what), "{p}");
-        assert!(p.message.contains("would exceed archy's memory limit"), "{p}");
+        assert!(
+            p.message.contains("would exceed archy's memory limit"),
+            "{p}"
+        );
         assert_eq!(line(&p), Some(("node.rhai", 2)));
     }
 }
@@ -162,12 +174,11 @@ fn a_slow_loop_is_stopped_by_the_wall_time_limit() {
     .expect_err("must fail");
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let p = &problems[0];
+    assert!(p.message.contains("wall-time limit of 0.3 s"), "{p}");
     assert!(
-        p.message.contains("wall-time limit of 0.3 s"),
-        "{p}"
-    );
-    assert!(
-        p.hint.as_deref().is_some_and(|h| h.contains("--eval-timeout")),
+        p.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("--eval-timeout")),
         "{p}"
     );
     assert_eq!(line(p), Some(("node.rhai", 3)));
@@ -189,7 +200,9 @@ fn file_texts_are_bounded_one_by_one_and_together() {
     assert_eq!(found.len(), 2, "{problems:#?}");
     assert_eq!(found[0].0, 2);
     assert!(
-        found[0].1.contains("over archy's limit of 10 bytes for one file's text"),
+        found[0]
+            .1
+            .contains("over archy's limit of 10 bytes for one file's text"),
         "{problems:#?}"
     );
     // b and c fit (20 bytes); d goes past 25; e is not reported again.

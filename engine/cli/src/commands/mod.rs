@@ -79,7 +79,11 @@ pub fn print_json(what: &'static str, value: &impl serde::Serialize) -> Result<(
     use std::io::Write as _;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)
-        .and_then(|()| writeln!(out).and_then(|()| out.flush()).map_err(serde_json::Error::io))
+        .and_then(|()| {
+            writeln!(out)
+                .and_then(|()| out.flush())
+                .map_err(serde_json::Error::io)
+        })
         .map_err(|source| NodeError::Json { what, source })
 }
 

@@ -137,15 +137,41 @@ fn line_break_hint(key: &str) -> String {
         );
     }
     let list = [
-        "Environment", "EnvironmentFile", "Wants", "Requires", "Requisite", "BindsTo",
-        "PartOf", "Upholds", "Conflicts", "Before", "After", "OnFailure", "OnSuccess",
-        "Documentation", "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths",
-        "ExecPaths", "NoExecPaths", "BindPaths", "BindReadOnlyPaths", "ListenStream",
-        "ListenDatagram", "OnCalendar", "SupplementaryGroups", "RequiresMountsFor",
-        "WantedBy", "RequiredBy", "Also", "DeviceAllow",
+        "Environment",
+        "EnvironmentFile",
+        "Wants",
+        "Requires",
+        "Requisite",
+        "BindsTo",
+        "PartOf",
+        "Upholds",
+        "Conflicts",
+        "Before",
+        "After",
+        "OnFailure",
+        "OnSuccess",
+        "Documentation",
+        "ReadWritePaths",
+        "ReadOnlyPaths",
+        "InaccessiblePaths",
+        "ExecPaths",
+        "NoExecPaths",
+        "BindPaths",
+        "BindReadOnlyPaths",
+        "ListenStream",
+        "ListenDatagram",
+        "OnCalendar",
+        "SupplementaryGroups",
+        "RequiresMountsFor",
+        "WantedBy",
+        "RequiredBy",
+        "Also",
+        "DeviceAllow",
     ];
     if list.contains(&key) {
-        format!("give several values as an array: one {key}= line each, which systemd adds together")
+        format!(
+            "give several values as an array: one {key}= line each, which systemd adds together"
+        )
     } else {
         "write the value on one line, or end the line with ` \\` to go on in the next (systemd joins the lines)".into()
     }
