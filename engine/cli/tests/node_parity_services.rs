@@ -5,42 +5,11 @@
 
 mod support;
 
-use support::parity::{Parity, Step, run_in_order};
-
-/// NixOS's `simpleService`, as `name`: a oneshot that stays active and logs
-/// each of its commands (labelled `v`) to /run/parity/TAG.log. `unit` and
-/// `service` are more keys of [Unit] and [Service]; `opts` archy's options.
-fn oneshot(name: &str, tag: &str, v: &str, unit: &str, service: &str, opts: &str) -> String {
-    let log = format!("/run/parity/{tag}.log");
-    let unit = if unit.is_empty() {
-        String::new()
-    } else {
-        format!("Unit: #{{ {unit} }},")
-    };
-    format!(
-        r#"unit("{name}", #{{
-    {unit}
-    Service: #{{
-        Type: "oneshot", RemainAfterExit: true,
-        ExecStart: "/bin/sh -c 'echo start:{v} >> {log}'",
-        ExecReload: "/bin/sh -c 'echo reload:{v} >> {log}'",
-        ExecStop: "/bin/sh -c 'echo stop:{v} >> {log}'",
-        {service}
-    }},
-    Install: #{{ WantedBy: "multi-user.target" }},
-    {opts}
-}}),"#
-    )
-}
+use support::parity::{Parity, Step, node, oneshot, run_in_order};
 
 /// `test.service`, NixOS's simpleService and its variants.
 fn simple(v: &str, unit: &str, service: &str, opts: &str) -> String {
     oneshot("test.service", "test", v, unit, service, opts)
-}
-
-/// A node description of these items.
-fn node(items: &[String]) -> String {
-    format!("[\n{}\n]\n", items.join("\n"))
 }
 
 fn v1() -> String {

@@ -207,14 +207,16 @@ impl Parity {
 pub type Step = (&'static str, fn(&Parity));
 
 /// Runs `steps` in order on one node, each to its end even when an
-/// earlier one failed (every scenario first switches to the state it
-/// starts from), printing `PASS`/`FAIL` for each; then panics naming the
-/// failed ones, if any.
+/// earlier one failed, printing `PASS`/`FAIL` for each; then panics naming
+/// the failed ones, if any. Every scenario first switches to the state it
+/// starts from, and a failed one may leave archy unable to go on (a
+/// rollback that failed too), so the node is replaced by a fresh one after
+/// a failure.
 pub fn run_in_order(prefix: &str, steps: &[Step]) {
     if !TestNode::available() {
         return;
     }
-    let p = Parity::up(prefix);
+    let mut p = Parity::up(prefix);
     let mut failed = Vec::new();
     for (name, step) in steps {
         let t = Instant::now();
@@ -223,8 +225,42 @@ pub fn run_in_order(prefix: &str, steps: &[Step]) {
             Err(_) => {
                 eprintln!("FAIL {name} ({:.1?})", t.elapsed());
                 failed.push(*name);
+                drop(p);
+                p = Parity::up(prefix);
             }
         }
     }
     assert!(failed.is_empty(), "scenarios that failed: {failed:?}");
+}
+
+/// NixOS's `simpleService`, as `name`: a oneshot that stays active and logs
+/// each of its commands (labelled `v`) to /run/parity/TAG.log. `unit` and
+/// `service` are more keys of [Unit] and [Service]; `opts` more entries of
+/// its map (archy's options, more sections).
+pub fn oneshot(name: &str, tag: &str, v: &str, unit: &str, service: &str, opts: &str) -> String {
+    let log = format!("/run/parity/{tag}.log");
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!("Unit: #{{ {unit} }},")
+    };
+    format!(
+        r#"unit("{name}", #{{
+    {unit}
+    Service: #{{
+        Type: "oneshot", RemainAfterExit: true,
+        ExecStart: "/bin/sh -c 'echo start:{v} >> {log}'",
+        ExecReload: "/bin/sh -c 'echo reload:{v} >> {log}'",
+        ExecStop: "/bin/sh -c 'echo stop:{v} >> {log}'",
+        {service}
+    }},
+    Install: #{{ WantedBy: "multi-user.target" }},
+    {opts}
+}}),"#
+    )
+}
+
+/// A node description of these items.
+pub fn node(items: &[String]) -> String {
+    format!("[\n{}\n]\n", items.join("\n"))
 }
