@@ -752,7 +752,8 @@ fn follow_restarts(sources: &[UnitSource], observed: &Observed, actions: &mut Ve
             let (dep, root) = cause;
             match actions.iter_mut().find(|a| a.unit == u.unit) {
                 Some(a) if a.op == UnitOp::Restart && a.with.is_some() => {}
-                Some(a) if a.op == UnitOp::Restart || a.op == UnitOp::Skip => {
+                // A reload of a unit systemd restarts anyway is not needed.
+                Some(a) if matches!(a.op, UnitOp::Restart | UnitOp::Skip | UnitOp::Reload) => {
                     if a.op == UnitOp::Skip && matches!(a.reason, Reason::Template) {
                         continue;
                     }

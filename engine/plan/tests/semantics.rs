@@ -262,3 +262,32 @@ fn a_socket_is_not_restarted_under_its_running_service() {
     let p = switch(&node("1234"), &node("1235"), &["echo.service"]);
     assert_eq!(ops(&p), vec![(s("echo.socket"), UnitOp::Restart)]);
 }
+
+#[test]
+fn a_reload_of_a_unit_systemd_restarts_anyway_is_a_restart_with_it() {
+    let node = |exec: &str, trigger: &str| {
+        format!(
+            r#"file("/etc/t", #{{ text: "{trigger}" }}),
+            {}
+            unit("user.service", #{{
+                Unit: #{{ Requires: "db.service", After: "db.service" }},
+                Service: #{{ ExecStart: "/bin/user", ExecReload: "/bin/true" }},
+                Install: #{{ WantedBy: "multi-user.target" }},
+                reads: [#{{ path: "/etc/t", on_change: "reload" }}],
+            }}),"#,
+            service("db.service", exec, "")
+        )
+    };
+    let p = switch(&node("/bin/a", "1"), &node("/bin/b", "2"), &[]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (s("db.service"), UnitOp::Restart),
+            (s("user.service"), UnitOp::Restart)
+        ]
+    );
+    assert_eq!(p.units[1].with, Some(u("db.service")));
+    // Alone, the trigger reloads.
+    let p = switch(&node("/bin/a", "1"), &node("/bin/a", "2"), &[]);
+    assert_eq!(ops(&p), vec![(s("user.service"), UnitOp::Reload)]);
+}
