@@ -42,6 +42,10 @@ pub struct Observed {
     /// (inactive or failed). A unit not listed is taken to run: so it is
     /// when nobody asked systemd (an image built offline).
     pub inactive_units: BTreeSet<UnitName>,
+    /// A rollback: the generation it goes back to ran every unit it wants,
+    /// so a changed unit that is down (it failed in the generation that
+    /// failed) is started. A switch forward leaves such a unit down.
+    pub start_wanted: bool,
 }
 
 /// The order changes are applied in: accounts before the files they own.
@@ -387,8 +391,8 @@ impl UnitDecision {
 
 /// What a unit that is in both generations needs, and why. NixOS's
 /// switch-to-configuration semantics: only what runs is restarted (a
-/// changed unit that does not run is started only when the node wants it
-/// running, as NixOS's start of the active targets would); targets are
+/// changed unit that does not run stays down, but a rollback starts it
+/// when the generation it returns to wants it running); targets are
 /// started, never restarted; slices are never restarted; units that refuse
 /// manual jobs get none; a mount whose only change is its options is
 /// remounted; a change of only reload-trigger files reloads.
@@ -428,9 +432,10 @@ fn changed_unit(
     }
     if observed.inactive_units.contains(&after.unit) {
         let wanted = after.installed() && !after.refuses_manual_start();
-        return match (wanted, after.on_change) {
-            (true, _) => UnitDecision::new(UnitOp::Start, reason),
-            (false, _) => skip(Reason::NotRunning),
+        return if wanted && observed.start_wanted {
+            UnitDecision::new(UnitOp::Start, reason)
+        } else {
+            skip(Reason::NotRunning)
         };
     }
     if unit_type == "target" {

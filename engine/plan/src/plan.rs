@@ -56,9 +56,9 @@ pub enum Reason {
     /// is left of it is stopped and the unit started again, which makes
     /// the container anew (volumes and bind-mounted data stay).
     PodmanLost,
-    /// It changed, but it is not running and nothing starts it at boot
-    /// (a socket- or timer-activated service, say): it stays inactive and
-    /// its next start reads the new definition.
+    /// It changed, but it is not running (a socket- or timer-activated
+    /// service that was not triggered, or one stopped by hand): it stays
+    /// inactive and its next start reads the new definition.
     NotRunning,
     /// `RefuseManualStart=yes`: systemd refuses a start or restart archy
     /// asks for, so archy asks for none.

@@ -42,12 +42,25 @@ fn a_changed_unit_that_does_not_run_is_restarted_only_if_wanted() {
     // Running: restarted as before.
     let p = switch(&on_demand("/bin/a"), &on_demand("/bin/b"), &[]);
     assert_eq!(ops(&p), vec![(s("api.service"), UnitOp::Restart)]);
-    // Wanted at boot but down (stopped, or failed in the generation a
-    // rollback leaves): started, as NixOS's start of its targets would.
+    // Wanted at boot but stopped by hand: it stays stopped.
     let p = switch(
         &service("db.service", "/bin/a", ""),
         &service("db.service", "/bin/b", ""),
         &["db.service"],
+    );
+    assert!(ops(&p).is_empty(), "{p:#?}");
+    assert_eq!(skipped(&p), vec![("db.service", &Reason::NotRunning)]);
+    // A rollback starts it: it failed in the generation that failed, and
+    // the one the node goes back to ran it.
+    let observed = Observed {
+        inactive_units: [u("db.service")].into(),
+        start_wanted: true,
+        ..Observed::default()
+    };
+    let p = plan(
+        Some(&g(&service("db.service", "/bin/b", ""))),
+        &g(&service("db.service", "/bin/a", "")),
+        &observed,
     );
     assert_eq!(ops(&p), vec![(s("db.service"), UnitOp::Start)]);
 }

@@ -189,12 +189,25 @@ pub fn plan_switch(
     new: &Graph,
     adopt: bool,
 ) -> Result<Plan, SwitchError> {
+    let observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
+    Ok(archy_plan::plan(live, new, &observed))
+}
+
+/// Everything a plan from `live` to `new` depends on (see [`plan_switch`]).
+fn observe_all(
+    realizer: &Realizer,
+    podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    new: &Graph,
+    adopt: bool,
+) -> Result<Observed, SwitchError> {
     let mut observed = match podman {
         Some(podman) => observe(realizer, podman, new, adopt)?,
         None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
     };
     observe_units(systemd, live, &mut observed)?;
-    Ok(archy_plan::plan(live, new, &observed))
+    Ok(observed)
 }
 
 /// The crash tests' hook (feature `crash-points` only): with
@@ -576,7 +589,9 @@ impl Switcher<'_> {
             Some(n) => self.load(n)?,
             None => empty_graph(),
         };
-        let plan = plan_switch(
+        // Going back starts what the good generation ran, also the units
+        // that went down in the failed one.
+        let mut observed = observe_all(
             self.realizer,
             Some(self.podman),
             Some(self.systemd),
@@ -584,6 +599,8 @@ impl Switcher<'_> {
             &target,
             true,
         )?;
+        observed.start_wanted = true;
+        let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
         let mut back = journal.clone();
         back.plan = plan.clone();
         back.done.clear();
