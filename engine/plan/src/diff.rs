@@ -392,10 +392,18 @@ fn plan_units(
     remade: &BTreeSet<ResourceKey>,
     plan: &mut Plan,
 ) {
-    let live_sources = live.map(|g| g.unit_sources()).unwrap_or_default();
+    let all_live = live.map(|g| g.unit_sources()).unwrap_or_default();
+    let all_new = new.unit_sources();
+    // Drop-ins are planned on their own (crate::instances), for the unit
+    // they belong to.
+    let live_sources: Vec<UnitSource> = all_live
+        .iter()
+        .filter(|u| !u.is_dropin())
+        .cloned()
+        .collect();
     let before: BTreeMap<&UnitName, &UnitSource> =
         live_sources.iter().map(|u| (&u.unit, u)).collect();
-    let sources = new.unit_sources();
+    let sources: Vec<UnitSource> = all_new.iter().filter(|u| !u.is_dropin()).cloned().collect();
     let mut actions: Vec<UnitAction> = Vec::new();
     for u in &sources {
         let old = before.get(&u.unit).copied();
@@ -410,6 +418,7 @@ fn plan_units(
             .drift
             .iter()
             .filter(|d| d.unit().as_ref() == Some(&u.unit))
+            .filter(|d| !matches!(d, Drift::UnitFile { path, .. } if *path != u.path))
             .collect();
         let (op, reason) = match (old, live) {
             (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
@@ -494,6 +503,17 @@ fn plan_units(
             stops.push((*unit).clone());
         }
     }
+    crate::instances::plan_dropins(
+        live,
+        new,
+        &all_live,
+        &all_new,
+        observed,
+        remade,
+        &stops,
+        plan,
+        &mut actions,
+    );
     plan.unit_files_changed.sort_by(|a, b| a.path.cmp(&b.path));
     plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
     follow_restarts(&sources, &mut actions);

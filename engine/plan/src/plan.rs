@@ -56,6 +56,10 @@ pub enum Reason {
     /// is left of it is stopped and the unit started again, which makes
     /// the container anew (volumes and bind-mounted data stay).
     PodmanLost,
+    /// A drop-in for it is new or changed, in these sections.
+    Dropin { name: String, sections: Vec<String> },
+    /// A drop-in for it left the description: its file is removed.
+    DropinRemoved { name: String },
 }
 
 impl fmt::Display for Reason {
@@ -93,6 +97,14 @@ impl fmt::Display for Reason {
             Reason::PodmanLost => {
                 f.write_str("podman lost the container: its unit is started again, volumes kept")
             }
+            Reason::Dropin { name, sections } if sections.is_empty() => {
+                write!(f, "unit changed: drop-in {name}")
+            }
+            Reason::Dropin { name, sections } => {
+                let list: Vec<String> = sections.iter().map(|s| format!("[{s}]")).collect();
+                write!(f, "unit changed: drop-in {name} {}", list.join(" "))
+            }
+            Reason::DropinRemoved { name } => write!(f, "unit changed: drop-in {name} removed"),
         }
     }
 }
