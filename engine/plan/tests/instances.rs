@@ -187,7 +187,10 @@ fn a_new_dropin_is_written_and_restarts_its_unit() {
     let empty = graph("[]");
     let p = plan(Some(&empty), &dropin("A=1", ""), &Observed::default());
     assert_eq!(paths(&p), vec![DROPIN]);
-    assert_eq!(ops(&p), vec![(s("systemd-networkd.service"), UnitOp::Restart)]);
+    assert_eq!(
+        ops(&p),
+        vec![(s("systemd-networkd.service"), UnitOp::Restart)]
+    );
     let shown = archy_plan::display::render(&p);
     assert!(
         shown.contains("unit changed: drop-in archy-br0 [Unit] [Service]"),
@@ -202,7 +205,10 @@ fn a_changed_dropin_restarts_its_unit_and_a_cosmetic_one_does_not() {
         &dropin("A=2", ""),
         &Observed::default(),
     );
-    assert_eq!(ops(&p), vec![(s("systemd-networkd.service"), UnitOp::Restart)]);
+    assert_eq!(
+        ops(&p),
+        vec![(s("systemd-networkd.service"), UnitOp::Restart)]
+    );
     assert_eq!(
         p.units[0].reason,
         Reason::Dropin {
@@ -223,13 +229,12 @@ fn a_changed_dropin_restarts_its_unit_and_a_cosmetic_one_does_not() {
 
 #[test]
 fn a_removed_dropin_is_deleted_and_its_unit_restarted_not_stopped() {
-    let p = plan(
-        Some(&dropin("A=1", "")),
-        &graph("[]"),
-        &Observed::default(),
-    );
+    let p = plan(Some(&dropin("A=1", "")), &graph("[]"), &Observed::default());
     assert_eq!(paths(&p), vec![DROPIN]);
-    assert_eq!(ops(&p), vec![(s("systemd-networkd.service"), UnitOp::Restart)]);
+    assert_eq!(
+        ops(&p),
+        vec![(s("systemd-networkd.service"), UnitOp::Restart)]
+    );
     assert_eq!(
         p.units[0].reason,
         Reason::DropinRemoved {
@@ -273,7 +278,13 @@ fn a_dropin_whose_file_is_not_archys_is_refused_unless_adopted() {
     observed.adopt = true;
     let p = plan(Some(&graph("[]")), &dropin("A=1", ""), &observed);
     assert_eq!(p.refusals().count(), 0);
-    assert_eq!(p.changes.iter().filter(|c| c.op == ChangeOp::Refuse).count(), 0);
+    assert_eq!(
+        p.changes
+            .iter()
+            .filter(|c| c.op == ChangeOp::Refuse)
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -330,7 +341,9 @@ fn a_dropin_on_a_template_restarts_its_instances() {
             "/bin/w",
             "x=1",
             "y=1",
-            &format!(r#"dropin("w@.service", "env", #{{ Service: #{{ Environment: "{env}" }} }}),"#),
+            &format!(
+                r#"dropin("w@.service", "env", #{{ Service: #{{ Environment: "{env}" }} }}),"#
+            ),
         )
     };
     let p = plan(Some(&with("A=1")), &with("A=2"), &Observed::default());
@@ -360,7 +373,10 @@ fn an_edited_dropin_is_rewritten_and_its_unit_restarted_by_reconcile() {
         },
     );
     assert_eq!(paths(&p), vec![DROPIN]);
-    assert_eq!(ops(&p), vec![(s("systemd-networkd.service"), UnitOp::Restart)]);
+    assert_eq!(
+        ops(&p),
+        vec![(s("systemd-networkd.service"), UnitOp::Restart)]
+    );
 }
 
 #[test]
