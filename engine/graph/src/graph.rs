@@ -105,7 +105,7 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
     check_generated_units(&by_key, &mut problems);
     check_ids(&by_key, &mut problems);
     check_requires(&by_key, &mut problems);
-    check_instances(&by_key, &mut problems);
+    check_instances(&by_key, &decl.invalid, &mut problems);
     let files = FileIndex::new(&by_key);
     let mut refs = BTreeMap::new();
     for (key, d) in &by_key {
@@ -230,7 +230,11 @@ fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mu
 
 /// An instance names a template declared in the node, and no `unit(...)`
 /// declares its unit too; a drop-in's name is a plain file name.
-fn check_instances(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
+fn check_instances(
+    by_key: &BTreeMap<ResourceKey, Declared>,
+    invalid: &BTreeSet<ResourceKey>,
+    problems: &mut Vec<Problem>,
+) {
     for (key, d) in by_key {
         let Resource::Instance(i) = &d.resource else {
             continue;
@@ -247,7 +251,7 @@ fn check_instances(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<
                 )
                 .hint("a template's name ends in @.TYPE, e.g. \"app@.service\""),
             );
-        } else if !by_key.contains_key(&template) {
+        } else if !by_key.contains_key(&template) && !invalid.contains(&template) {
             problems.push(
                 Problem::at(
                     &d.at,

@@ -98,7 +98,7 @@ fn instance_spec(template: &UnitName, instance: &str, o: &mut Opts) -> Option<In
     if bad || UnitName::try_from(full.as_str()).is_err() {
         let hint = match escaped(instance) {
             e if !e.is_empty() && e != instance => format!(
-                "an instance name may hold letters, digits and : - _ . \\ only; systemd-escape writes {instance:?} as {e:?} (and %I in the template gives back the original)"
+                "an instance name may hold letters, digits and : - _ . \\ only; systemd-escape writes \"{instance}\" as \"{e}\" (and %I in the template gives back the original)"
             ),
             _ => "an instance name may hold letters, digits and : - _ . \\ only, and no @".into(),
         };
