@@ -216,12 +216,12 @@ fn a_changed_dropin_restarts_its_unit_and_a_cosmetic_one_does_not() {
             sections: vec![s("Service")]
         }
     );
-    let cosmetic = graph(&format!(
-        r#"[ dropin("systemd-networkd.service", "archy-br0", #{{
-                Unit: #{{ Description: "other words" }},
-                Service: #{{ Environment: "A=1" }},
-            }}) ]"#
-    ));
+    let cosmetic = graph(
+        r#"[ dropin("systemd-networkd.service", "archy-br0", #{
+                Unit: #{ Description: "other words" },
+                Service: #{ Environment: "A=1" },
+            }) ]"#,
+    );
     let p = plan(Some(&dropin("A=1", "")), &cosmetic, &Observed::default());
     assert!(ops(&p).is_empty(), "{p:#?}");
     assert_eq!(paths(&p), vec![DROPIN]);
