@@ -236,6 +236,27 @@ fn check_instances(
     problems: &mut Vec<Problem>,
 ) {
     for (key, d) in by_key {
+        if let Resource::Dropin(x) = &d.resource {
+            let template = ResourceKey {
+                kind: Kind::Unit,
+                id: x.unit.to_string(),
+            };
+            if x.unit.is_template()
+                && !by_key.contains_key(&template)
+                && !invalid.contains(&template)
+            {
+                problems.push(
+                    Problem::at(
+                        &d.at,
+                        format!("{key} is for template {}, which the node does not declare", x.unit),
+                    )
+                    .hint(format!(
+                        "archy cannot know which instances of a template it does not own run: give the drop-in to each instance, e.g. \"{}\"",
+                        x.unit.as_str().replacen("@.", "@NAME.", 1)
+                    )),
+                );
+            }
+        }
         let Resource::Instance(i) = &d.resource else {
             continue;
         };
