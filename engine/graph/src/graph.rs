@@ -272,6 +272,26 @@ fn check_instances(
                 )
                 .hint("a template's name ends in @.TYPE, e.g. \"app@.service\""),
             );
+        } else if let Some(Declared {
+            resource: Resource::Unit(t),
+            at,
+        }) = by_key.get(&template)
+            && !t
+                .sections
+                .iter()
+                .any(|s| s.name == "Install" && !s.entries.is_empty())
+        {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!(
+                        "{key} is an instance of {}, which has no [Install] section: nothing would start it",
+                        i.template
+                    ),
+                )
+                .also(at, "the template is declared here")
+                .hint("add Install: #{ WantedBy: \"multi-user.target\" } to the template"),
+            );
         } else if !by_key.contains_key(&template) && !invalid.contains(&template) {
             problems.push(
                 Problem::at(
