@@ -392,18 +392,17 @@ fn plan_units(
     remade: &BTreeSet<ResourceKey>,
     plan: &mut Plan,
 ) {
-    let all_live = live.map(|g| g.unit_sources()).unwrap_or_default();
-    let all_new = new.unit_sources();
     // Drop-ins are planned on their own (crate::instances), for the unit
     // they belong to.
-    let live_sources: Vec<UnitSource> = all_live
-        .iter()
-        .filter(|u| !u.is_dropin())
-        .cloned()
-        .collect();
+    let (live_dropins, live_sources): (Vec<UnitSource>, Vec<UnitSource>) = live
+        .map(|g| g.unit_sources())
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|u| u.is_dropin());
     let before: BTreeMap<&UnitName, &UnitSource> =
         live_sources.iter().map(|u| (&u.unit, u)).collect();
-    let sources: Vec<UnitSource> = all_new.iter().filter(|u| !u.is_dropin()).cloned().collect();
+    let (dropins, sources): (Vec<UnitSource>, Vec<UnitSource>) =
+        new.unit_sources().into_iter().partition(|u| u.is_dropin());
     let mut actions: Vec<UnitAction> = Vec::new();
     for u in &sources {
         let old = before.get(&u.unit).copied();
@@ -506,8 +505,9 @@ fn plan_units(
     crate::instances::plan_dropins(
         live,
         new,
-        &all_live,
-        &all_new,
+        &live_dropins,
+        &dropins,
+        &sources,
         observed,
         remade,
         &stops,

@@ -29,35 +29,29 @@ struct Ask {
     reason: Reason,
 }
 
-/// Plans the drop-ins of `live_sources` and `sources` (which hold every
-/// unit source, drop-ins among them): their files into
-/// `plan.unit_files_changed`, and what their units need merged into
-/// `actions`. `stopping` are the units the switch stops (removed ones):
-/// nothing more is asked of them.
+/// Plans the drop-ins `live_dropins` (the live generation's) and
+/// `dropins` (the new one's): their files into `plan.unit_files_changed`,
+/// and what their units need merged into `actions`. `units` are the new
+/// generation's other units (archy's own, and instances); `stopping`
+/// those the switch stops (removed ones): nothing more is asked of them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan_dropins(
     live: Option<&Graph>,
     new: &Graph,
-    live_sources: &[UnitSource],
-    sources: &[UnitSource],
+    live_dropins: &[UnitSource],
+    dropins: &[UnitSource],
+    units: &[UnitSource],
     observed: &Observed,
     remade: &BTreeSet<ResourceKey>,
     stopping: &[UnitName],
     plan: &mut Plan,
     actions: &mut Vec<UnitAction>,
 ) {
-    let before: BTreeMap<&str, &UnitSource> = live_sources
-        .iter()
-        .filter(|u| u.is_dropin())
-        .map(|u| (u.path.as_str(), u))
-        .collect();
-    let now: BTreeSet<&str> = sources
-        .iter()
-        .filter(|u| u.is_dropin())
-        .map(|u| u.path.as_str())
-        .collect();
+    let before: BTreeMap<&str, &UnitSource> =
+        live_dropins.iter().map(|u| (u.path.as_str(), u)).collect();
+    let now: BTreeSet<&str> = dropins.iter().map(|u| u.path.as_str()).collect();
     let mut asks: Vec<Ask> = Vec::new();
-    for d in sources.iter().filter(|u| u.is_dropin()) {
+    for d in dropins {
         let name = dropin_name(&d.path);
         let drift: Vec<&Drift> = observed
             .drift
@@ -127,15 +121,11 @@ pub(crate) fn plan_dropins(
             },
         });
     }
-    let owned: BTreeMap<&UnitName, &UnitSource> = sources
-        .iter()
-        .filter(|u| !u.is_dropin())
-        .map(|u| (&u.unit, u))
-        .collect();
+    let owned: BTreeMap<&UnitName, &UnitSource> = units.iter().map(|u| (&u.unit, u)).collect();
     for ask in asks {
         // A template's drop-in is every instance's.
         let targets: Vec<&UnitSource> = if ask.unit.is_template() {
-            sources
+            units
                 .iter()
                 .filter(|u| u.is_instance() && template_of(&u.unit) == ask.unit.as_str())
                 .collect()
