@@ -307,6 +307,28 @@ fn check_instances(
                 )),
             );
         }
+        if let Some(Declared {
+            resource: Resource::Unit(t),
+            ..
+        }) = by_key.get(&template)
+            && i.on_change == Some(crate::resource::OnChange::Reload)
+            && !t
+                .sections
+                .iter()
+                .filter(|s| s.name == "Service")
+                .any(|s| s.entries.iter().any(|(k, _)| k == "ExecReload"))
+        {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!(
+                        "{key} says on_change: \"reload\" but its template {} has no ExecReload= in [Service]",
+                        i.template
+                    ),
+                )
+                .hint("add ExecReload= to the template, or use on_change: \"restart\""),
+            );
+        }
         let clash = ResourceKey {
             kind: Kind::Unit,
             id: key.id.clone(),
