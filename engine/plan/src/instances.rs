@@ -134,13 +134,27 @@ pub(crate) fn plan_dropins(
         };
         if ask.unit.is_template() {
             for t in targets {
-                ask_of(actions, stopping, &t.unit, t.on_change, &ask.reason);
+                ask_of(
+                    actions,
+                    stopping,
+                    &observed.inactive_units,
+                    &t.unit,
+                    t.on_change,
+                    &ask.reason,
+                );
             }
         } else {
             // A unit archy owns changes as its own file says; another
             // as the drop-in says.
             let on_change = targets.first().map_or(ask.on_change, |t| t.on_change);
-            ask_of(actions, stopping, &ask.unit, on_change, &ask.reason);
+            ask_of(
+                actions,
+                stopping,
+                &observed.inactive_units,
+                &ask.unit,
+                on_change,
+                &ask.reason,
+            );
         }
     }
 }
@@ -151,6 +165,7 @@ pub(crate) fn plan_dropins(
 fn ask_of(
     actions: &mut Vec<UnitAction>,
     stopping: &[UnitName],
+    inactive: &BTreeSet<UnitName>,
     unit: &UnitName,
     on_change: OnChange,
     reason: &Reason,
@@ -159,9 +174,14 @@ fn ask_of(
         return;
     }
     let (op, reason) = match on_change {
+        // Only what runs is restarted or reloaded; a unit that is down
+        // reads its drop-ins at its next start.
+        _ if inactive.contains(unit) => (UnitOp::Skip, Reason::NotRunning),
         OnChange::Keep => (UnitOp::Skip, Reason::KeptRunning),
         OnChange::Reload => (UnitOp::Reload, reason.clone()),
-        OnChange::Restart => (UnitOp::Restart, reason.clone()),
+        // A drop-in cannot stop its unit with the old definition first
+        // (the unit may not be archy's): a restart.
+        OnChange::Restart | OnChange::StopStart => (UnitOp::Restart, reason.clone()),
     };
     match actions.iter_mut().find(|a| a.unit == *unit) {
         None => actions.push(UnitAction {

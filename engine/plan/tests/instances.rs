@@ -406,3 +406,18 @@ fn an_edited_dropin_of_an_owned_unit_is_rewritten_not_the_unit_file() {
     );
     assert_eq!(ops(&p), vec![(s("app.service"), UnitOp::Restart)]);
 }
+
+#[test]
+fn a_dropin_for_a_unit_that_is_down_leaves_it_down() {
+    let mut observed = Observed::default();
+    observed
+        .inactive_units
+        .insert(common::u("systemd-networkd.service"));
+    let p = plan(Some(&dropin("A=1", "")), &dropin("A=2", ""), &observed);
+    assert!(ops(&p).is_empty(), "{p:#?}");
+    assert_eq!(
+        skipped(&p),
+        vec![("systemd-networkd.service", &Reason::NotRunning)]
+    );
+    assert_eq!(paths(&p), vec![DROPIN]);
+}

@@ -11,7 +11,7 @@ use archy_graph::{Declared, Kind, Resource, ResourceKey, Span};
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use super::opts::{Opts, display};
-use super::unit::{reads, sections, split_sections};
+use super::unit::{Reads, reads, sections, split_sections};
 use super::{Res, State};
 
 const INSTANCE_OPTIONS: &[&str] = &["on_change", "reads", "secrets", "health"];
@@ -182,7 +182,7 @@ fn unit_instance(
     let instance = text_arg(&instance, "second argument (the instance)", &mut o);
     let on_change = o.has("on_change").then(|| o.on_change());
     let health = o.bool("health").unwrap_or(true);
-    let (reads, secrets) = reads(&mut o);
+    let (reads, secrets) = plain_reads(&mut o);
     let spec = match (template, instance) {
         (Some(t), Some(i)) => instance_spec(&t, &i, &mut o),
         _ => None,
@@ -198,6 +198,30 @@ fn unit_instance(
         })
     });
     (state.finish(at, o.problems, resource), id)
+}
+
+/// The paths and secrets of `reads`/`secrets`. A read that says
+/// `on_change: "reload"` is a `unit(...)` option only: refused here rather
+/// than taken as a restart.
+fn plain_reads(
+    o: &mut Opts,
+) -> (
+    Vec<archy_graph::names::AbsPath>,
+    Vec<archy_graph::names::SecretName>,
+) {
+    let Reads {
+        paths,
+        secrets,
+        reload_triggers,
+    } = reads(o);
+    if !reload_triggers.is_empty() {
+        o.fail_key(
+            "reads",
+            "has a read with on_change: \"reload\", which only unit(...) takes",
+            Some("give the instance or drop-in on_change: \"reload\" as a whole, or move the read to the unit".into()),
+        );
+    }
+    (paths, secrets)
 }
 
 /// A drop-in's name: a plain file name, without `.conf`.
@@ -233,7 +257,7 @@ fn dropin(
     let name = text_arg(&name, "second argument (the drop-in's name)", &mut o)
         .and_then(|n| dropin_name(&n, &mut o));
     let on_change = o.on_change();
-    let (reads, secrets) = reads(&mut o);
+    let (reads, secrets) = plain_reads(&mut o);
     let (Some(unit), Some(name)) = (unit, name) else {
         return (state.finish(at, o.problems, None), None);
     };
