@@ -204,6 +204,22 @@ fn instances_and_a_dropin_for_a_unit_archy_does_not_own() {
     assert_eq!(n.pid("inst@alpha.service"), alpha);
     assert_eq!(n.read(HANDMADE).as_deref(), Some(handmade));
 
+    // A unit that is down stays down when its drop-in changes; its next
+    // start reads it.
+    n.node.exec_ok(&["systemctl", "stop", "handmade.service"]);
+    n.write(&description(
+        "a=2",
+        "b=1",
+        "Environment: \"V=2\",",
+        &["alpha", "beta"],
+        Some("three"),
+    ));
+    let out = n.switch_ok();
+    assert!(!out.contains("restart  handmade.service"), "{out}");
+    assert!(!n.active("handmade.service"), "{out}");
+    n.node.exec_ok(&["systemctl", "start", "handmade.service"]);
+    assert_eq!(n.prop("handmade.service", "Environment"), "GREETING=three");
+
     // beta and the drop-in leave the description: beta is stopped and no
     // longer enabled; the drop-in and the folder archy made for it are
     // gone, its unit restarted without it, its own file as it was.
