@@ -178,6 +178,11 @@ fn unit_instance(
         display(&instance)
     );
     let mut o = Opts::new(what, options, INSTANCE_OPTIONS, &at);
+    // `"app@"` is short for `"app@.service"`.
+    let template = match template.clone().into_immutable_string() {
+        Ok(t) if t.ends_with('@') => Dynamic::from(format!("{t}.service")),
+        _ => template,
+    };
     let template = o.first_arg::<UnitName>(&template);
     let instance = text_arg(&instance, "second argument (the instance)", &mut o);
     let on_change = o.has("on_change").then(|| o.on_change());
