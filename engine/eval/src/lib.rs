@@ -121,6 +121,7 @@ fn evaluate_here(
         contexts: Default::default(),
         inner: Default::default(),
         invalid: Default::default(),
+        instances: Default::default(),
     });
     let mut engine = sandbox::engine(limits, trace_calls);
     engine.set_module_resolver(resolver::Resolver(loader.clone()));
@@ -166,7 +167,7 @@ fn evaluate_here(
         .map(|s| s.position())
         .unwrap_or_default();
     let end = resolver::span(node, last);
-    collect(&end, result, &mut decl, &mut problems);
+    collect(&end, result, &state, &mut decl, &mut problems);
     decl.blobs = std::mem::take(&mut *state.blobs.borrow_mut());
     decl.contexts = std::mem::take(&mut *state.contexts.borrow_mut());
     decl.facts = host.used();
@@ -193,6 +194,7 @@ fn evaluate_here(
 fn collect(
     end: &archy_graph::Span,
     value: Dynamic,
+    state: &State,
     decl: &mut Declarations,
     problems: &mut Vec<Problem>,
 ) {
@@ -221,8 +223,14 @@ fn collect(
         };
         if let Some(r) = v.read_lock::<Res>() {
             // An invalid resource's problems were recorded by its constructor.
-            if let Some(d) = r.declared() {
-                decl.resources.push(d.clone());
+            if let Some(d) = &r.0 {
+                decl.resources.push((**d).clone());
+                // A template's `instances: [...]` come with it.
+                for (template, instances) in state.instances.borrow().iter() {
+                    if std::rc::Rc::ptr_eq(template, d) {
+                        decl.resources.extend(instances.iter().cloned());
+                    }
+                }
             }
         } else if !v.is_unit() {
             problems.push(

@@ -516,10 +516,17 @@ fn plan_units(
     remade: &BTreeSet<ResourceKey>,
     plan: &mut Plan,
 ) {
-    let live_sources = live.map(|g| g.unit_sources()).unwrap_or_default();
+    // Drop-ins are planned on their own (crate::instances), for the unit
+    // they belong to.
+    let (live_dropins, live_sources): (Vec<UnitSource>, Vec<UnitSource>) = live
+        .map(|g| g.unit_sources())
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|u| u.is_dropin());
     let before: BTreeMap<&UnitName, &UnitSource> =
         live_sources.iter().map(|u| (&u.unit, u)).collect();
-    let sources = new.unit_sources();
+    let (dropins, sources): (Vec<UnitSource>, Vec<UnitSource>) =
+        new.unit_sources().into_iter().partition(|u| u.is_dropin());
     let mut actions: Vec<UnitAction> = Vec::new();
     // `stop-start` units: stopped before the files, started after.
     let mut stop_first: Vec<UnitName> = Vec::new();
@@ -536,6 +543,7 @@ fn plan_units(
             .drift
             .iter()
             .filter(|d| d.unit().as_ref() == Some(&u.unit))
+            .filter(|d| !matches!(d, Drift::UnitFile { path, .. } if *path != u.path))
             .collect();
         let (op, reason) = match (old, live) {
             (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
@@ -635,6 +643,18 @@ fn plan_units(
             stops.push((*unit).clone());
         }
     }
+    crate::instances::plan_dropins(
+        live,
+        new,
+        &live_dropins,
+        &dropins,
+        &sources,
+        observed,
+        remade,
+        &stops,
+        plan,
+        &mut actions,
+    );
     plan.unit_files_changed.sort_by(|a, b| a.path.cmp(&b.path));
     plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
     follow_restarts(&sources, observed, &mut actions);

@@ -73,6 +73,10 @@ pub enum Reason {
     /// listening socket, so a new one could not bind. The change applies
     /// at the socket's next start.
     SocketInUse { service: UnitName },
+    /// A drop-in for it is new or changed, in these sections.
+    Dropin { name: String, sections: Vec<String> },
+    /// A drop-in for it left the description: its file is removed.
+    DropinRemoved { name: String },
 }
 
 impl fmt::Display for Reason {
@@ -126,6 +130,14 @@ impl fmt::Display for Reason {
                 f,
                 "{service} runs and holds this socket: not restarted, the change applies at its next start"
             ),
+            Reason::Dropin { name, sections } if sections.is_empty() => {
+                write!(f, "unit changed: drop-in {name}")
+            }
+            Reason::Dropin { name, sections } => {
+                let list: Vec<String> = sections.iter().map(|s| format!("[{s}]")).collect();
+                write!(f, "unit changed: drop-in {name} {}", list.join(" "))
+            }
+            Reason::DropinRemoved { name } => write!(f, "unit changed: drop-in {name} removed"),
         }
     }
 }

@@ -152,18 +152,26 @@ pub fn observe(
 pub fn observe_units(
     systemd: Option<&dyn ServiceManager>,
     live: Option<&Graph>,
+    new: &Graph,
     observed: &mut Observed,
 ) -> Result<(), SwitchError> {
     use archy_units::GraphUnits as _;
-    let (Some(systemd), Some(live)) = (systemd, live) else {
+    let Some(systemd) = systemd else {
         return Ok(());
     };
-    let units: Vec<_> = live
-        .unit_sources()
+    // The new generation's drop-ins too: a drop-in restarts its unit (which
+    // may not be archy's) only if it runs.
+    let new_dropins = new.unit_sources().into_iter().filter(|u| u.is_dropin());
+    let mut units: Vec<_> = live
+        .map(|g| g.unit_sources())
+        .unwrap_or_default()
         .into_iter()
+        .chain(new_dropins)
         .filter(|u| !u.is_template())
         .map(|u| u.unit)
         .collect();
+    units.sort();
+    units.dedup();
     if units.is_empty() {
         return Ok(());
     }
@@ -206,7 +214,7 @@ fn observe_all(
         Some(podman) => observe(realizer, podman, new, adopt)?,
         None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
     };
-    observe_units(systemd, live, &mut observed)?;
+    observe_units(systemd, live, new, &mut observed)?;
     Ok(observed)
 }
 

@@ -11,7 +11,7 @@ use rhai::{Dynamic, Map};
 use super::opts::{Opts, display, scalar_text, type_name};
 use super::{Res, State};
 
-const OPTIONS: &[&str] = &["on_change", "reads", "secrets"];
+const OPTIONS: &[&str] = &["on_change", "reads", "secrets", "instances"];
 
 pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("unit {}", display(&name));
@@ -25,9 +25,13 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         secrets,
         reload_triggers,
     } = reads(&mut o);
+    let instance_names = o.strings("instances");
     let Some(name) = name else {
         return state.finish(at, o.problems, None);
     };
+    let instances = instance_names
+        .map(|names| super::instance::declared_instances(&name, names, &at, &mut o))
+        .unwrap_or_default();
     let sections = sections(&name, section_maps, &mut o);
     // Only a unit whose settings are all valid can be judged as a whole.
     if o.problems.is_empty() {
@@ -49,12 +53,21 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         secrets,
         reload_triggers,
     });
-    state.finish(at, o.problems, Some(spec))
+    let res = state.finish(at, o.problems, Some(spec));
+    if let Some(template) = &res.0
+        && !instances.is_empty()
+    {
+        state
+            .instances
+            .borrow_mut()
+            .push((template.clone(), instances));
+    }
+    res
 }
 
 /// Splits `#{ Service: .., on_change: .. }` into the sections (keys that
 /// start with a capital letter) and everything else.
-fn split_sections(options: Dynamic) -> (Vec<(String, Dynamic)>, Dynamic) {
+pub(super) fn split_sections(options: Dynamic) -> (Vec<(String, Dynamic)>, Dynamic) {
     let Some(map) = options.clone().try_cast::<Map>() else {
         return (Vec::new(), options);
     };
@@ -71,7 +84,11 @@ fn split_sections(options: Dynamic) -> (Vec<(String, Dynamic)>, Dynamic) {
 }
 
 /// The sections in systemd's order, each key checked for this unit type.
-fn sections(name: &UnitName, maps: Vec<(String, Dynamic)>, o: &mut Opts) -> Vec<UnitSection> {
+pub(super) fn sections(
+    name: &UnitName,
+    maps: Vec<(String, Dynamic)>,
+    o: &mut Opts,
+) -> Vec<UnitSection> {
     let ty = name.unit_type();
     let order = sections_for(ty);
     let rank = |s: &str| order.iter().position(|x| *x == s).unwrap_or(order.len());
@@ -142,17 +159,17 @@ fn entry_values(
 }
 
 /// What a unit reads: paths (some of them reload triggers) and secrets.
-struct Reads {
-    paths: Vec<AbsPath>,
-    secrets: Vec<SecretName>,
+pub(super) struct Reads {
+    pub paths: Vec<AbsPath>,
+    pub secrets: Vec<SecretName>,
     /// The paths whose change reloads the unit instead of restarting it.
-    reload_triggers: Vec<AbsPath>,
+    pub reload_triggers: Vec<AbsPath>,
 }
 
 /// `reads`: resources or absolute paths whose change must restart the unit,
 /// or `#{ path, on_change: "reload" }` for one whose change reloads it;
 /// `secrets`: secrets (or their names) it reads at run time.
-fn reads(o: &mut Opts) -> Reads {
+pub(super) fn reads(o: &mut Opts) -> Reads {
     let mut out = Reads {
         paths: Vec::new(),
         secrets: Vec::new(),
