@@ -639,7 +639,9 @@ fn plan_units(
                 reason: Reason::RefusesManualStop,
                 with: None,
             });
-        } else if !o.is_template() {
+        } else if !o.is_template() && !observed.inactive_units.contains(*unit) {
+            // Only what runs is stopped (a removed oneshot that ran and
+            // exited needs no job).
             stops.push((*unit).clone());
         }
     }

@@ -105,6 +105,15 @@ fn units_that_refuse_manual_jobs_get_none() {
         &Observed::default(),
     );
     assert!(ops(&p).is_empty(), "{p:#?}");
+    // A removed unit that does not run needs no stop.
+    let p = switch(
+        &service("gone.service", "/bin/a", ""),
+        "",
+        &["gone.service"],
+    );
+    assert!(ops(&p).is_empty(), "{p:#?}");
+    let p = switch(&service("gone.service", "/bin/a", ""), "", &[]);
+    assert_eq!(ops(&p), vec![(s("gone.service"), UnitOp::Stop)]);
     let p = switch(&refusing("RefuseManualStop", "/bin/a"), "", &[]);
     assert!(ops(&p).is_empty(), "{p:#?}");
     assert_eq!(skipped(&p), vec![("r.service", &Reason::RefusesManualStop)]);
