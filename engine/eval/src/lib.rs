@@ -141,6 +141,7 @@ fn evaluate_here(
         contexts: Default::default(),
         inner: Default::default(),
         invalid: Default::default(),
+        instances: Default::default(),
         texts: declare::Texts::new(limits),
     });
     let mut engine = sandbox::engine(limits, trace_calls, budget);
@@ -192,7 +193,7 @@ fn evaluate_here(
         .map(|s| s.position())
         .unwrap_or_default();
     let end = resolver::span(node, last);
-    collect(&end, result, &mut decl, &mut problems);
+    collect(&end, result, &state, &mut decl, &mut problems);
     decl.blobs = std::mem::take(&mut *state.blobs.borrow_mut());
     decl.contexts = std::mem::take(&mut *state.contexts.borrow_mut());
     decl.facts = host.used();
@@ -219,6 +220,7 @@ fn evaluate_here(
 fn collect(
     end: &archy_graph::Span,
     value: Dynamic,
+    state: &State,
     decl: &mut Declarations,
     problems: &mut Vec<Problem>,
 ) {
@@ -247,8 +249,14 @@ fn collect(
         };
         if let Some(r) = v.read_lock::<Res>() {
             // An invalid resource's problems were recorded by its constructor.
-            if let Some(d) = r.declared() {
-                decl.resources.push(d.clone());
+            if let Some(d) = &r.0 {
+                decl.resources.push((**d).clone());
+                // A template's `instances: [...]` come with it.
+                for (template, instances) in state.instances.borrow().iter() {
+                    if std::rc::Rc::ptr_eq(template, d) {
+                        decl.resources.extend(instances.iter().cloned());
+                    }
+                }
             }
         } else if !v.is_unit() {
             problems.push(

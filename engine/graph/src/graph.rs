@@ -86,6 +86,59 @@ impl Graph {
         )
     }
 
+    /// Hashes every node again with today's encoding, references first,
+    /// and the root with them: for a generation an older archy built,
+    /// whose resources were read into today's types (see
+    /// [`crate::legacy`]), so they compare equal to a fresh evaluation.
+    pub fn rehash(&mut self) {
+        let index: BTreeMap<ResourceKey, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.key.clone(), i))
+            .collect();
+        let mut done: BTreeMap<usize, Digest> = BTreeMap::new();
+        for start in 0..self.nodes.len() {
+            // Depth first without recursion: a node is hashed once every
+            // node it refers to is. The graph is acyclic (a Merkle graph).
+            let mut stack = vec![start];
+            while let Some(&i) = stack.last() {
+                if done.contains_key(&i) {
+                    stack.pop();
+                    continue;
+                }
+                let pending: Vec<usize> = self.nodes[i]
+                    .refs
+                    .iter()
+                    .filter_map(|r| index.get(r).copied())
+                    .filter(|j| !done.contains_key(j) && !stack.contains(j))
+                    .collect();
+                if !pending.is_empty() {
+                    stack.extend(pending);
+                    continue;
+                }
+                let node = &self.nodes[i];
+                let refs = node
+                    .refs
+                    .iter()
+                    .filter_map(|r| {
+                        index
+                            .get(r)
+                            .and_then(|j| done.get(j))
+                            .map(|h| (r.clone(), *h))
+                    })
+                    .collect();
+                let hash = Digest::of(&ResourceRecord::new(node.resource.clone(), refs).encode());
+                done.insert(i, hash);
+                stack.pop();
+            }
+        }
+        for (i, hash) in done {
+            self.nodes[i].hash = hash;
+        }
+        self.root = Digest::of(&self.record().encode());
+    }
+
     /// How many resources of each kind, in the graph's kind order.
     pub fn count_by_kind(&self) -> Vec<(Kind, usize)> {
         Kind::ALL
@@ -105,6 +158,7 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
     check_generated_units(&by_key, &mut problems);
     check_ids(&by_key, &mut problems);
     check_requires(&by_key, &mut problems);
+    check_instances(&by_key, &decl.invalid, &mut problems);
     let files = FileIndex::new(&by_key);
     let mut refs = BTreeMap::new();
     for (key, d) in &by_key {
@@ -227,6 +281,123 @@ fn check_generated_units(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mu
     }
 }
 
+/// An instance names a template declared in the node, and no `unit(...)`
+/// declares its unit too; a drop-in's name is a plain file name.
+fn check_instances(
+    by_key: &BTreeMap<ResourceKey, Declared>,
+    invalid: &BTreeSet<ResourceKey>,
+    problems: &mut Vec<Problem>,
+) {
+    for (key, d) in by_key {
+        if let Resource::Dropin(x) = &d.resource {
+            let template = ResourceKey {
+                kind: Kind::Unit,
+                id: x.unit.to_string(),
+            };
+            if x.unit.is_template()
+                && !by_key.contains_key(&template)
+                && !invalid.contains(&template)
+            {
+                problems.push(
+                    Problem::at(
+                        &d.at,
+                        format!("{key} is for template {}, which the node does not declare", x.unit),
+                    )
+                    .hint(format!(
+                        "archy cannot know which instances of a template it does not own run: give the drop-in to each instance, e.g. \"{}\"",
+                        x.unit.as_str().replacen("@.", "@NAME.", 1)
+                    )),
+                );
+            }
+        }
+        let Resource::Instance(i) = &d.resource else {
+            continue;
+        };
+        let template = ResourceKey {
+            kind: Kind::Unit,
+            id: i.template.to_string(),
+        };
+        if !i.template.is_template() {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!("{key} names {}, which is not a template", i.template),
+                )
+                .hint("a template's name ends in @.TYPE, e.g. \"app@.service\""),
+            );
+        } else if let Some(Declared {
+            resource: Resource::Unit(t),
+            at,
+        }) = by_key.get(&template)
+            && !t
+                .sections
+                .iter()
+                .any(|s| s.name == "Install" && !s.entries.is_empty())
+        {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!(
+                        "{key} is an instance of {}, which has no [Install] section: nothing would start it",
+                        i.template
+                    ),
+                )
+                .also(at, "the template is declared here")
+                .hint("add Install: #{ WantedBy: \"multi-user.target\" } to the template"),
+            );
+        } else if !by_key.contains_key(&template) && !invalid.contains(&template) {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!(
+                        "{key} is an instance of {}, which the node does not declare",
+                        i.template
+                    ),
+                )
+                .hint(format!(
+                    "declare the template with unit(\"{}\", #{{ ... }}); for a unit archy does not own, use dropin(...) instead",
+                    i.template
+                )),
+            );
+        }
+        if let Some(Declared {
+            resource: Resource::Unit(t),
+            ..
+        }) = by_key.get(&template)
+            && i.on_change == Some(crate::resource::OnChange::Reload)
+            && !t
+                .sections
+                .iter()
+                .filter(|s| s.name == "Service")
+                .any(|s| s.entries.iter().any(|(k, _)| k == "ExecReload"))
+        {
+            problems.push(
+                Problem::at(
+                    &d.at,
+                    format!(
+                        "{key} says on_change: \"reload\" but its template {} has no ExecReload= in [Service]",
+                        i.template
+                    ),
+                )
+                .hint("add ExecReload= to the template, or use on_change: \"restart\""),
+            );
+        }
+        let clash = ResourceKey {
+            kind: Kind::Unit,
+            id: key.id.clone(),
+        };
+        if let Some(other) = by_key.get(&clash) {
+            problems.push(
+                Problem::at(&d.at, format!("{key} is also declared as a unit"))
+                    .also(&other.at, "the unit is declared here")
+                    .hint(
+                        "declare it once: as an instance of the template, or as a unit of its own",
+                    ),
+            );
+        }
+    }
+}
+
 /// `requires` names other containers of the node. It is no reference for
 /// hashing: a container's own file does not change when one it needs does;
 /// systemd restarts it along with that one.
@@ -312,6 +483,14 @@ impl<'a> FileIndex<'a> {
             .collect()
     }
 
+    /// As [`FileIndex::mentioned_in`], leaving out the paths with a
+    /// specifier (`/etc/x/%i.conf`), which name a file per instance.
+    fn mentioned_unexpanded(&self, text: &str, out: &mut BTreeSet<ResourceKey>) {
+        for word in text.split_whitespace().filter(|w| !w.contains('%')) {
+            self.mentioned_in(word, out);
+        }
+    }
+
     /// The files named by absolute paths anywhere in `text`, such as
     /// `ExecStart=/usr/bin/app --config /etc/app.conf` or
     /// `EnvironmentFile=-/etc/app.env`.
@@ -377,6 +556,60 @@ fn references(
         Resource::Unit(u) => {
             for s in &u.sections {
                 for (_, v) in &s.entries {
+                    // A template's `%i` paths are its instances' to read.
+                    if u.name.is_template() {
+                        files.mentioned_unexpanded(v, &mut out);
+                    } else {
+                        files.mentioned_in(v, &mut out);
+                    }
+                }
+            }
+            for p in &u.reads {
+                let found = files.within(p.as_str());
+                if found.is_empty() {
+                    need(Kind::File, p.as_str(), "reads", &mut out);
+                }
+                out.extend(found);
+            }
+            for s in &u.secrets {
+                need(Kind::Secret, s.as_str(), "reads", &mut out);
+            }
+        }
+        Resource::Instance(i) => {
+            let template = ResourceKey {
+                kind: Kind::Unit,
+                id: i.template.to_string(),
+            };
+            if let Some(Declared {
+                resource: Resource::Unit(t),
+                ..
+            }) = by_key.get(&template)
+            {
+                out.insert(template.clone());
+                // The template's paths with this instance's specifiers
+                // filled in: `/etc/x/%i.conf` is this instance's file.
+                for s in &t.sections {
+                    for (_, v) in &s.entries {
+                        if v.contains('%') {
+                            files.mentioned_in(&expand_instance(v, &i.instance), &mut out);
+                        }
+                    }
+                }
+            }
+            for p in &i.reads {
+                let found = files.within(p.as_str());
+                if found.is_empty() {
+                    need(Kind::File, p.as_str(), "reads", &mut out);
+                }
+                out.extend(found);
+            }
+            for s in &i.secrets {
+                need(Kind::Secret, s.as_str(), "reads", &mut out);
+            }
+        }
+        Resource::Dropin(u) => {
+            for s in &u.sections {
+                for (_, v) in &s.entries {
                     files.mentioned_in(v, &mut out);
                 }
             }
@@ -421,6 +654,31 @@ fn references(
     out.into_iter().collect()
 }
 
+/// `text` with an instance's specifiers filled in: `%i` (the instance as
+/// written), `%I` (unescaped: `-` is `/`), `%%` a percent sign. Others are
+/// left as they are.
+pub fn expand_instance(text: &str, instance: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('i') => out.push_str(instance),
+            Some('I') => out.push_str(&instance.replace('-', "/")),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 /// Hashes each resource after everything it refers to. References are
 /// shallow (units and containers point at files, secrets, networks and
 /// volumes; files derived from secrets point at secrets), so resources are
@@ -437,6 +695,8 @@ fn hash_all(
         None => 0,
         Some(r) if r.is_empty() => 0,
         Some(_) if k.kind == Kind::File => 1,
+        // An instance refers to its template, which is hashed first.
+        Some(_) if k.kind == Kind::Instance => 3,
         Some(_) => 2,
     };
     let mut ordered: Vec<_> = by_key.into_iter().collect();

@@ -68,6 +68,10 @@ pub enum OnChange {
     Reload,
     /// Leave it running; the change takes effect at its next start.
     Keep,
+    /// Stop it with its old definition before the new files are written,
+    /// then start it with the new one, so that the old `ExecStop=` runs
+    /// (NixOS's `stopIfChanged`).
+    StopStart,
 }
 
 /// One `[Section]` of a unit file: keys in a fixed order, a key repeated for
@@ -89,6 +93,59 @@ pub struct UnitSpec {
     pub reads: Vec<AbsPath>,
     /// Secrets the unit reads at run time.
     pub secrets: Vec<SecretName>,
+    /// Of `reads`, the paths whose change reloads the unit instead of
+    /// restarting it (NixOS's `X-Reload-Triggers`): declared as
+    /// `reads: [#{ path, on_change: "reload" }]`.
+    pub reload_triggers: Vec<AbsPath>,
+}
+
+/// A running instance of a template unit declared in the node
+/// (`arch-bitcoind@testnet.service` of `arch-bitcoind@.service`). It has
+/// no file of its own: systemd makes it from the template, and archy
+/// enables it (the template's `[Install]` links, named for the instance)
+/// and starts it. It refers to the template, so a changed template
+/// changes every instance's hash; its own `reads` change only its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    /// The template, `name@.type`.
+    pub template: UnitName,
+    /// What goes between `@` and `.` (already valid for a unit name).
+    pub instance: String,
+    /// `None`: as the template says.
+    pub on_change: Option<OnChange>,
+    pub reads: Vec<AbsPath>,
+    pub secrets: Vec<SecretName>,
+    /// Whether the switch's failed-unit gate watches it.
+    pub health: bool,
+}
+
+impl InstanceSpec {
+    /// The instance's unit name: `name@instance.type`.
+    pub fn unit(&self) -> String {
+        self.template
+            .as_str()
+            .replacen("@.", &format!("@{}.", self.instance), 1)
+    }
+}
+
+/// A drop-in for a unit, archy's or not: `/etc/systemd/system/UNIT.d/NAME.conf`.
+/// archy writes only this file, never the unit's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropinSpec {
+    pub unit: UnitName,
+    /// The file's name without `.conf`.
+    pub name: String,
+    pub sections: Vec<UnitSection>,
+    pub on_change: OnChange,
+    pub reads: Vec<AbsPath>,
+    pub secrets: Vec<SecretName>,
+}
+
+impl DropinSpec {
+    /// Where the drop-in lives.
+    pub fn path(&self) -> String {
+        format!("/etc/systemd/system/{}.d/{}.conf", self.unit, self.name)
+    }
 }
 
 /// Where a container's image comes from.
@@ -278,6 +335,8 @@ pub enum Resource {
     Volume(VolumeSpec),
     Secret(SecretSpec),
     Health(HealthSpec),
+    Instance(InstanceSpec),
+    Dropin(DropinSpec),
 }
 
 /// The kinds, in the order the graph lists them.
@@ -294,10 +353,12 @@ pub enum Kind {
     Unit,
     Container,
     Health,
+    Instance,
+    Dropin,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Group,
         Kind::User,
         Kind::Dir,
@@ -308,6 +369,8 @@ impl Kind {
         Kind::Unit,
         Kind::Container,
         Kind::Health,
+        Kind::Instance,
+        Kind::Dropin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -322,6 +385,8 @@ impl Kind {
             Kind::Unit => "unit",
             Kind::Container => "container",
             Kind::Health => "health",
+            Kind::Instance => "instance",
+            Kind::Dropin => "dropin",
         }
     }
 }
@@ -371,6 +436,8 @@ impl Resource {
             Resource::Volume(_) => Kind::Volume,
             Resource::Secret(_) => Kind::Secret,
             Resource::Health(_) => Kind::Health,
+            Resource::Instance(_) => Kind::Instance,
+            Resource::Dropin(_) => Kind::Dropin,
         }
     }
 
@@ -386,6 +453,8 @@ impl Resource {
             Resource::Volume(v) => v.name.to_string(),
             Resource::Secret(s) => s.name.to_string(),
             Resource::Health(h) => h.probe.id(),
+            Resource::Instance(i) => i.unit(),
+            Resource::Dropin(d) => d.path(),
         }
     }
 
@@ -405,6 +474,7 @@ impl Resource {
                 HealthProbe::Unit(u) => format!("health-{u}"),
                 _ => "health".to_string(),
             },
+            Resource::Dropin(d) => format!("{}.d-{}.dropin", d.unit, d.name),
             other => format!("{}.{}", other.id(), other.kind()),
         };
         clean_object_name(&raw)

@@ -5,6 +5,7 @@
 mod diff;
 pub mod display;
 pub mod drift;
+mod instances;
 mod legacy;
 mod order;
 pub mod plan;

@@ -568,18 +568,22 @@ impl<'a> Session<'a> {
     /// backed up.
     fn write_unit(&mut self, u: &UnitSource) -> Result<()> {
         let name = u.unit.to_string();
-        let links = match &u.node.resource {
-            Resource::Unit(spec) => install::links(spec)?,
-            _ => Default::default(),
-        };
+        let links = install::links_of_source(u, self.new)?;
         let path = u.path.clone();
-        let target = self.target(&path);
-        let fresh = self.claim(&path, &target, OwnedKind::UnitFile, true)?;
-        self.write_claimed(&path, fresh, || {
-            fsops::write_file(&target.host, u.text().as_bytes(), 0o644, 0, 0)
-        })?;
-        tracing::info!(unit = %name, "wrote the unit file");
-        self.applied.unit_files_written.push(name.clone());
+        if !u.is_instance() {
+            // An instance has no file of its own: only its links.
+            let target = self.target(&path);
+            let fresh = self.claim(&path, &target, OwnedKind::UnitFile, true)?;
+            self.write_claimed(&path, fresh, || {
+                fsops::write_file(&target.host, u.text().as_bytes(), 0o644, 0, 0)
+            })?;
+            tracing::info!(unit = %name, %path, "wrote the unit file");
+            self.applied.unit_files_written.push(name.clone());
+        }
+        if u.is_dropin() {
+            // The unit's own links are its own file's business.
+            return Ok(());
+        }
         for stale in self.links_of(&name) {
             if !links.contains_key(&stale) {
                 self.remove_link(&stale)?;
@@ -648,7 +652,13 @@ impl<'a> Session<'a> {
     /// made for its unit.
     fn remove_unit(&mut self, file: &UnitFile) -> Result<()> {
         let unit = file.unit.to_string();
-        for link in self.links_of(&unit) {
+        // A drop-in's unit keeps its links (and its own file).
+        let links = if file.is_dropin() {
+            Vec::new()
+        } else {
+            self.links_of(&unit)
+        };
+        for link in links {
             self.remove_link(&link)?;
         }
         if self.release(&file.path)? {

@@ -19,7 +19,7 @@ use archy_graph::names::{AccountName, Mode};
 use archy_graph::resource::{DirSpec, FileSpec, SecretSpec};
 use archy_graph::{Digest, Graph, Kind, Resource};
 use archy_plan::Drift;
-use archy_units::UnitSource;
+use archy_units::{GraphUnits as _, UnitSource};
 
 use crate::Realizer;
 use crate::accounts::Accounts;
@@ -81,7 +81,7 @@ impl Realizer {
                 Resource::Dir(d) => c.dir(d)?,
                 Resource::Secret(s) => c.secret(s)?,
                 _ => {
-                    if let Some(u) = UnitSource::of(node) {
+                    if let Some(u) = graph.unit_source(node) {
                         c.unit(&u)?;
                     }
                 }
@@ -199,10 +199,12 @@ impl Checker<'_> {
     fn unit(&mut self, u: &UnitSource) -> Result<()> {
         let host = self.realizer.host_path(&u.path);
         let found = look(&host)?;
-        if self.foreign(&u.path, &found) {
+        if self.foreign(&u.path, &found) && !u.is_instance() {
             return Ok(());
         }
         let what = match found {
+            // An instance has no file of its own: only its links count.
+            _ if u.is_instance() => None,
             Found::Nothing => Some("missing"),
             Found::File(m) => {
                 let text = u.text();
@@ -219,8 +221,8 @@ impl Checker<'_> {
                 what: what.into(),
             });
         }
-        if let Resource::Unit(spec) = &u.node.resource {
-            let links = install::links(spec)?;
+        if matches!(u.node.resource, Resource::Unit(_) | Resource::Instance(_)) {
+            let links = install::links_of_source(u, self.graph)?;
             let gone = links.keys().any(|link| {
                 !fs::symlink_metadata(self.realizer.host_path(link))
                     .is_ok_and(|m| m.file_type().is_symlink())

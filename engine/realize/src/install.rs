@@ -61,3 +61,48 @@ pub(crate) fn links(unit: &UnitSpec) -> Result<BTreeMap<String, String>> {
     }
     Ok(out)
 }
+
+/// The links enabling instance `instance` (`app@x.service`) of `template`:
+/// the template's [Install] links, named for the instance, pointing at
+/// the template's file (as `systemctl enable app@x.service` makes them).
+pub(crate) fn instance_links(
+    template: &UnitSpec,
+    instance: &UnitName,
+) -> Result<BTreeMap<String, String>> {
+    let name = template.name.as_str();
+    let mut out = BTreeMap::new();
+    for (key, suffix) in DEPENDENCY_KEYS {
+        for target in template.values("Install", key) {
+            let target = unit_name(template, key, target)?;
+            out.insert(
+                format!("{UNIT_DIR}/{target}.{suffix}/{instance}"),
+                format!("../{name}"),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The links `u` needs: a unit's [Install] links, an instance's (from its
+/// template's [Install]); none for a Quadlet unit (Quadlet makes its own)
+/// or a drop-in.
+pub(crate) fn links_of_source(
+    u: &archy_units::UnitSource,
+    graph: &archy_graph::Graph,
+) -> Result<BTreeMap<String, String>> {
+    use archy_graph::{Kind, Resource, ResourceKey};
+    match &u.node.resource {
+        Resource::Unit(spec) => links(spec),
+        Resource::Instance(i) => {
+            let template = graph.get(&ResourceKey {
+                kind: Kind::Unit,
+                id: i.template.to_string(),
+            });
+            match template.map(|t| &t.resource) {
+                Some(Resource::Unit(t)) => instance_links(t, &u.unit),
+                _ => Ok(BTreeMap::new()),
+            }
+        }
+        _ => Ok(BTreeMap::new()),
+    }
+}

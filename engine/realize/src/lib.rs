@@ -129,7 +129,8 @@ impl Realizer {
                 Resource::Unit(_)
                 | Resource::Container(_)
                 | Resource::Network(_)
-                | Resource::Volume(_) => match UnitSource::of(node) {
+                | Resource::Volume(_)
+                | Resource::Dropin(_) => match UnitSource::of(node) {
                     Some(u) => u.path,
                     None => continue,
                 },

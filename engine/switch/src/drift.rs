@@ -154,3 +154,30 @@ fn containers(listed: Listed, graph: &Graph, units: &BTreeMap<&str, &UnitActivit
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use archy_eval::{Limits, MemSources, evaluate};
+
+    use super::units_that_run;
+
+    #[test]
+    fn instances_run_and_templates_and_dropins_do_not() {
+        let node = r#"[
+            unit("w@.service", #{ Service: #{ ExecStart: "/bin/w %i" }, Install: #{ WantedBy: "multi-user.target" }, instances: ["a", "b"] }),
+            dropin("systemd-networkd.service", "x", #{ Service: #{ Environment: "A=1" } }),
+        ]"#;
+        let src = MemSources::default().with("node.rhai", node);
+        let graph = match evaluate(src, "node.rhai", BTreeMap::new(), &Limits::default()) {
+            Ok(ev) => ev.graph,
+            Err(f) => panic!("{:#?}", f.problems),
+        };
+        let units: Vec<String> = units_that_run(&graph)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(units, vec!["w@a.service", "w@b.service"]);
+    }
+}

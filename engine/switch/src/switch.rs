@@ -145,6 +145,45 @@ pub fn observe(
     Ok(observed)
 }
 
+/// The units of `live` that systemd reports not running, in one call: a
+/// changed unit is restarted only if it runs (NixOS's rule), so the plan
+/// needs to know. Without systemd (an image built offline) every unit is
+/// taken to run.
+pub fn observe_units(
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    new: &Graph,
+    observed: &mut Observed,
+) -> Result<(), SwitchError> {
+    use archy_units::GraphUnits as _;
+    let Some(systemd) = systemd else {
+        return Ok(());
+    };
+    // The new generation's drop-ins too: a drop-in restarts its unit (which
+    // may not be archy's) only if it runs.
+    let new_dropins = new.unit_sources().into_iter().filter(|u| u.is_dropin());
+    let mut units: Vec<_> = live
+        .map(|g| g.unit_sources())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(new_dropins)
+        .filter(|u| !u.is_template())
+        .map(|u| u.unit)
+        .collect();
+    units.sort();
+    units.dedup();
+    if units.is_empty() {
+        return Ok(());
+    }
+    observed.inactive_units = systemd
+        .unit_activity(&units)?
+        .into_iter()
+        .filter(|a| !a.is_up())
+        .map(|a| a.unit)
+        .collect();
+    Ok(())
+}
+
 /// The plan of a switch from `live` to `new`, from what the node has: the
 /// one plan that `archy diff`, `archy switch --dry-run` and the switch
 /// itself carry out. Without `podman` (an image built offline under
@@ -153,15 +192,30 @@ pub fn observe(
 pub fn plan_switch(
     realizer: &Realizer,
     podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
     live: Option<&Graph>,
     new: &Graph,
     adopt: bool,
 ) -> Result<Plan, SwitchError> {
-    let observed = match podman {
+    let observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
+    Ok(archy_plan::plan(live, new, &observed))
+}
+
+/// Everything a plan from `live` to `new` depends on (see [`plan_switch`]).
+fn observe_all(
+    realizer: &Realizer,
+    podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    new: &Graph,
+    adopt: bool,
+) -> Result<Observed, SwitchError> {
+    let mut observed = match podman {
         Some(podman) => observe(realizer, podman, new, adopt)?,
         None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
     };
-    Ok(archy_plan::plan(live, new, &observed))
+    observe_units(systemd, live, new, &mut observed)?;
+    Ok(observed)
 }
 
 /// The crash tests' hook (feature `crash-points` only): with
@@ -269,6 +323,7 @@ impl Switcher<'_> {
         let plan = plan_switch(
             self.realizer,
             Some(self.podman),
+            Some(self.systemd),
             live.as_ref(),
             &new,
             self.adopt,
@@ -542,13 +597,18 @@ impl Switcher<'_> {
             Some(n) => self.load(n)?,
             None => empty_graph(),
         };
-        let plan = plan_switch(
+        // Going back starts what the good generation ran, also the units
+        // that went down in the failed one.
+        let mut observed = observe_all(
             self.realizer,
             Some(self.podman),
+            Some(self.systemd),
             Some(failed_graph),
             &target,
             true,
         )?;
+        observed.start_wanted = true;
+        let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
         let mut back = journal.clone();
         back.plan = plan.clone();
         back.done.clear();

@@ -7,6 +7,7 @@ mod accounts;
 mod container;
 mod fs;
 mod health;
+mod instance;
 pub mod opts;
 mod podman;
 mod unit;
@@ -46,6 +47,9 @@ pub struct State {
     pub inner: RefCell<Option<Span>>,
     /// Resources whose constructor failed, by the key they would have had.
     pub invalid: RefCell<BTreeSet<ResourceKey>>,
+    /// The instances a template's `instances: [...]` declares: part of the
+    /// node when the template is.
+    pub instances: RefCell<Vec<(Rc<Declared>, Vec<Declared>)>>,
     /// The file texts declared so far.
     pub texts: Texts,
 }
@@ -265,6 +269,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "health_http", Kind::Health, health::http);
     register2(engine, state, "health_tcp", Kind::Health, health::tcp);
     register2(engine, state, "health_cmd", Kind::Health, health::cmd);
+    instance::register(engine, state);
     engine.register_fn("check_options", check_options);
 }
 
