@@ -89,6 +89,10 @@ pub struct UnitSpec {
     pub reads: Vec<AbsPath>,
     /// Secrets the unit reads at run time.
     pub secrets: Vec<SecretName>,
+    /// Whether the switch fails when the unit is failed or restarting
+    /// after its jobs (the default failed-unit gate); `health: false`
+    /// opts out.
+    pub health: bool,
 }
 
 /// Where a container's image comes from.
@@ -209,6 +213,9 @@ pub struct ContainerSpec {
     /// killed (podman's default is 10 s; bitcoind flushing its cache needs
     /// minutes).
     pub stop_timeout: Option<Millis>,
+    /// Whether the switch fails when the container's service is failed or
+    /// restarting after its jobs; `health: false` opts out.
+    pub health: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use archy_systemd::ServiceManager;
 
 use crate::containers::{self, ContainerError, ImageFailure, PodmanAccess, Unreachable};
 use crate::health::{self, Unhealthy};
-use crate::journal::{Journal, Phase};
+use crate::journal::{Journal, Phase, Rollback};
 use crate::units::{self, UnitFailure};
 
 mod reconcile;
@@ -181,6 +181,16 @@ fn pause_point(step: &str) {
 #[cfg(not(feature = "crash-points"))]
 fn pause_point(_step: &str) {}
 
+/// The crash point of `step`: a rollback's steps are `rollback <step>`, so
+/// that a test can stop the way back rather than the switch.
+fn crash_point(journal: &Journal, step: &str) -> String {
+    if journal.rollback.is_some() {
+        format!("rollback {step}")
+    } else {
+        step.to_string()
+    }
+}
+
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
     Graph {
@@ -302,6 +312,8 @@ impl Switcher<'_> {
             plan: plan.clone(),
             done: Vec::new(),
             command: self.command.clone(),
+            rollback: None,
+            format1: false,
         };
         journal.save(self.store.state_dir())?;
         pause_point("planned");
@@ -323,21 +335,25 @@ impl Switcher<'_> {
                     why: failure.lines(),
                 })
             }
-            Err(failure) => self.roll_back(&new, &mut journal, failure.lines()),
+            Err(failure) => self.roll_back(&new, &mut journal, failure.lines(), false),
         }
     }
 
     /// Finishes or undoes a switch that was interrupted (archy killed, the
     /// node rebooted), from its journal: nothing had changed yet (planned)
-    /// ends it; an interrupted apply or rollback goes back to where the
-    /// switch came from; an interrupted health gate is run again, and the
-    /// switch is committed or rolled back by its result. `None` when no
-    /// switch was in flight.
+    /// ends it; an interrupted apply goes back to where the switch came
+    /// from; an interrupted health gate is run again, and the switch is
+    /// committed or rolled back by its result; an interrupted rollback, at
+    /// whatever step, is finished (the failed generation is never
+    /// committed). Every temp file the interrupted steps could have left
+    /// is removed first. `None` when no switch was in flight.
     pub fn recover(&self) -> Result<Option<Outcome>, SwitchError> {
         let Some(mut journal) = Journal::load(self.store.state_dir())? else {
             return Ok(None);
         };
         let to = journal.to;
+        let new = self.load(to)?;
+        self.remove_temp_files(&journal, &new)?;
         if journal.from == Some(to) {
             // A reconcile (or a switch to the generation that already ran)
             // has no other generation to go back to: the node stays on it,
@@ -345,7 +361,26 @@ impl Switcher<'_> {
             Journal::finish(self.store.state_dir())?;
             return Ok(Some(Outcome::Unchanged { to }));
         }
-        let new = self.load(to)?;
+        if let Some(rollback) = journal.rollback.clone() {
+            // The switch failed (or was cut off) and its rollback was
+            // interrupted: whatever step it reached, it is carried out
+            // again from the start (each step is idempotent) and finished.
+            return self
+                .roll_back(&new, &mut journal, rollback.why, rollback.interrupted)
+                .map(Some);
+        }
+        if journal.format1 && journal.phase != Phase::Planned && self.failed_before(to)? {
+            // A format 1 journal of a rollback in flight: that archy marked
+            // the generation failed, then journaled the rollback's steps
+            // over the switch's. The rollback is finished, never the
+            // switch committed.
+            let why = self
+                .store
+                .generation(to)?
+                .outcome_reason
+                .map_or_else(Vec::new, |r| vec![r]);
+            return self.roll_back(&new, &mut journal, why, false).map(Some);
+        }
         match journal.phase {
             Phase::Planned => {
                 Journal::finish(self.store.state_dir())?;
@@ -362,18 +397,50 @@ impl Switcher<'_> {
                     }))
                 }
                 Err(failure) => self
-                    .roll_back(&new, &mut journal, failure.lines())
+                    .roll_back(&new, &mut journal, failure.lines(), false)
                     .map(Some),
             },
             Phase::Applying | Phase::RollingBack => {
                 let why = format!(
                     "the switch was interrupted ({} after: {})",
                     journal.command,
-                    journal.done.last().map_or("nothing", String::as_str)
+                    journal.last_done().unwrap_or("nothing")
                 );
-                self.roll_back(&new, &mut journal, vec![why]).map(Some)
+                let interrupted = journal.phase == Phase::Applying;
+                self.roll_back(&new, &mut journal, vec![why], interrupted)
+                    .map(Some)
             }
         }
+    }
+
+    /// Whether the store records generation `n` as failed.
+    fn failed_before(&self, n: u64) -> Result<bool, SwitchError> {
+        Ok(self.store.generation(n)?.outcome == Recorded::Failed)
+    }
+
+    /// Removes the temp files (`.NAME.archy-new`) that the interrupted
+    /// steps of `journal` could have left beside the paths they write: the
+    /// switch's and the rollback's files, unit files and links.
+    fn remove_temp_files(&self, journal: &Journal, new: &Graph) -> Result<(), SwitchError> {
+        let mut graphs = vec![new.clone()];
+        for n in [journal.from, journal.back_to].into_iter().flatten() {
+            if n != journal.to {
+                graphs.push(self.load(n)?);
+            }
+        }
+        let mut plans = vec![&journal.plan];
+        if let Some(plan) = journal.rollback.as_ref().and_then(|r| r.plan.as_ref()) {
+            plans.push(plan);
+        }
+        let graphs: Vec<&Graph> = graphs.iter().collect();
+        let removed = self
+            .realizer
+            .remove_temp_files(&graphs, &plans)
+            .map_err(SwitchError::Observe)?;
+        for path in removed {
+            tracing::info!(path = %path.display(), "removed a temp file the interrupted switch left");
+        }
+        Ok(())
     }
 
     /// Stops, files, daemon-reload, reloads/restarts/starts, each step
@@ -382,10 +449,7 @@ impl Switcher<'_> {
         let started = Instant::now();
         // Time spent waiting for systemd, apart from archy's own work.
         let mut in_systemd = Duration::ZERO;
-        journal.phase = Phase::Applying;
-        journal
-            .save(self.store.state_dir())
-            .map_err(Failure::Journal)?;
+        self.enter(journal, Phase::Applying)?;
         for action in units::stops(plan) {
             let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
@@ -475,21 +539,33 @@ impl Switcher<'_> {
             .map_err(|e| Failure::Podman(Box::new(ContainerError::Unreachable(e))))
     }
 
+    /// Records a finished step, then stops at its crash point: `step`
+    /// for the switch's own steps, `rollback step` for a rollback's.
     fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
-        journal.done.push(step);
+        let point = crash_point(journal, &step);
+        journal.push_done(step);
         journal
             .save(self.store.state_dir())
             .map_err(Failure::Journal)?;
-        pause_point(journal.done.last().map_or("", String::as_str));
+        pause_point(&point);
+        Ok(())
+    }
+
+    /// Records that the switch (or its rollback) reached `phase`, then
+    /// stops at the crash point named after the phase (`applying`,
+    /// `rollback health-gate`, ...).
+    fn enter(&self, journal: &mut Journal, phase: Phase) -> Result<(), Failure> {
+        journal.set_phase(phase);
+        journal
+            .save(self.store.state_dir())
+            .map_err(Failure::Journal)?;
+        pause_point(&crash_point(journal, phase.as_str()));
         Ok(())
     }
 
     /// Every health check of `graph` must pass within its deadline.
     fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
-        journal.phase = Phase::HealthGate;
-        journal
-            .save(self.store.state_dir())
-            .map_err(Failure::Journal)?;
+        self.enter(journal, Phase::HealthGate)?;
         let started = Instant::now();
         let checks: Vec<_> = graph
             .nodes
@@ -524,18 +600,31 @@ impl Switcher<'_> {
         Ok(())
     }
 
-    /// The new generation failed: mark it, then switch from it back to the
-    /// last good generation (or to nothing) with the same machinery.
+    /// The new generation failed (`interrupted`: the switch was cut off):
+    /// mark it, journal the rollback apart from the switch, then switch
+    /// from it back to the last good generation (or to nothing) with the
+    /// same machinery. Run again by recovery, it starts over: each step
+    /// is idempotent.
     fn roll_back(
         &self,
         failed_graph: &Graph,
         journal: &mut Journal,
         why: Vec<String>,
+        interrupted: bool,
     ) -> Result<Outcome, SwitchError> {
         let failed = journal.to;
         self.store
             .set_outcome(failed, Recorded::Failed, Some(why.join("; ")))?;
+        // From here on, the journal says a rollback is in flight, before
+        // anything of it is done or even planned.
         journal.phase = Phase::RollingBack;
+        journal.rollback = Some(Rollback {
+            why: why.clone(),
+            interrupted,
+            phase: Phase::Planned,
+            plan: None,
+            done: Vec::new(),
+        });
         journal.save(self.store.state_dir())?;
         let back_to = journal.back_to;
         let target = match back_to {
@@ -549,14 +638,16 @@ impl Switcher<'_> {
             &target,
             true,
         )?;
-        let mut back = journal.clone();
-        back.plan = plan.clone();
-        back.done.clear();
+        if let Some(r) = &mut journal.rollback {
+            r.plan = Some(plan.clone());
+        }
+        journal.save(self.store.state_dir())?;
+        pause_point("rollback planned");
         let result = self
             .make_images(&target, &plan)
             .map_err(|e| Failure::Images(Box::new(e)))
-            .and_then(|()| self.apply(&target, &plan, &mut back))
-            .and_then(|()| self.gate(&target, &mut back));
+            .and_then(|()| self.apply(&target, &plan, journal))
+            .and_then(|()| self.gate(&target, journal));
         if let Err(e) = result {
             return Err(SwitchError::RollbackFailed {
                 failed,

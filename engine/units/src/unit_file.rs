@@ -66,6 +66,7 @@ mod tests {
             on_change: OnChange::Restart,
             reads: vec![],
             secrets: vec![],
+            health: true,
         }
     }
 

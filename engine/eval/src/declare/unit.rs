@@ -1,6 +1,6 @@
 //! `unit(name, #{ Unit: #{..}, Service: #{..}, Install: #{..}, on_change,
-//! reads, secrets })`. Capitalized keys are the unit file's sections; the
-//! lowercase ones are archy's.
+//! reads, secrets, health })`. Capitalized keys are the unit file's
+//! sections; the lowercase ones are archy's.
 
 use archy_graph::names::{AbsPath, SecretName, UnitName};
 use archy_graph::resource::{OnChange, UnitSection, UnitSpec};
@@ -11,7 +11,7 @@ use rhai::{Dynamic, Map};
 use super::opts::{Opts, display, scalar_text, type_name};
 use super::{Res, State};
 
-const OPTIONS: &[&str] = &["on_change", "reads", "secrets"];
+const OPTIONS: &[&str] = &["on_change", "reads", "secrets", "health"];
 
 pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("unit {}", display(&name));
@@ -21,6 +21,7 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let name = o.first_arg::<UnitName>(&name);
     let on_change = o.on_change();
     let (reads, secrets) = reads(&mut o);
+    let health = o.bool("health").unwrap_or(true);
     let Some(name) = name else {
         return state.finish(at, o.problems, None);
     };
@@ -35,6 +36,7 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         on_change,
         reads,
         secrets,
+        health,
     });
     state.finish(at, o.problems, Some(spec))
 }
