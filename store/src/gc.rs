@@ -201,7 +201,9 @@ mod tests {
 
         // "Crash" after deleting the records, before deleting any object.
         let mut first = GcReport::default();
-        store.delete_old_records(1, &BTreeSet::new(), &mut first).unwrap();
+        store
+            .delete_old_records(1, &BTreeSet::new(), &mut first)
+            .unwrap();
         assert_eq!(first.generations_deleted, vec![1]);
         assert!(
             store.contains(&old_object).unwrap(),

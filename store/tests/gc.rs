@@ -198,9 +198,7 @@ fn keeps_pinned_generations_and_their_objects() {
     store.set_current(2).expect("current");
     store.set_last_good(2).expect("last-good");
 
-    let report = store
-        .gc_pinned(0, &BTreeSet::from([1, 4]))
-        .expect("gc");
+    let report = store.gc_pinned(0, &BTreeSet::from([1, 4])).expect("gc");
 
     assert_eq!(report.generations_deleted, vec![3, 5]);
     assert_eq!(numbers(&store), vec![1, 2, 4]);

@@ -235,5 +235,8 @@ fn a_stale_record_is_not_taken_for_the_holder() {
     let message = err.to_string();
     assert!(message.contains("held by another process"), "{message}");
     assert!(!message.contains("archy switch"), "{message}");
-    assert!(message.contains(&format!("pid {}", child.id())), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", child.id())),
+        "{message}"
+    );
 }

@@ -137,6 +137,11 @@ impl Journal {
         self.rollback.as_ref().map_or(self.phase, |r| r.phase)
     }
 
+    /// The rollback's plan, once it is planned.
+    pub fn rollback_plan(&self) -> Option<&Plan> {
+        self.rollback.as_ref().and_then(|r| r.plan.as_ref())
+    }
+
     /// The last step finished, of the rollback once there is one.
     pub fn last_done(&self) -> Option<&str> {
         let done = self.rollback.as_ref().map_or(&self.done, |r| &r.done);
@@ -175,7 +180,9 @@ impl Journal {
     /// The generations this journal names (from, to, back_to): a `gc`
     /// must keep them until the switch is recovered.
     pub fn generations(&self) -> impl Iterator<Item = u64> + use<> {
-        [self.from, Some(self.to), self.back_to].into_iter().flatten()
+        [self.from, Some(self.to), self.back_to]
+            .into_iter()
+            .flatten()
     }
 
     /// Writes the journal atomically: a reader (or a recovery after a

@@ -13,7 +13,7 @@ use archy_store::{Outcome as Recorded, Store};
 use archy_systemd::ServiceManager;
 
 use crate::containers::{self, ContainerError, ImageFailure, PodmanAccess, Unreachable};
-use crate::health::{self, Unhealthy};
+use crate::health::{self, DeadUnit, Unhealthy};
 use crate::journal::{Journal, Phase, Rollback};
 use crate::units::{self, UnitFailure};
 
@@ -191,6 +191,42 @@ fn crash_point(journal: &Journal, step: &str) -> String {
     }
 }
 
+/// The units `graph` wants running, which the default failed-unit gate
+/// watches after a switch's jobs: those started at boot (an [Install]
+/// section), containers' services, and those `plan` starts or restarts;
+/// not templates, not oneshot services that are done once their command
+/// ran, not units that refuse a manual start, and not units that opted
+/// out with `health: false`.
+pub fn wanted_running(graph: &Graph, plan: &Plan) -> Vec<archy_systemd::UnitName> {
+    use archy_units::GraphUnits as _;
+    let started: std::collections::BTreeSet<&str> = plan
+        .units
+        .iter()
+        .filter(|a| matches!(a.op, UnitOp::Start | UnitOp::Restart))
+        .map(|a| a.unit.as_str())
+        .collect();
+    graph
+        .unit_sources()
+        .into_iter()
+        .filter(|u| {
+            let opted_in = match &u.node.resource {
+                Resource::Unit(spec) => spec.health,
+                Resource::Container(spec) => spec.health,
+                _ => true,
+            };
+            let refuses =
+                archy_units::units::section_values(&u.sections, "Unit", "RefuseManualStart")
+                    .first()
+                    .is_some_and(|v| matches!(*v, "yes" | "true" | "on" | "1"));
+            let wanted = u.installed()
+                || matches!(u.node.resource, Resource::Container(_))
+                || started.contains(u.unit.as_str());
+            opted_in && wanted && !refuses && !u.is_template() && u.stays_active()
+        })
+        .map(|u| u.unit)
+        .collect()
+}
+
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
     Graph {
@@ -208,6 +244,8 @@ enum Failure {
     Files(archy_realize::Error),
     Reload(archy_systemd::Error),
     Unhealthy(Vec<Unhealthy>),
+    /// Units the generation wants running died after their jobs.
+    Dead(Vec<DeadUnit>),
     Journal(crate::journal::JournalError),
     Podman(Box<ContainerError>),
     /// The images of a rollback's target could not be made.
@@ -225,6 +263,7 @@ impl Failure {
             Failure::Unhealthy(checks) => {
                 checks.iter().map(|c| format!("health check {c}")).collect()
             }
+            Failure::Dead(units) => units.iter().map(ToString::to_string).collect(),
             Failure::Journal(e) => vec![format!("the switch journal: {e}")],
             Failure::Podman(e) => vec![format!("podman: {e}")],
             Failure::Images(e) => vec![format!("podman: {e}")],
@@ -276,13 +315,25 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let plan = plan_switch(
+        let mut plan = plan_switch(
             self.realizer,
             Some(self.podman),
             live.as_ref(),
             &new,
             self.adopt,
         )?;
+        if from == Some(to) && plan.is_empty() {
+            // The generation that runs: nothing to write, but the units it
+            // wants running that are not (stopped by hand) are started,
+            // as a reconcile would.
+            let stopped = self.stopped_units(&new)?;
+            if stopped.is_empty() {
+                return Ok(Outcome::Unchanged { to });
+            }
+            let mut observed = self.observe(&new, self.adopt)?;
+            observed.drift = stopped;
+            plan = archy_plan::plan(live.as_ref(), &new, &observed);
+        }
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
@@ -337,6 +388,39 @@ impl Switcher<'_> {
             }
             Err(failure) => self.roll_back(&new, &mut journal, failure.lines(), false),
         }
+    }
+
+    /// The units `graph` wants running that are not (stopped by hand), as
+    /// drift: one question to systemd for all of them.
+    fn stopped_units(&self, graph: &Graph) -> Result<Vec<archy_plan::Drift>, SwitchError> {
+        use archy_units::GraphUnits as _;
+        let refuses: std::collections::BTreeSet<String> = graph
+            .unit_sources()
+            .iter()
+            .filter(|u| {
+                archy_units::units::section_values(&u.sections, "Unit", "RefuseManualStart")
+                    .first()
+                    .is_some_and(|v| matches!(*v, "yes" | "true" | "on" | "1"))
+            })
+            .map(|u| u.unit.to_string())
+            .collect();
+        let units: Vec<_> = crate::drift::units_that_run(graph)
+            .into_iter()
+            .filter(|u| !refuses.contains(u.as_str()))
+            .collect();
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .systemd
+            .unit_activity(&units)?
+            .into_iter()
+            .filter(|a| !a.is_up() && !a.condition_failed)
+            .map(|a| archy_plan::Drift::Inactive {
+                state: format!("{} ({})", a.active_state, a.sub_state),
+                unit: a.unit,
+            })
+            .collect())
     }
 
     /// Finishes or undoes a switch that was interrupted (archy killed, the
@@ -575,16 +659,35 @@ impl Switcher<'_> {
                 _ => None,
             })
             .collect();
-        let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
+        let wanted = wanted_running(graph, journal.rollback_plan().unwrap_or(&journal.plan));
+        // The declared checks and the failed-unit watch run side by side:
+        // the gate takes as long as the slower of them.
+        let (failed, dead) = std::thread::scope(|scope| {
+            let dead = scope.spawn(|| health::dead_units(&wanted, self.systemd));
+            let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
+            (failed, dead.join().unwrap_or_default())
+        });
         tracing::info!(
             target: "archy::timing",
-            "health gate: {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
+            "health gate: {:.1} ms ({} units watched)",
+            started.elapsed().as_secs_f64() * 1e3,
+            wanted.len(),
         );
-        if failed.is_empty() {
+        if !failed.is_empty() {
+            return Err(Failure::Unhealthy(failed));
+        }
+        if dead.is_empty() {
+            Ok(())
+        } else if journal.rollback.is_some() {
+            // Going back to the last good generation is the best there is:
+            // a unit that died there too is the operator's to look at, not
+            // a reason to leave the node between generations.
+            for d in &dead {
+                tracing::warn!("after the rollback, {d}");
+            }
             Ok(())
         } else {
-            Err(Failure::Unhealthy(failed))
+            Err(Failure::Dead(dead))
         }
     }
 
