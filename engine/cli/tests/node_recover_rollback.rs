@@ -155,14 +155,13 @@ fn assert_settled(n: &ArchyNode, context: &str) {
     assert!(journal(n).is_empty(), "{context}: the journal must be gone");
     let status = n.archy(&["status"]);
     assert!(status.status.success(), "{context}: {}", out(&status));
-    let temps = n.node.exec_ok(&[
-        "find",
-        "/etc",
-        "/var/lib/archy",
-        "-name",
-        ".*.archy-new",
-    ]);
-    assert!(temps.trim().is_empty(), "{context}: temp files left: {temps}");
+    let temps = n
+        .node
+        .exec_ok(&["find", "/etc", "/var/lib/archy", "-name", ".*.archy-new"]);
+    assert!(
+        temps.trim().is_empty(),
+        "{context}: temp files left: {temps}"
+    );
 }
 
 /// The rollback's crash points, from its plan in the journal: planned,
@@ -344,4 +343,116 @@ import "stdlib/archy" as archy;
         "{}",
         out(&o)
     );
+}
+
+/// A small deterministic generator for the random kill trial.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random kill points over a switch, a failing switch (start job, health
+/// check) and `archy rollback`: each trial kills archy after a random
+/// delay, recovers, and the node must be exactly on the old or the new
+/// generation (a failing one: the old). `ARCHY_KILL_TRIALS` sets how many
+/// (default 8), `ARCHY_KILL_SEED` the seed (printed).
+#[test]
+fn random_kills_end_in_the_old_or_the_new_generation() {
+    if !TestNode::available() {
+        return;
+    }
+    let trials: u64 = std::env::var("ARCHY_KILL_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(8);
+    let seed: u64 = std::env::var("ARCHY_KILL_SEED")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    println!("random kill trial: {trials} trials, ARCHY_KILL_SEED={seed}");
+    let mut rng = Rng(seed);
+    let n = ArchyNode::up("killrand");
+    let mut texts = std::collections::BTreeMap::new();
+    for text in ["K0", "K1"] {
+        n.write(&description(text, ONESHOT));
+        let o = n.archy(&["switch", "/etc/archy/node.rhai"]);
+        assert!(o.status.success(), "{}", out(&o));
+        texts.insert(current(&n), text.to_string());
+    }
+    for trial in 0..trials {
+        let old = current(&n);
+        let kind = rng.below(4);
+        let delay = Duration::from_millis(rng.below(6000));
+        let text = format!("K{}", trial + 2);
+        let (args, new_text, may_commit): (Vec<&str>, Option<String>, bool) = match kind {
+            0 => {
+                n.write(&description(&text, ONESHOT));
+                (
+                    vec!["switch", "/etc/archy/node.rhai"],
+                    Some(text.clone()),
+                    true,
+                )
+            }
+            1 => {
+                n.write(&description(&text, BAD_START));
+                (vec!["switch", "/etc/archy/node.rhai"], None, false)
+            }
+            2 => {
+                n.write(&description(&text, BAD_HEALTH));
+                (vec!["switch", "/etc/archy/node.rhai"], None, false)
+            }
+            _ => (vec!["rollback"], None, true),
+        };
+        let context =
+            format!("trial {trial} (seed {seed}): {args:?} {text}, killed after {delay:?}");
+        archy_paused(&n, "", &args);
+        std::thread::sleep(delay);
+        if running(&n) {
+            n.node.exec(&[
+                "systemctl",
+                "kill",
+                "--signal=KILL",
+                "archy-under-test.service",
+            ]);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while running(&n) {
+                assert!(Instant::now() < deadline, "{context}: archy did not die");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let recovered = n.archy(&["recover"]);
+        let now = current(&n);
+        if now != old {
+            assert!(
+                may_commit,
+                "{context}: a failing generation was committed: {}",
+                out(&recovered)
+            );
+            if let Some(t) = &new_text {
+                texts.insert(now.clone(), t.clone());
+            }
+        }
+        let expect = texts
+            .get(&now)
+            .unwrap_or_else(|| panic!("{context}: on {now}, which no trial made current"));
+        assert_eq!(conf(&n), format!("{expect}\n"), "{context}");
+        assert_settled(&n, &context);
+        println!("{context}: on {now}");
+    }
 }
