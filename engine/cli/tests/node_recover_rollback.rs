@@ -456,3 +456,64 @@ fn random_kills_end_in_the_old_or_the_new_generation() {
         println!("{context}: on {now}");
     }
 }
+
+/// `archy ota apply` of a release that fails its health check, killed
+/// during its rollback (after the files, and in the rollback's own gate):
+/// recovery finishes the rollback, the node runs the release before, and
+/// the bad release is recorded failed, never installed.
+#[test]
+fn an_ota_apply_killed_during_its_rollback_is_finished() {
+    use support::releases::{self, Publisher};
+    if !TestNode::available() {
+        return;
+    }
+    let publisher = Publisher::new();
+    let r1 = publisher.release("1.0.0", false);
+    let bad = [
+        ("3.0.0", publisher.release("3.0.0", true), "rollback files"),
+        (
+            "4.0.0",
+            publisher.release("4.0.0", true),
+            "rollback health-gate",
+        ),
+    ];
+    let n = releases::node_with_mirrors("ota-rb", &publisher);
+    releases::publish(&n, &r1, "r1.tar.gz");
+    let ota_status = |n: &ArchyNode| -> Value {
+        serde_json::from_str(&n.node.exec_ok(&["archy", "ota", "status", "--json"]))
+            .expect("ota status --json")
+    };
+    let apply = releases::apply_args("r1.tar.gz");
+    let argv: Vec<&str> = apply.iter().map(String::as_str).collect();
+    n.node.exec_ok(&argv);
+    assert_eq!(releases::page(&n), "release 1.0.0");
+    let good = current(&n);
+    let mut failed_so_far = Vec::new();
+    for (version, bundle, point) in &bad {
+        let name = format!("r{version}.tar.gz");
+        releases::publish(&n, bundle, &name);
+        let apply = releases::apply_args(&name);
+        let args: Vec<&str> = apply[1..].iter().map(String::as_str).collect();
+        archy_paused(&n, point, &args);
+        kill_at(&n, point);
+        let j = journal_json(&n).expect("a journal");
+        assert_eq!(j["command"], "archy ota apply", "{j}");
+        let recovered = n.archy(&["recover"]);
+        assert_eq!(current(&n), good, "{point}: {}", out(&recovered));
+        assert_eq!(releases::page(&n), "release 1.0.0", "{point}");
+        let status = ota_status(&n);
+        assert_eq!(status["running"], "1.0.0", "{point}: {status}");
+        assert!(status["pending"].is_null(), "{point}: {status}");
+        failed_so_far.push(version.to_string());
+        let failed: Vec<String> = status["failed"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["version"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(failed, failed_so_far, "{point}: {status}");
+        assert_settled(&n, point);
+    }
+}
