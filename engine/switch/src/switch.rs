@@ -166,9 +166,11 @@ pub fn plan_switch(
 
 /// The crash tests' hook (feature `crash-points` only): with
 /// `ARCHY_PAUSE_AFTER=<step>` in its environment, a switch stops for a
-/// minute right after recording `step` (`planned`, `files`,
-/// `daemon-reload`, `restart x.service`, ...) in its journal, so a test can
-/// kill it exactly there. Unset, it does nothing.
+/// minute right after recording `step` (`planned`, `applying`, `files`,
+/// `daemon-reload`, `restart x.service`, `health-gate`, ...) in its
+/// journal, so a test can kill it exactly there. A rollback's steps are
+/// `rollback <step>` (`rollback planned`, `rollback files`, `rollback
+/// health-gate`, ...). Unset, it does nothing.
 #[cfg(feature = "crash-points")]
 fn pause_point(step: &str) {
     if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s == step) {
@@ -509,7 +511,11 @@ impl Switcher<'_> {
         let mut graphs = vec![new.clone()];
         for n in [journal.from, journal.back_to].into_iter().flatten() {
             if n != journal.to {
-                graphs.push(self.load(n)?);
+                // Best effort: a generation that cannot be loaded is what
+                // the rollback will report; its paths are in the record.
+                if let Ok(g) = self.load(n) {
+                    graphs.push(g);
+                }
             }
         }
         let mut plans = vec![&journal.plan];
