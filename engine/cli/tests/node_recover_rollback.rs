@@ -46,6 +46,27 @@ fn journal_json(n: &ArchyNode) -> Option<Value> {
 /// Starts `archy ARGS` as a transient unit (so it can be killed like a
 /// crash would), stopping after the crash point `point`.
 fn archy_paused(n: &ArchyNode, point: &str, args: &[&str]) {
+    // The last run's unit goes once it stopped (--collect); wait for that.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        n.node
+            .exec(&["systemctl", "reset-failed", "archy-under-test.service"]);
+        let load = n.node.exec(&[
+            "systemctl",
+            "show",
+            "-P",
+            "LoadState",
+            "archy-under-test.service",
+        ]);
+        if String::from_utf8_lossy(&load.stdout).trim() == "not-found" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "archy-under-test.service stays loaded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let pause = format!("--setenv=ARCHY_PAUSE_AFTER={point}");
     let mut argv = vec![
         "systemd-run",
@@ -98,8 +119,19 @@ fn kill_at(n: &ArchyNode, point: &str) {
     while !journal_json(n).is_some_and(|j| reached(&j, point)) {
         assert!(
             running(n),
-            "archy ended before it reached {point:?}: {}",
-            journal(n)
+            "archy ended before it reached {point:?}: {}\n{}",
+            journal(n),
+            n.node
+                .exec(&[
+                    "journalctl",
+                    "--no-pager",
+                    "-o",
+                    "cat",
+                    "-u",
+                    "archy-under-test.service"
+                ])
+                .stdout
+                .escape_ascii()
         );
         assert!(
             Instant::now() < deadline,
