@@ -46,8 +46,10 @@ pub fn load(store: &Store, number: u64) -> Result<LoadedGeneration, LoadError> {
 
     let mut nodes = Vec::with_capacity(graph_record.resources.len());
     let hashes: BTreeMap<_, _> = graph_record.resources.iter().cloned().collect();
+    let mut upgraded = false;
     for (key, hash) in &graph_record.resources {
-        let (id, resource_record) = loader.resource(&key.to_string(), hash)?;
+        let (id, resource_record, older) = loader.resource(&key.to_string(), hash)?;
+        upgraded |= older;
         let found = resource_record.resource.key();
         if found != *key {
             return Err(LoadError::WrongResource {
@@ -84,13 +86,20 @@ pub fn load(store: &Store, number: u64) -> Result<LoadedGeneration, LoadError> {
     let blobs = loader.blobs(&nodes)?;
     let contexts = loader.contexts(&nodes)?;
 
-    let graph = Graph {
+    let mut graph = Graph {
         root: record.graph.digest(),
         facts: graph_record.facts,
         nodes,
         blobs,
         contexts,
     };
+    if upgraded {
+        // Built by an older archy: hashed again with today's encoding, so
+        // that what did not change compares equal to a fresh build. The
+        // generation keeps its number and its recorded root.
+        graph.rehash();
+        graph.root = record.graph.digest();
+    }
     Ok(LoadedGeneration { record, graph })
 }
 
@@ -161,8 +170,13 @@ impl<'a> Loader<'a> {
         )
     }
 
-    /// The record of the resource `key` with `hash`.
-    fn resource(&self, key: &str, hash: &Digest) -> Result<(ObjectId, ResourceRecord), LoadError> {
+    /// The record of the resource `key` with `hash`, and whether it was
+    /// read from an older encoding.
+    fn resource(
+        &self,
+        key: &str,
+        hash: &Digest,
+    ) -> Result<(ObjectId, ResourceRecord, bool), LoadError> {
         let (id, bytes) = self.read(hash).ok_or_else(|| LoadError::NotListed {
             number: self.number,
             key: key.to_owned(),
@@ -174,19 +188,20 @@ impl<'a> Loader<'a> {
             source,
         };
         let domain = ResourceRecord::domain_of(&bytes).map_err(decode_error)?;
-        if domain != ResourceRecord::current_domain() {
+        let Some(read) =
+            ResourceRecord::decode_any(&bytes).map_err(|source| LoadError::Decode {
+                number: self.number,
+                id: id.clone(),
+                source,
+            })?
+        else {
             return Err(LoadError::Encoding {
                 number: self.number,
                 found: domain,
                 expected: ResourceRecord::current_domain().to_string(),
             });
-        }
-        let record = ResourceRecord::decode(&bytes).map_err(|source| LoadError::Decode {
-            number: self.number,
-            id: id.clone(),
-            source,
-        })?;
-        Ok((id, record))
+        };
+        Ok((id, read.record, read.upgraded))
     }
 
     /// The text of every file in `nodes`, by content digest.

@@ -79,16 +79,27 @@ fn archy_paused(n: &ArchyNode, point: &str, args: &[&str]) {
     n.node.exec_ok(&argv);
 }
 
+/// Whether archy-under-test still runs. Asked with retries: while archy
+/// has systemd reload, a query can fail, which is not an answer.
 fn running(n: &ArchyNode) -> bool {
-    n.node
-        .exec(&[
+    for _ in 0..50 {
+        let o = n.node.exec(&[
             "systemctl",
-            "is-active",
-            "--quiet",
+            "show",
+            "-P",
+            "ActiveState",
             "archy-under-test.service",
-        ])
-        .status
-        .success()
+        ]);
+        let state = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if o.status.success() && !state.is_empty() {
+            return matches!(
+                state.as_str(),
+                "active" | "activating" | "deactivating" | "reloading"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("systemd does not say whether archy-under-test runs");
 }
 
 /// Whether the journal shows the crash point `point` reached: for a

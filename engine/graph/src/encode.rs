@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 use crate::resource::{Resource, ResourceKey};
 
-const RESOURCE_DOMAIN: &str = "archy.resource.v4";
+const RESOURCE_DOMAIN: &str = "archy.resource.v5";
 const GRAPH_DOMAIN: &str = "archy.graph.v1";
 
 /// A value of a host fact.
@@ -100,6 +100,35 @@ impl ResourceRecord {
         })?;
         Ok(rec)
     }
+
+    /// Decodes a record of today's encoding, or of an older one that
+    /// [`crate::legacy`] reads into today's types. `None` for an encoding
+    /// this archy cannot read (a newer one, or one too old).
+    pub fn decode_any(bytes: &[u8]) -> Result<Option<Upgraded>, DecodeError> {
+        let domain = Self::domain_of(bytes)?;
+        if domain == RESOURCE_DOMAIN {
+            return Self::decode(bytes).map(|record| {
+                Some(Upgraded {
+                    record,
+                    upgraded: false,
+                })
+            });
+        }
+        crate::legacy::upgrade(&domain, bytes).transpose().map(|r| {
+            r.map(|record| Upgraded {
+                record,
+                upgraded: true,
+            })
+        })
+    }
+}
+
+/// A record as [`ResourceRecord::decode_any`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    pub record: ResourceRecord,
+    /// Read from an older encoding: its hash is not today's.
+    pub upgraded: bool,
 }
 
 impl GraphRecord {
@@ -189,27 +218,29 @@ mod tests {
     /// changes with it and every generation would look new. Only update the
     /// pinned value for a deliberate change of the encoding (and bump the
     /// domain strings). v3 added users' supplementary `groups` and
-    /// containers' `stop_timeout`; v4 added secrets' `regenerate`. The
-    /// values were also computed apart from this code, by writing
-    /// postcard's bytes out by hand in Python and hashing them with a
-    /// BLAKE3 written from its specification (the same script gives the v3
-    /// values pinned before).
+    /// containers' `stop_timeout`; v4 added secrets' `regenerate`; v5
+    /// units' `reload_triggers` (older generations are read by
+    /// [`crate::legacy`]). The values were also computed apart from this
+    /// code, by writing postcard's bytes out by hand in Python and hashing
+    /// them: up to v4 with a BLAKE3 written from its specification, v5's
+    /// with the `blake3` package of PyPI (the same script, given v4's
+    /// domain, gives v4's pinned values).
     #[test]
     fn pinned_digest() {
         let bytes = sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "5515d5631c3637a2741b116c9ec5b9ae9436501d577ea046ee06c609fd28ac1b"
+            "4ac4380137115323b3eaef6d1b657edd4642b87c7e64de80712a344697aa825b"
         );
         let bytes = user_sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "57aea65b7e86c13d99c1a5b2c62b2459956bac6bbddeba7c12b12d0f8d14f4db"
+            "30cc2383611e6585e61156f60d47bb86af74d8d6277832ff3198d16d39f34abe"
         );
         let bytes = secret_sample().encode();
         assert_eq!(
             Digest::of(&bytes).to_string(),
-            "7c1f791283b9df0c579585f2ad97c322a6889a6b53fc27452783abf8d47ad690"
+            "210c491bfe91d8e896b1b8561cb1c4a53761503b8f53faa233a2d9b7c2bc9861"
         );
     }
 

@@ -86,6 +86,59 @@ impl Graph {
         )
     }
 
+    /// Hashes every node again with today's encoding, references first,
+    /// and the root with them: for a generation an older archy built,
+    /// whose resources were read into today's types (see
+    /// [`crate::legacy`]), so they compare equal to a fresh evaluation.
+    pub fn rehash(&mut self) {
+        let index: BTreeMap<ResourceKey, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.key.clone(), i))
+            .collect();
+        let mut done: BTreeMap<usize, Digest> = BTreeMap::new();
+        for start in 0..self.nodes.len() {
+            // Depth first without recursion: a node is hashed once every
+            // node it refers to is. The graph is acyclic (a Merkle graph).
+            let mut stack = vec![start];
+            while let Some(&i) = stack.last() {
+                if done.contains_key(&i) {
+                    stack.pop();
+                    continue;
+                }
+                let pending: Vec<usize> = self.nodes[i]
+                    .refs
+                    .iter()
+                    .filter_map(|r| index.get(r).copied())
+                    .filter(|j| !done.contains_key(j) && !stack.contains(j))
+                    .collect();
+                if !pending.is_empty() {
+                    stack.extend(pending);
+                    continue;
+                }
+                let node = &self.nodes[i];
+                let refs = node
+                    .refs
+                    .iter()
+                    .filter_map(|r| {
+                        index
+                            .get(r)
+                            .and_then(|j| done.get(j))
+                            .map(|h| (r.clone(), *h))
+                    })
+                    .collect();
+                let hash = Digest::of(&ResourceRecord::new(node.resource.clone(), refs).encode());
+                done.insert(i, hash);
+                stack.pop();
+            }
+        }
+        for (i, hash) in done {
+            self.nodes[i].hash = hash;
+        }
+        self.root = Digest::of(&self.record().encode());
+    }
+
     /// How many resources of each kind, in the graph's kind order.
     pub fn count_by_kind(&self) -> Vec<(Kind, usize)> {
         Kind::ALL

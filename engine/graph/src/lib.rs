@@ -15,6 +15,7 @@ pub mod derive;
 pub mod encode;
 pub mod graph;
 pub mod json;
+pub mod legacy;
 pub mod names;
 pub mod problem;
 pub mod quantity;

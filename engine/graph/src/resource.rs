@@ -68,6 +68,10 @@ pub enum OnChange {
     Reload,
     /// Leave it running; the change takes effect at its next start.
     Keep,
+    /// Stop it with its old definition before the new files are written,
+    /// then start it with the new one, so that the old `ExecStop=` runs
+    /// (NixOS's `stopIfChanged`).
+    StopStart,
 }
 
 /// One `[Section]` of a unit file: keys in a fixed order, a key repeated for
@@ -89,6 +93,10 @@ pub struct UnitSpec {
     pub reads: Vec<AbsPath>,
     /// Secrets the unit reads at run time.
     pub secrets: Vec<SecretName>,
+    /// Of `reads`, the paths whose change reloads the unit instead of
+    /// restarting it (NixOS's `X-Reload-Triggers`): declared as
+    /// `reads: [#{ path, on_change: "reload" }]`.
+    pub reload_triggers: Vec<AbsPath>,
     /// Whether the switch fails when the unit is failed or restarting
     /// after its jobs (the default failed-unit gate); `health: false`
     /// opts out.

@@ -67,7 +67,14 @@ impl Node {
         let realizer = Realizer::new(self.fs_root(), &self.state_dir);
         let plan = if self.root.is_some() {
             // An image built offline: no podman runs here.
-            plan_switch(&realizer, None, live.as_ref().map(|(_, g)| g), &new, adopt)?
+            plan_switch(
+                &realizer,
+                None,
+                None,
+                live.as_ref().map(|(_, g)| g),
+                &new,
+                adopt,
+            )?
         } else {
             // Only a plan with containers asks podman, through systemd.
             let systemd = connect().ok();
@@ -75,6 +82,7 @@ impl Node {
             plan_switch(
                 &realizer,
                 Some(&podman),
+                systemd.as_ref().map(|s| s as _),
                 live.as_ref().map(|(_, g)| g),
                 &new,
                 adopt,

@@ -124,7 +124,7 @@ impl Session<'_> {
         let live = self.store.current()?.map(load).transpose()?;
         let new = load(generation)?;
         let realizer = Realizer::new(&root, self.state_dir());
-        let plan = plan_switch(&realizer, None, live.as_ref(), &new, adopt)?;
+        let plan = plan_switch(&realizer, None, None, live.as_ref(), &new, adopt)?;
         let refused: Vec<_> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused).into());

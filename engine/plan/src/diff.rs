@@ -38,6 +38,14 @@ pub struct Observed {
     /// `archy reconcile`); empty for a switch, which rewrites what changed
     /// and leaves the rest.
     pub drift: Vec<Drift>,
+    /// Units of the live generation that systemd reports not running
+    /// (inactive or failed). A unit not listed is taken to run: so it is
+    /// when nobody asked systemd (an image built offline).
+    pub inactive_units: BTreeSet<UnitName>,
+    /// A rollback: the generation it goes back to ran every unit it wants,
+    /// so a changed unit that is down (it failed in the generation that
+    /// failed) is started. A switch forward leaves such a unit down.
+    pub start_wanted: bool,
 }
 
 /// The order changes are applied in: accounts before the files they own.
@@ -332,45 +340,159 @@ fn removed(o: &Node) -> Change {
     }
 }
 
-/// The first reference whose hash differs between the generations.
-fn changed_reference(o: &Node, n: &Node, live: &Graph, new: &Graph) -> Option<String> {
+/// The references whose hash differs between the generations (or that
+/// are new to the unit), in the unit's order.
+fn changed_references<'n>(
+    o: &Node,
+    n: &'n Node,
+    live: &Graph,
+    new: &Graph,
+) -> Vec<&'n ResourceKey> {
     n.refs
         .iter()
-        .find(|r| {
+        .filter(|r| {
             let before = live.get(r).map(|x| x.hash);
             let after = new.get(r).map(|x| x.hash);
             before != after || !o.refs.contains(r)
         })
-        .map(|r| r.id.clone())
+        .collect()
 }
 
-/// What a unit that is in both generations needs, and why.
+/// Whether `r` is a file or directory at or below one of `triggers`.
+fn is_reload_trigger(r: &ResourceKey, triggers: &[archy_graph::names::AbsPath]) -> bool {
+    matches!(r.kind, Kind::File | Kind::Dir)
+        && triggers.iter().any(|t| {
+            let t = t.as_str().trim_end_matches('/');
+            r.id == t
+                || r.id
+                    .strip_prefix(t)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// What a switch does to one unit: its job (or none) and why, and for a
+/// `stop-start` unit, that it is stopped with its old definition before
+/// the files are written.
+struct UnitDecision {
+    op: UnitOp,
+    reason: Reason,
+    stop_first: bool,
+}
+
+impl UnitDecision {
+    fn new(op: UnitOp, reason: Reason) -> Self {
+        UnitDecision {
+            op,
+            reason,
+            stop_first: false,
+        }
+    }
+}
+
+/// What a unit that is in both generations needs, and why. NixOS's
+/// switch-to-configuration semantics: only what runs is restarted (a
+/// changed unit that does not run stays down, but a rollback starts it
+/// when the generation it returns to wants it running); targets are
+/// started, never restarted; slices are never restarted; units that refuse
+/// manual jobs get none; a mount whose only change is its options is
+/// remounted; a change of only reload-trigger files reloads.
 fn changed_unit(
     before: &UnitSource,
     after: &UnitSource,
     live: &Graph,
     new: &Graph,
-) -> (UnitOp, Reason) {
+    observed: &Observed,
+) -> UnitDecision {
     let sections = after.changed_sections(before);
     let running: Vec<String> = sections
         .iter()
         .filter(|s| *s != "Install")
         .cloned()
         .collect();
-    let reference = changed_reference(before.node, after.node, live, new);
-    let reason = match (running.is_empty(), reference) {
-        (false, _) => Reason::UnitChanged { sections: running },
-        (true, Some(what)) => Reason::Reads { what },
+    let references = changed_references(before.node, after.node, live, new);
+    let reason = match (running.is_empty(), references.first()) {
+        (false, _) => Reason::UnitChanged {
+            sections: running.clone(),
+        },
+        (true, Some(r)) => Reason::Reads { what: r.id.clone() },
         (true, None) if sections.is_empty() => Reason::Cosmetic,
         (true, None) => Reason::InstallOnly,
     };
     let restart_worthy = matches!(reason, Reason::UnitChanged { .. } | Reason::Reads { .. });
-    match (restart_worthy, after.on_change) {
-        (false, _) => (UnitOp::Skip, reason),
-        (true, _) if after.is_template() => (UnitOp::Skip, Reason::Template),
-        (true, OnChange::Keep) => (UnitOp::Skip, Reason::KeptRunning),
-        (true, OnChange::Reload) => (UnitOp::Reload, reason),
-        (true, OnChange::Restart) => (UnitOp::Restart, reason),
+    let skip = |reason| UnitDecision::new(UnitOp::Skip, reason);
+    if !restart_worthy {
+        return skip(reason);
+    }
+    let unit_type = after.unit.unit_type();
+    if after.is_template() {
+        return skip(Reason::Template);
+    }
+    if unit_type == "slice" {
+        return skip(Reason::Slice);
+    }
+    if observed.inactive_units.contains(&after.unit) {
+        let wanted = after.installed() && !after.refuses_manual_start();
+        return if wanted && observed.start_wanted {
+            UnitDecision::new(UnitOp::Start, reason)
+        } else {
+            skip(Reason::NotRunning)
+        };
+    }
+    if unit_type == "target" {
+        // Restarting a target restarts what is bound to it; a start pulls
+        // in what it newly wants and leaves the rest running.
+        return if after.refuses_manual_start() {
+            skip(Reason::RefusesManualStart)
+        } else {
+            UnitDecision::new(UnitOp::Start, reason)
+        };
+    }
+    if after.refuses_manual_stop() {
+        return skip(Reason::RefusesManualStop);
+    }
+    if after.refuses_manual_start() {
+        return skip(Reason::RefusesManualStart);
+    }
+    let running_service = (unit_type == "socket")
+        .then(|| socket_service(after))
+        .flatten()
+        .filter(|s| !observed.inactive_units.contains(s));
+    if let Some(service) = running_service {
+        return skip(Reason::SocketInUse { service });
+    }
+    if references.is_empty() && after.only_mount_options_changed(before) {
+        // A remount: what a tmpfs holds survives it, not a restart.
+        return UnitDecision::new(UnitOp::Reload, reason);
+    }
+    let triggers = after.reload_triggers();
+    if running.is_empty() && references.iter().all(|r| is_reload_trigger(r, triggers)) {
+        return UnitDecision::new(UnitOp::Reload, reason);
+    }
+    match after.on_change {
+        OnChange::Keep => skip(Reason::KeptRunning),
+        OnChange::Reload => UnitDecision::new(UnitOp::Reload, reason),
+        OnChange::Restart => UnitDecision::new(UnitOp::Restart, reason),
+        // Only a service has an ExecStop= worth running with the old
+        // definition; anything else restarts.
+        OnChange::StopStart if unit_type == "service" => UnitDecision {
+            op: UnitOp::Start,
+            reason,
+            stop_first: true,
+        },
+        OnChange::StopStart => UnitDecision::new(UnitOp::Restart, reason),
+    }
+}
+
+/// The service a socket activates: its `Service=`, or the service of the
+/// same name.
+fn socket_service(socket: &UnitSource) -> Option<UnitName> {
+    let named = archy_units::units::section_values(&socket.sections, "Socket", "Service");
+    match named.last() {
+        Some(s) => UnitName::try_from(*s).ok(),
+        None => {
+            let base = socket.unit.as_str().strip_suffix(".socket")?;
+            UnitName::try_from(format!("{base}.service").as_str()).ok()
+        }
     }
 }
 
@@ -380,6 +502,8 @@ fn new_unit(u: &UnitSource) -> (UnitOp, Reason) {
         (UnitOp::Skip, Reason::Template)
     } else if !u.installed() {
         (UnitOp::Skip, Reason::NotInstalled)
+    } else if u.refuses_manual_start() {
+        (UnitOp::Skip, Reason::RefusesManualStart)
     } else {
         (UnitOp::Start, Reason::New)
     }
@@ -397,6 +521,8 @@ fn plan_units(
         live_sources.iter().map(|u| (&u.unit, u)).collect();
     let sources = new.unit_sources();
     let mut actions: Vec<UnitAction> = Vec::new();
+    // `stop-start` units: stopped before the files, started after.
+    let mut stop_first: Vec<UnitName> = Vec::new();
     for u in &sources {
         let old = before.get(&u.unit).copied();
         let foreign = u.node.key.kind == Kind::Container
@@ -421,6 +547,9 @@ fn plan_units(
                 }
                 let reread = reread.map(|what| match u.on_change {
                     _ if u.is_template() => (UnitOp::Skip, Reason::Template),
+                    _ if observed.inactive_units.contains(&u.unit) => {
+                        (UnitOp::Skip, Reason::NotRunning)
+                    }
                     OnChange::Keep => (UnitOp::Skip, Reason::KeptRunning),
                     OnChange::Reload => (
                         UnitOp::Reload,
@@ -428,7 +557,7 @@ fn plan_units(
                             what: what.id.clone(),
                         },
                     ),
-                    OnChange::Restart => (
+                    OnChange::Restart | OnChange::StopStart => (
                         UnitOp::Restart,
                         Reason::Reads {
                             what: what.id.clone(),
@@ -452,7 +581,11 @@ fn plan_units(
                 if o.sections != u.sections || o.path != u.path {
                     plan.unit_files_changed.push(u.file());
                 }
-                changed_unit(o, u, live, new)
+                let d = changed_unit(o, u, live, new, observed);
+                if d.stop_first {
+                    stop_first.push(u.unit.clone());
+                }
+                (d.op, d.reason)
             }
             _ => {
                 if observed.unowned.contains(&u.path) && !observed.adopt {
@@ -490,13 +623,22 @@ fn plan_units(
             continue;
         }
         plan.unit_files_changed.push(o.file());
-        if !o.is_template() {
+        if o.refuses_manual_stop() {
+            // systemd would refuse the stop; it runs until it stops itself.
+            actions.push(UnitAction {
+                unit: (*unit).clone(),
+                op: UnitOp::Skip,
+                reason: Reason::RefusesManualStop,
+                with: None,
+            });
+        } else if !o.is_template() {
             stops.push((*unit).clone());
         }
     }
     plan.unit_files_changed.sort_by(|a, b| a.path.cmp(&b.path));
     plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
-    follow_restarts(&sources, &mut actions);
+    follow_restarts(&sources, observed, &mut actions);
+    start_what_stops_with(&sources, &stop_first, observed, &mut actions);
     let by_op = |op: UnitOp| -> Vec<UnitName> {
         actions
             .iter()
@@ -505,11 +647,20 @@ fn plan_units(
             .collect()
     };
     if live.is_some() {
-        for unit in stop_order(&live_sources, &stops) {
+        let all_stops: Vec<UnitName> = stops.iter().chain(&stop_first).cloned().collect();
+        for unit in stop_order(&live_sources, &all_stops) {
+            // A stop-start unit's stop carries the reason of its change.
+            let reason = match actions
+                .iter()
+                .find(|a| a.unit == unit && stop_first.contains(&unit))
+            {
+                Some(a) => a.reason.clone(),
+                None => Reason::Removed,
+            };
             plan.units.push(UnitAction {
                 unit,
                 op: UnitOp::Stop,
-                reason: Reason::Removed,
+                reason,
                 with: None,
             });
         }
@@ -525,10 +676,60 @@ fn plan_units(
         .extend(actions.iter().filter(|a| a.op == UnitOp::Skip).cloned());
 }
 
+/// systemd stops a unit along with one it `Requires=` (or is bound to, or
+/// part of): when a `stop-start` unit is stopped, those that run stop
+/// with it, and nothing would start them again. Each gets a start after
+/// the files (a restart planned for it becomes that start, since a restart
+/// of a stopped unit is not carried out).
+fn start_what_stops_with(
+    sources: &[UnitSource],
+    stop_first: &[UnitName],
+    observed: &Observed,
+    actions: &mut Vec<UnitAction>,
+) {
+    let mut stopped: BTreeSet<UnitName> = stop_first.iter().cloned().collect();
+    loop {
+        let mut grew = false;
+        for u in sources {
+            if stopped.contains(&u.unit)
+                || u.is_template()
+                || observed.inactive_units.contains(&u.unit)
+            {
+                continue;
+            }
+            let Some(dep) = u.restarted_with().into_iter().find(|d| stopped.contains(d)) else {
+                continue;
+            };
+            stopped.insert(u.unit.clone());
+            grew = true;
+            match actions.iter_mut().find(|a| a.unit == u.unit) {
+                Some(a) if a.op == UnitOp::Restart || a.op == UnitOp::Reload => {
+                    a.op = UnitOp::Start;
+                    a.with = None;
+                }
+                Some(a) if a.op == UnitOp::Skip => {
+                    a.op = UnitOp::Start;
+                    a.reason = Reason::Follows { unit: dep };
+                }
+                Some(_) => {}
+                None => actions.push(UnitAction {
+                    unit: u.unit.clone(),
+                    op: UnitOp::Start,
+                    reason: Reason::Follows { unit: dep },
+                    with: None,
+                }),
+            }
+        }
+        if !grew {
+            return;
+        }
+    }
+}
+
 /// systemd restarts a unit along with one it `Requires=`: such units are
 /// planned as restarts carried by that one (transitively), and get no job
 /// of their own, so each restarts exactly once.
-fn follow_restarts(sources: &[UnitSource], actions: &mut Vec<UnitAction>) {
+fn follow_restarts(sources: &[UnitSource], observed: &Observed, actions: &mut Vec<UnitAction>) {
     loop {
         let restarting: BTreeMap<UnitName, UnitName> = actions
             .iter()
@@ -541,7 +742,11 @@ fn follow_restarts(sources: &[UnitSource], actions: &mut Vec<UnitAction>) {
             })
             .collect();
         let mut changed = false;
-        for u in sources {
+        // systemd carries a restart over only to units that run.
+        for u in sources
+            .iter()
+            .filter(|u| !observed.inactive_units.contains(&u.unit))
+        {
             let Some(cause) = u
                 .restarted_with()
                 .into_iter()
@@ -552,7 +757,8 @@ fn follow_restarts(sources: &[UnitSource], actions: &mut Vec<UnitAction>) {
             let (dep, root) = cause;
             match actions.iter_mut().find(|a| a.unit == u.unit) {
                 Some(a) if a.op == UnitOp::Restart && a.with.is_some() => {}
-                Some(a) if a.op == UnitOp::Restart || a.op == UnitOp::Skip => {
+                // A reload of a unit systemd restarts anyway is not needed.
+                Some(a) if matches!(a.op, UnitOp::Restart | UnitOp::Skip | UnitOp::Reload) => {
                     if a.op == UnitOp::Skip && matches!(a.reason, Reason::Template) {
                         continue;
                     }

@@ -56,6 +56,23 @@ pub enum Reason {
     /// is left of it is stopped and the unit started again, which makes
     /// the container anew (volumes and bind-mounted data stay).
     PodmanLost,
+    /// It changed, but it is not running (a socket- or timer-activated
+    /// service that was not triggered, or one stopped by hand): it stays
+    /// inactive and its next start reads the new definition.
+    NotRunning,
+    /// `RefuseManualStart=yes`: systemd refuses a start or restart archy
+    /// asks for, so archy asks for none.
+    RefusesManualStart,
+    /// `RefuseManualStop=yes`: systemd refuses a stop or restart archy
+    /// asks for, so archy asks for none.
+    RefusesManualStop,
+    /// A slice is never restarted (that would restart every unit in it):
+    /// systemd applies its new settings at the daemon-reload.
+    Slice,
+    /// A socket whose service runs is not restarted: the service holds its
+    /// listening socket, so a new one could not bind. The change applies
+    /// at the socket's next start.
+    SocketInUse { service: UnitName },
 }
 
 impl fmt::Display for Reason {
@@ -93,6 +110,22 @@ impl fmt::Display for Reason {
             Reason::PodmanLost => {
                 f.write_str("podman lost the container: its unit is started again, volumes kept")
             }
+            Reason::NotRunning => {
+                f.write_str("changed, not running: left inactive, its next start reads the change")
+            }
+            Reason::RefusesManualStart => {
+                f.write_str("not started: refuses manual start (RefuseManualStart=yes)")
+            }
+            Reason::RefusesManualStop => {
+                f.write_str("not restarted: refuses manual stop (RefuseManualStop=yes)")
+            }
+            Reason::Slice => f.write_str(
+                "a slice is never restarted: systemd applies its settings at the daemon-reload",
+            ),
+            Reason::SocketInUse { service } => write!(
+                f,
+                "{service} runs and holds this socket: not restarted, the change applies at its next start"
+            ),
         }
     }
 }

@@ -128,7 +128,7 @@ pub(crate) fn drifted_unit(u: &UnitSource, drift: &[&Drift]) -> Option<(UnitOp, 
         UnitOp::Restart
     } else if file && u.installed() {
         match (u.on_change, inactive) {
-            (OnChange::Restart, _) => UnitOp::Restart,
+            (OnChange::Restart | OnChange::StopStart, _) => UnitOp::Restart,
             (OnChange::Reload, false) => UnitOp::Reload,
             (_, true) => UnitOp::Start,
             (OnChange::Keep, false) => UnitOp::Skip,

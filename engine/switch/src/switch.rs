@@ -145,6 +145,37 @@ pub fn observe(
     Ok(observed)
 }
 
+/// The units of `live` that systemd reports not running, in one call: a
+/// changed unit is restarted only if it runs (NixOS's rule), so the plan
+/// needs to know. Without systemd (an image built offline) every unit is
+/// taken to run.
+pub fn observe_units(
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    observed: &mut Observed,
+) -> Result<(), SwitchError> {
+    use archy_units::GraphUnits as _;
+    let (Some(systemd), Some(live)) = (systemd, live) else {
+        return Ok(());
+    };
+    let units: Vec<_> = live
+        .unit_sources()
+        .into_iter()
+        .filter(|u| !u.is_template())
+        .map(|u| u.unit)
+        .collect();
+    if units.is_empty() {
+        return Ok(());
+    }
+    observed.inactive_units = systemd
+        .unit_activity(&units)?
+        .into_iter()
+        .filter(|a| !a.is_up())
+        .map(|a| a.unit)
+        .collect();
+    Ok(())
+}
+
 /// The plan of a switch from `live` to `new`, from what the node has: the
 /// one plan that `archy diff`, `archy switch --dry-run` and the switch
 /// itself carry out. Without `podman` (an image built offline under
@@ -153,15 +184,30 @@ pub fn observe(
 pub fn plan_switch(
     realizer: &Realizer,
     podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
     live: Option<&Graph>,
     new: &Graph,
     adopt: bool,
 ) -> Result<Plan, SwitchError> {
-    let observed = match podman {
+    let observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
+    Ok(archy_plan::plan(live, new, &observed))
+}
+
+/// Everything a plan from `live` to `new` depends on (see [`plan_switch`]).
+fn observe_all(
+    realizer: &Realizer,
+    podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    new: &Graph,
+    adopt: bool,
+) -> Result<Observed, SwitchError> {
+    let mut observed = match podman {
         Some(podman) => observe(realizer, podman, new, adopt)?,
         None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
     };
-    Ok(archy_plan::plan(live, new, &observed))
+    observe_units(systemd, live, &mut observed)?;
+    Ok(observed)
 }
 
 /// The crash tests' hook (feature `crash-points` only): with
@@ -320,6 +366,7 @@ impl Switcher<'_> {
         let mut plan = plan_switch(
             self.realizer,
             Some(self.podman),
+            Some(self.systemd),
             live.as_ref(),
             &new,
             self.adopt,
@@ -740,13 +787,18 @@ impl Switcher<'_> {
             Some(n) => self.load(n)?,
             None => empty_graph(),
         };
-        let plan = plan_switch(
+        // Going back starts what the good generation ran, also the units
+        // that went down in the failed one.
+        let mut observed = observe_all(
             self.realizer,
             Some(self.podman),
+            Some(self.systemd),
             Some(failed_graph),
             &target,
             true,
         )?;
+        observed.start_wanted = true;
+        let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
         if let Some(r) = &mut journal.rollback {
             r.plan = Some(plan.clone());
         }

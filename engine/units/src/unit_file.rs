@@ -2,14 +2,34 @@
 
 use archy_graph::resource::UnitSpec;
 
-/// Keys that change what a person reads, never what systemd does: a change
-/// to them alone does not restart a unit (NixOS's switch-to-configuration
-/// ignores the same ones).
-pub const COSMETIC_KEYS: &[&str] = &["Description", "Documentation"];
+/// The `[Unit]` keys whose change alone never restarts a unit: what a
+/// person reads (`Description=`, `Documentation=`), what systemd does on
+/// another occasion (`OnFailure=`, `StopWhenUnneeded=`, ...) and what only
+/// guards manual jobs (`RefuseManualStart=`). They take effect at the
+/// daemon-reload. This is NixOS's list (switch-to-configuration's
+/// `compare_units`), minus `X-Reload-Triggers`, which archy expresses as
+/// `reads: [#{ path, on_change: "reload" }]`. Every other key counts, `X-`
+/// keys and `[X-...]` sections too: NixOS compares them like any other,
+/// and changing one is how an author forces a restart. `[Install]` is
+/// compared apart (it only changes the enablement links).
+pub const COSMETIC_KEYS: &[&str] = &[
+    "Description",
+    "Documentation",
+    "OnFailure",
+    "OnSuccess",
+    "OnFailureJobMode",
+    "IgnoreOnIsolate",
+    "StopWhenUnneeded",
+    "RefuseManualStart",
+    "RefuseManualStop",
+    "AllowIsolate",
+    "CollectMode",
+    "SourcePath",
+];
 
 /// True when `key` under `[section]` does not affect the running unit.
 pub fn is_cosmetic(section: &str, key: &str) -> bool {
-    (section == "Unit" && COSMETIC_KEYS.contains(&key)) || key.starts_with("X-")
+    section == "Unit" && COSMETIC_KEYS.contains(&key)
 }
 
 /// A `unit(...)` resource read as its unit file. A trait, so that the type
@@ -66,6 +86,7 @@ mod tests {
             on_change: OnChange::Restart,
             reads: vec![],
             secrets: vec![],
+            reload_triggers: vec![],
             health: true,
         }
     }
@@ -78,6 +99,50 @@ mod tests {
                 "[Unit]\nDescription=A\nAfter=b.service c.service\n\n[Service]\nExecStart=/bin/a\n"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn x_keys_and_sections_are_changes_refusals_are_not() {
+        let with = |section: &str, key: &str| {
+            let mut u = unit("A", "/bin/a");
+            match u.sections.iter_mut().find(|s| s.name == section) {
+                Some(s) => s.entries.push((key.into(), "yes".into())),
+                None => u.sections.push(UnitSection {
+                    name: section.into(),
+                    entries: vec![(key.into(), "yes".into())],
+                }),
+            }
+            u
+        };
+        let plain = unit("A", "/bin/a");
+        assert_eq!(
+            with("Unit", "X-Restart-Me").changed_sections(&plain),
+            vec!["Unit"]
+        );
+        assert_eq!(
+            with("Service", "X-Foo").changed_sections(&plain),
+            vec!["Service"]
+        );
+        assert_eq!(
+            with("X-Custom", "Bar").changed_sections(&plain),
+            vec!["X-Custom"]
+        );
+        for key in [
+            "RefuseManualStart",
+            "RefuseManualStop",
+            "OnFailure",
+            "StopWhenUnneeded",
+        ] {
+            assert!(
+                with("Unit", key).changed_sections(&plain).is_empty(),
+                "{key}"
+            );
+        }
+        // Only [Unit]'s list is cosmetic: a Description= elsewhere counts.
+        assert_eq!(
+            with("Service", "Description").changed_sections(&plain),
+            vec!["Service"]
         );
     }
 

@@ -195,6 +195,57 @@ impl<'a> UnitSource<'a> {
     pub fn changed_sections(&self, other: &UnitSource) -> Vec<String> {
         changed_sections(&self.sections, &other.sections)
     }
+
+    /// A boolean setting as systemd reads it (its last value; `yes`,
+    /// `true`, `on` or `1` is true), false when unset.
+    pub fn flag(&self, section: &str, key: &str) -> bool {
+        self.sections
+            .iter()
+            .filter(|s| s.name == section)
+            .flat_map(|s| s.entries.iter())
+            .rfind(|(k, _)| k == key)
+            .is_some_and(|(_, v)| matches!(v.trim(), "yes" | "true" | "on" | "1"))
+    }
+
+    /// `RefuseManualStart=yes`: systemd refuses a start or restart that
+    /// archy asks for, so archy never asks.
+    pub fn refuses_manual_start(&self) -> bool {
+        self.flag("Unit", "RefuseManualStart")
+    }
+
+    /// `RefuseManualStop=yes`: systemd refuses a stop or restart that archy
+    /// asks for, so archy never asks.
+    pub fn refuses_manual_stop(&self) -> bool {
+        self.flag("Unit", "RefuseManualStop")
+    }
+
+    /// A mount whose only change since `before` is `[Mount] Options=`: a
+    /// remount (reload) applies it without unmounting, which a restart
+    /// would do, losing what a tmpfs holds.
+    pub fn only_mount_options_changed(&self, before: &UnitSource) -> bool {
+        if self.unit.unit_type() != "mount" || self.changed_sections(before) != ["Mount"] {
+            return false;
+        }
+        let without_options = |sections: &[UnitSection]| -> Vec<(String, String)> {
+            sections
+                .iter()
+                .filter(|s| s.name == "Mount")
+                .flat_map(|s| s.entries.iter())
+                .filter(|(k, _)| k != "Options")
+                .cloned()
+                .collect()
+        };
+        without_options(&self.sections) == without_options(&before.sections)
+    }
+
+    /// The paths whose change reloads this unit instead of restarting it
+    /// (`reads: [#{ path, on_change: "reload" }]`).
+    pub fn reload_triggers(&self) -> &[archy_graph::names::AbsPath] {
+        match &self.node.resource {
+            Resource::Unit(u) => &u.reload_triggers,
+            _ => &[],
+        }
+    }
 }
 
 /// The values of `key` under `[section]`, each space-separated word on its

@@ -4,4 +4,5 @@
 
 pub mod archy_node;
 pub mod node;
+pub mod parity;
 pub mod releases;

@@ -337,12 +337,13 @@ impl Opts {
             None | Some("restart") => OnChange::Restart,
             Some("reload") => OnChange::Reload,
             Some("keep") => OnChange::Keep,
+            Some("stop-start") => OnChange::StopStart,
             Some(other) => {
                 let msg = format!("is {other:?}");
                 self.fail_key(
                     "on_change",
                     &msg,
-                    Some("use \"restart\", \"reload\" or \"keep\"".into()),
+                    Some("use \"restart\", \"reload\", \"stop-start\" or \"keep\"".into()),
                 );
                 OnChange::Restart
             }

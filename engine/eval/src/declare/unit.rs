@@ -20,7 +20,11 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let mut o = Opts::new(what, rest, OPTIONS, &at);
     let name = o.first_arg::<UnitName>(&name);
     let on_change = o.on_change();
-    let (reads, secrets) = reads(&mut o);
+    let Reads {
+        paths: reads,
+        secrets,
+        reload_triggers,
+    } = reads(&mut o);
     let health = o.bool("health").unwrap_or(true);
     let Some(name) = name else {
         return state.finish(at, o.problems, None);
@@ -29,6 +33,14 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     // Only a unit whose settings are all valid can be judged as a whole.
     if o.problems.is_empty() {
         check_unit_sense(&name, &sections, on_change, &mut o);
+        if !reload_triggers.is_empty() {
+            check_reloadable(
+                &name,
+                &sections,
+                "a read with on_change: \"reload\"",
+                &mut o,
+            );
+        }
     }
     let spec = Resource::Unit(UnitSpec {
         name,
@@ -36,6 +48,7 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         on_change,
         reads,
         secrets,
+        reload_triggers,
         health,
     });
     state.finish(at, o.problems, Some(spec))
@@ -130,10 +143,23 @@ fn entry_values(
     }
 }
 
-/// `reads`: resources or absolute paths whose change must restart the unit.
-fn reads(o: &mut Opts) -> (Vec<AbsPath>, Vec<SecretName>) {
-    let mut paths = Vec::new();
-    let mut secrets = Vec::new();
+/// What a unit reads: paths (some of them reload triggers) and secrets.
+struct Reads {
+    paths: Vec<AbsPath>,
+    secrets: Vec<SecretName>,
+    /// The paths whose change reloads the unit instead of restarting it.
+    reload_triggers: Vec<AbsPath>,
+}
+
+/// `reads`: resources or absolute paths whose change must restart the unit,
+/// or `#{ path, on_change: "reload" }` for one whose change reloads it;
+/// `secrets`: secrets (or their names) it reads at run time.
+fn reads(o: &mut Opts) -> Reads {
+    let mut out = Reads {
+        paths: Vec::new(),
+        secrets: Vec::new(),
+        reload_triggers: Vec::new(),
+    };
     for key in ["reads", "secrets"] {
         let Some(v) = o.take(key) else { continue };
         let items = v
@@ -141,45 +167,125 @@ fn reads(o: &mut Opts) -> (Vec<AbsPath>, Vec<SecretName>) {
             .try_cast::<rhai::Array>()
             .unwrap_or_else(|| vec![v]);
         for item in items {
-            if let Some(r) = item.clone().try_cast::<Res>() {
-                match r.declared().map(|d| &d.resource) {
-                    Some(Resource::File(f)) => paths.push(f.path.clone()),
-                    Some(Resource::Dir(d)) => paths.push(d.path.clone()),
-                    Some(Resource::Secret(s)) => secrets.push(s.name.clone()),
-                    Some(other) => o.fail_key(
-                        key,
-                        &format!(
-                            "names a {}, but a unit can only read files, dirs and secrets",
-                            other.kind()
-                        ),
-                        None,
-                    ),
-                    None => {} // its own constructor reported why it is invalid
+            if key == "reads"
+                && let Some(map) = item.clone().try_cast::<Map>()
+            {
+                if let Some((path, reload)) = read_with_options(map, o) {
+                    if reload {
+                        out.reload_triggers.push(path.clone());
+                    }
+                    out.paths.push(path);
                 }
                 continue;
             }
-            let Some(s) = item.clone().into_immutable_string().ok() else {
-                o.fail_key(
-                    key,
-                    &format!("has {}, not a resource or a path", type_name(&item)),
-                    None,
-                );
-                continue;
-            };
-            if key == "secrets" {
-                if let Some(n) = o.checked(key, SecretName::try_from(s.as_str())) {
-                    secrets.push(n);
-                }
-            } else if let Some(p) = o.checked(key, AbsPath::try_from(s.as_str())) {
-                paths.push(p);
-            }
+            read_item(key, item, o, &mut out);
         }
     }
-    paths.sort();
-    paths.dedup();
-    secrets.sort();
-    secrets.dedup();
-    (paths, secrets)
+    for list in [&mut out.paths, &mut out.reload_triggers] {
+        list.sort();
+        list.dedup();
+    }
+    out.secrets.sort();
+    out.secrets.dedup();
+    out
+}
+
+/// One plain item of `reads` or `secrets`: a resource, a path or a name.
+fn read_item(key: &str, item: Dynamic, o: &mut Opts, out: &mut Reads) {
+    if let Some(r) = item.clone().try_cast::<Res>() {
+        match r.declared().map(|d| &d.resource) {
+            Some(Resource::File(f)) => out.paths.push(f.path.clone()),
+            Some(Resource::Dir(d)) => out.paths.push(d.path.clone()),
+            Some(Resource::Secret(s)) => out.secrets.push(s.name.clone()),
+            Some(other) => o.fail_key(
+                key,
+                &format!(
+                    "names a {}, but a unit can only read files, dirs and secrets",
+                    other.kind()
+                ),
+                None,
+            ),
+            None => {} // its own constructor reported why it is invalid
+        }
+        return;
+    }
+    let Some(s) = item.clone().into_immutable_string().ok() else {
+        o.fail_key(
+            key,
+            &format!(
+                "has {}, not a resource, a path or #{{ path, on_change }}",
+                type_name(&item)
+            ),
+            None,
+        );
+        return;
+    };
+    if key == "secrets" {
+        if let Some(n) = o.checked(key, SecretName::try_from(s.as_str())) {
+            out.secrets.push(n);
+        }
+    } else if let Some(p) = o.checked(key, AbsPath::try_from(s.as_str())) {
+        out.paths.push(p);
+    }
+}
+
+/// `#{ path: file_or_path, on_change: "reload" | "restart" }` in `reads`:
+/// the path, and whether its change reloads the unit.
+fn read_with_options(map: Map, o: &mut Opts) -> Option<(AbsPath, bool)> {
+    const KEYS: &[&str] = &["path", "on_change"];
+    if let Some(k) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        o.fail_key(
+            "reads",
+            &format!("has an entry with the unknown key {k:?}"),
+            Some("an entry is #{ path: file_or_path, on_change: \"reload\" }".into()),
+        );
+        return None;
+    }
+    let reload = match map
+        .get("on_change")
+        .map(|v| v.clone().into_immutable_string())
+    {
+        None => false,
+        Some(Ok(s)) if s == "reload" => true,
+        Some(Ok(s)) if s == "restart" => false,
+        Some(other) => {
+            let shown = other
+                .map(|s| format!("{s:?}"))
+                .unwrap_or_else(|t| t.to_string());
+            o.fail_key(
+                "reads",
+                &format!("has an entry whose on_change is {shown}"),
+                Some("a read's on_change is \"reload\" or \"restart\"".into()),
+            );
+            return None;
+        }
+    };
+    let Some(path) = map.get("path") else {
+        o.fail_key(
+            "reads",
+            "has an entry without a path",
+            Some("an entry is #{ path: file_or_path, on_change: \"reload\" }".into()),
+        );
+        return None;
+    };
+    let mut one = Reads {
+        paths: Vec::new(),
+        secrets: Vec::new(),
+        reload_triggers: Vec::new(),
+    };
+    read_item("reads", path.clone(), o, &mut one);
+    match (one.paths.pop(), one.secrets.is_empty()) {
+        (Some(p), true) => Some((p, reload)),
+        (None, false) => {
+            o.fail_key(
+                "reads",
+                "has an entry whose path is a secret",
+                Some("list secrets under `secrets`; a secret's change always restarts".into()),
+            );
+            None
+        }
+        _ => None,
+    }
 }
 
 fn has_key(sections: &[UnitSection], section: &str, key: &str) -> bool {
@@ -209,10 +315,19 @@ fn check_unit_sense(name: &UnitName, sections: &[UnitSection], on_change: OnChan
         }
         _ => {}
     }
-    if on_change == OnChange::Reload && !has_key(sections, "Service", "ExecReload") {
+    if on_change == OnChange::Reload {
+        check_reloadable(name, sections, "on_change: \"reload\"", o);
+    }
+}
+
+/// A service reloads only through its `ExecReload=`; systemd refuses to
+/// reload one without it (other unit types reload in their own way: a
+/// mount remounts).
+fn check_reloadable(name: &UnitName, sections: &[UnitSection], what: &str, o: &mut Opts) {
+    if name.unit_type() == "service" && !has_key(sections, "Service", "ExecReload") {
         o.fail(
-            "says on_change: \"reload\" but has no ExecReload= in [Service]",
-            Some("add ExecReload=, or use on_change: \"restart\"".into()),
+            &format!("has {what} but no ExecReload= in [Service]"),
+            Some("add ExecReload=, or let the change restart the unit".into()),
         );
     }
 }
