@@ -124,14 +124,17 @@ pub enum StoreError {
     #[error(transparent)]
     NewerFormat(#[from] NewerFormat),
 
-    /// Another process holds the state lock.
+    /// Another process holds the state lock: `holder`, the archy that
+    /// does; otherwise `other_pid`, the process the kernel says holds it,
+    /// if it can tell.
     #[error(
-        "another archy is running ({}); wait for it or pass --wait",
-        holder_text(holder.as_ref(), path)
+        "{}; wait for it or pass --wait",
+        holder_text(holder.as_ref(), *other_pid, path)
     )]
     LockHeld {
         path: PathBuf,
         holder: Option<LockHolder>,
+        other_pid: Option<u32>,
     },
 }
 
@@ -193,10 +196,25 @@ fn not_writable_hint(error: &io::Error) -> &'static str {
 }
 
 /// Who holds the lock, for [`StoreError::LockHeld`].
-fn holder_text(holder: Option<&LockHolder>, path: &Path) -> String {
-    match holder {
-        Some(holder) => format!("pid {}: {}", holder.pid, holder.command),
-        None => format!("it holds {}", path.display()),
+fn holder_text(holder: Option<&LockHolder>, other_pid: Option<u32>, path: &Path) -> String {
+    match (holder, other_pid) {
+        (Some(holder), _) => format!(
+            "another archy is running (pid {}: {})",
+            holder.pid, holder.command
+        ),
+        (None, Some(pid)) => {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| format!(" ({})", c.trim()))
+                .unwrap_or_default();
+            format!(
+                "the state lock {} is held by another process: pid {pid}{name}",
+                path.display()
+            )
+        }
+        (None, None) => format!(
+            "the state lock {} is held by another process",
+            path.display()
+        ),
     }
 }
 

@@ -41,17 +41,30 @@ impl Store {
     /// record lists, then leftover temp files. Call it holding the
     /// [`StateLock`](crate::StateLock).
     pub fn gc(&self, keep: usize) -> Result<GcReport> {
+        self.gc_pinned(keep, &BTreeSet::new())
+    }
+
+    /// [`Store::gc`], keeping the `pinned` generations as well: those an
+    /// interrupted switch names (its journal's from, to and back_to), which
+    /// its recovery needs.
+    pub fn gc_pinned(&self, keep: usize, pinned: &BTreeSet<u64>) -> Result<GcReport> {
         let mut report = GcReport::default();
-        self.delete_old_records(keep, &mut report)?;
+        self.delete_old_records(keep, pinned, &mut report)?;
         self.delete_unlisted_objects(&mut report)?;
         self.delete_temp_leftovers(&mut report)?;
         Ok(report)
     }
 
     /// The first half of GC: deletes the records not kept.
-    fn delete_old_records(&self, keep: usize, report: &mut GcReport) -> Result<()> {
+    fn delete_old_records(
+        &self,
+        keep: usize,
+        pinned: &BTreeSet<u64>,
+        report: &mut GcReport,
+    ) -> Result<()> {
         let entries = self.generations()?;
-        let kept = self.generations_to_keep(&entries, keep)?;
+        let mut kept = self.generations_to_keep(&entries, keep)?;
+        kept.extend(pinned);
         for entry in &entries {
             let number = entry.number();
             if kept.contains(&number) {
@@ -188,7 +201,9 @@ mod tests {
 
         // "Crash" after deleting the records, before deleting any object.
         let mut first = GcReport::default();
-        store.delete_old_records(1, &mut first).unwrap();
+        store
+            .delete_old_records(1, &BTreeSet::new(), &mut first)
+            .unwrap();
         assert_eq!(first.generations_deleted, vec![1]);
         assert!(
             store.contains(&old_object).unwrap(),

@@ -4,6 +4,10 @@
 //! holder dies, however it dies: a crashed archy never blocks the next one,
 //! and there is no stale-pid guessing. The file also holds the holder's pid
 //! and command, only so that the next archy can say who it is waiting for.
+//! That record is cleared on release, but a killed holder cannot clear it,
+//! and any process may take the lock: so a refused archy names the recorded
+//! holder only when the kernel (`/proc/locks`) says that very process holds
+//! the lock, and otherwise says which process does, if it can tell.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -45,13 +49,17 @@ impl StateLock {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) if wait => {
-                let holder = read_holder(&mut file);
-                tracing::info!(?holder, path = %path.display(), "waiting for the state lock");
+                let (holder, other_pid) = holder(&mut file);
+                tracing::info!(?holder, ?other_pid, path = %path.display(), "waiting for the state lock");
                 lock_blocking(&file, &path)?;
             }
             Err(Errno::WOULDBLOCK) => {
-                let holder = read_holder(&mut file);
-                return Err(StoreError::LockHeld { path, holder });
+                let (holder, other_pid) = holder(&mut file);
+                return Err(StoreError::LockHeld {
+                    path,
+                    holder,
+                    other_pid,
+                });
             }
             Err(errno) => return Err(StoreError::write("lock", &path, errno.into())),
         }
@@ -75,6 +83,9 @@ impl Drop for StateLock {
     /// description until it execs, and the close alone would leave the lock
     /// held through that child.
     fn drop(&mut self) {
+        // The record names the holder only while it holds the lock; a
+        // failure to clear it is harmless (the next holder checks).
+        let _ = self.file.set_len(0);
         if let Err(errno) = flock(&self.file, FlockOperation::Unlock) {
             tracing::warn!(path = %self.path.display(), %errno, "cannot unlock; closing releases it");
         }
@@ -113,6 +124,52 @@ fn read_holder(file: &mut File) -> Option<LockHolder> {
     serde_json::from_str(&text).ok()
 }
 
+/// Who holds the lock, as far as can be told: the recorded archy when the
+/// kernel says that process holds a lock on the file (or, where
+/// `/proc/locks` cannot be read, when it is alive); otherwise the pid of
+/// the process the kernel names, if any.
+fn holder(file: &mut File) -> (Option<LockHolder>, Option<u32>) {
+    let recorded = read_holder(file);
+    let lockers = file
+        .metadata()
+        .ok()
+        .and_then(|m| flock_holders(std::os::unix::fs::MetadataExt::ino(&m)));
+    match lockers {
+        Some(pids) => match recorded {
+            Some(h) if pids.contains(&h.pid) => (Some(h), None),
+            _ => (None, pids.first().copied()),
+        },
+        None => (
+            recorded.filter(|h| Path::new(&format!("/proc/{}", h.pid)).exists()),
+            None,
+        ),
+    }
+}
+
+/// The pids holding a `flock` on the file with inode `ino`, as
+/// `/proc/locks` lists them (`None` when it cannot be read). Waiters
+/// (`->` lines) are not holders.
+fn flock_holders(ino: u64) -> Option<Vec<u32>> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    Some(parse_locks(&text, ino))
+}
+
+/// The holders of `flock` locks on inode `ino` in the text of
+/// `/proc/locks`: `1: FLOCK  ADVISORY  WRITE 1234 fe:00:5365990 0 EOF`.
+fn parse_locks(text: &str, ino: u64) -> Vec<u32> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) != Some(&"FLOCK") {
+                return None;
+            }
+            let pid: u32 = fields.get(4)?.parse().ok()?;
+            let file_ino: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+            (file_ino == ino && pid != 0).then_some(pid)
+        })
+        .collect()
+}
+
 /// Replaces the lock file's content with `holder`.
 fn write_holder(file: &mut File, holder: &LockHolder, path: &Path) -> Result<()> {
     let json = serde_json::to_string(holder).map_err(io::Error::other);
@@ -122,4 +179,20 @@ fn write_holder(file: &mut File, holder: &LockHolder, path: &Path) -> Result<()>
         file.write_all(format!("{json}\n").as_bytes())
     })
     .map_err(|err| StoreError::write("write the lock file", path, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_locks_lines_name_the_holders_of_one_inode() {
+        let text = "1: FLOCK  ADVISORY  WRITE 26488 fe:00:5365990 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 300 fe:00:5365990 0 EOF\n\
+                    2: FLOCK  ADVISORY  WRITE 2028 fe:00:5308941 0 EOF\n\
+                    3: POSIX  ADVISORY  WRITE 77 fe:00:5365990 0 EOF\n";
+        assert_eq!(parse_locks(text, 5365990), [26488]);
+        assert_eq!(parse_locks(text, 5308941), [2028]);
+        assert!(parse_locks(text, 1).is_empty());
+    }
 }

@@ -188,3 +188,25 @@ fn a_second_gc_has_nothing_to_do() {
     assert!(report.objects_deleted.is_empty());
     assert_eq!(report.generations_kept, vec![3]);
 }
+
+/// The generations an interrupted switch names (its journal's from, to and
+/// back_to) are pinned: recovering it needs them, whatever their age.
+#[test]
+fn keeps_pinned_generations_and_their_objects() {
+    let (_dir, store) = temp_store();
+    let objects = build_many(&store, 5);
+    store.set_current(2).expect("current");
+    store.set_last_good(2).expect("last-good");
+
+    let report = store.gc_pinned(0, &BTreeSet::from([1, 4])).expect("gc");
+
+    assert_eq!(report.generations_deleted, vec![3, 5]);
+    assert_eq!(numbers(&store), vec![1, 2, 4]);
+    for (index, object) in objects.iter().enumerate() {
+        assert_eq!(
+            store.contains(object).expect("contains"),
+            [0, 1, 3].contains(&index),
+            "{object}"
+        );
+    }
+}

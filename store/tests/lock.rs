@@ -166,3 +166,77 @@ fn the_lock_creates_a_missing_state_dir() {
     let _lock = StateLock::acquire(&StateDir::new(&state), "archy build", false).expect("acquire");
     assert!(state.join("lock").is_file());
 }
+
+#[test]
+fn the_record_is_cleared_on_release() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock =
+        StateLock::acquire(&StateDir::new(dir.path()), "archy switch", false).expect("acquire");
+    drop(lock);
+    let text = std::fs::read_to_string(dir.path().join("lock")).expect("read");
+    assert_eq!(text, "", "a released lock names no holder");
+}
+
+/// A process that is not archy holds the lock, and the file still names
+/// the last archy (killed, so it could not clear it): the message names
+/// the real holder, not the archy.
+#[test]
+fn a_stale_record_is_not_taken_for_the_holder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lock");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n",
+            serde_json::json!({"pid": std::process::id(), "command": "archy switch"})
+        ),
+    )
+    .expect("write a stale record");
+    let Ok(mut child) = Command::new("flock")
+        .arg("--exclusive")
+        .arg(&path)
+        .args(["sleep", "30"])
+        .spawn()
+    else {
+        eprintln!("no flock(1) here: skipped");
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match StateLock::acquire(&StateDir::new(dir.path()), "archy gc", false) {
+            Err(err) => break err,
+            Ok(lock) => {
+                drop(lock);
+                assert!(Instant::now() < deadline, "flock(1) never took the lock");
+                thread::sleep(Duration::from_millis(20));
+                // Ours for a moment cleared the record: write it again.
+                std::fs::write(
+                    &path,
+                    format!(
+                        "{}\n",
+                        serde_json::json!({"pid": std::process::id(), "command": "archy switch"})
+                    ),
+                )
+                .expect("write a stale record");
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    match &err {
+        StoreError::LockHeld {
+            holder, other_pid, ..
+        } => {
+            assert_eq!(holder, &None, "{err}");
+            assert_eq!(*other_pid, Some(child.id()), "{err}");
+        }
+        other => panic!("expected LockHeld, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("held by another process"), "{message}");
+    assert!(!message.contains("archy switch"), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", child.id())),
+        "{message}"
+    );
+}

@@ -2,13 +2,15 @@
 //! needs root and the test node's base image, see tests/node):
 //!
 //! - a no-op switch (the same generation again), wall time;
-//! - a switch that changes one config file among 50 services: wall time,
+//! - a switch that changes one config file among the services: wall time,
 //!   the time archy spent waiting for systemd's jobs, archy's own time
 //!   apart from that, and how many units it touched (must be 1);
 //! - `archy rollback`, wall time.
 //!
-//! Wall times are taken from outside the node, so they include entering it
-//! (`nsenter`); that overhead is measured and printed too.
+//! Each on 50 and on 200 services. Wall times are taken from outside the
+//! node, so they include entering it (`nsenter`); that overhead is measured
+//! and printed too. `ARCHY_BENCH_BIN=/path/to/archy` benches that binary
+//! instead of this build's (to compare two versions on the same node).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -18,12 +20,12 @@ use std::time::{Duration, Instant};
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
-const SERVICES: usize = 50;
+const SERVICES: [usize; 2] = [50, 200];
 const RUNS: usize = 7;
 
-fn node_text(version: usize) -> String {
+fn node_text(services: usize, version: usize) -> String {
     let mut out = String::from("import \"stdlib/systemd\" as systemd;\n[\n");
-    for i in 0..SERVICES {
+    for i in 0..services {
         let text = if i == 0 {
             format!("v{version}")
         } else {
@@ -81,8 +83,22 @@ fn main() {
         println!("switch benchmark skipped: it needs root and the test node (see tests/node)");
         return;
     }
+    let bin = std::env::var("ARCHY_BENCH_BIN").ok();
+    if let Some(bin) = &bin {
+        println!("benching {bin} (ARCHY_BENCH_BIN)\n");
+    }
+    for services in SERVICES {
+        bench(services, bin.as_deref());
+    }
+}
+
+/// The figures on a fresh node with `services` services.
+fn bench(services: usize, bin: Option<&str>) {
     let n = ArchyNode::up("bench");
-    n.write(&node_text(1));
+    if let Some(bin) = bin {
+        n.node.cp(bin, "/usr/local/bin/archy");
+    }
+    n.write(&node_text(services, 1));
     let (first, _, _) = timed(&n, &["switch", "/etc/archy/node.rhai"]);
 
     let enter = median(
@@ -105,7 +121,7 @@ fn main() {
     let mut own = Vec::new();
     let mut touched = Vec::new();
     for run in 0..RUNS {
-        n.write(&node_text(run + 2));
+        n.write(&node_text(services, run + 2));
         let (wall, stdout, stderr) = timed(&n, &["switch", "/etc/archy/node.rhai"]);
         let waited = Duration::from_secs_f64(systemd_ms(&stderr) / 1e3);
         walls.push(wall);
@@ -119,7 +135,7 @@ fn main() {
     }
     let rollbacks = median((0..RUNS).map(|_| timed(&n, &["rollback"]).0).collect());
 
-    println!("switch benchmarks on a test node ({SERVICES} services, median of {RUNS})\n");
+    println!("switch benchmarks on a test node ({services} services, median of {RUNS})\n");
     println!("{:<58} {:>10}", "figure", "ms");
     println!(
         "{:<58} {:>10.1}",
@@ -128,7 +144,7 @@ fn main() {
     );
     println!(
         "{:<58} {:>10.1}",
-        "first switch (50 services started)",
+        format!("first switch ({services} services started)"),
         ms(first)
     );
     println!("{:<58} {:>10.1}", "no-op switch, wall", ms(noop));
@@ -147,5 +163,5 @@ fn main() {
         "one config changed: units touched (each run)",
         format!("{touched:?}")
     );
-    println!("{:<58} {:>10.1}", "rollback, wall", ms(rollbacks));
+    println!("{:<58} {:>10.1}\n", "rollback, wall", ms(rollbacks));
 }

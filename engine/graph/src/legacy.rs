@@ -113,6 +113,8 @@ mod v4 {
                     secrets: u.secrets,
                     // v4 had no reload triggers: every read restarted.
                     reload_triggers: Vec::new(),
+                    // As a fresh evaluation has it (the default gate).
+                    health: true,
                 }),
                 Resource::Container(c) => Now::Container(Box::new(resource::ContainerSpec {
                     name: c.name,
@@ -135,6 +137,7 @@ mod v4 {
                     data_gid: c.data_gid,
                     podman_args: c.podman_args,
                     stop_timeout: c.stop_timeout,
+                    health: true,
                 })),
                 Resource::Network(x) => Now::Network(x),
                 Resource::Volume(x) => Now::Volume(x),

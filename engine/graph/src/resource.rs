@@ -97,6 +97,10 @@ pub struct UnitSpec {
     /// restarting it (NixOS's `X-Reload-Triggers`): declared as
     /// `reads: [#{ path, on_change: "reload" }]`.
     pub reload_triggers: Vec<AbsPath>,
+    /// Whether the switch fails when the unit is failed or restarting
+    /// after its jobs (the default failed-unit gate); `health: false`
+    /// opts out.
+    pub health: bool,
 }
 
 /// A running instance of a template unit declared in the node
@@ -266,6 +270,9 @@ pub struct ContainerSpec {
     /// killed (podman's default is 10 s; bitcoind flushing its cache needs
     /// minutes).
     pub stop_timeout: Option<Millis>,
+    /// Whether the switch fails when the container's service is failed or
+    /// restarting after its jobs; `health: false` opts out.
+    pub health: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -142,6 +142,7 @@ mod tests {
         let held = NodeError::Store(StoreError::LockHeld {
             path: "/var/lib/archy/lock".into(),
             holder: None,
+            other_pid: None,
         });
         assert_eq!(Exit::from(&held), Exit::Input);
         let rolled = NodeError::RolledBack {

@@ -96,7 +96,7 @@ impl Session<'_> {
     fn recover(&self) -> Result<Recovery, NodeError> {
         let phase = Journal::load(self.state_dir())
             .map_err(NodeError::recovery)?
-            .map(|j| j.phase);
+            .map(|j| j.release_phase());
         let switch = match phase {
             None => None,
             Some(_) => self.on_node(|switch| switch.recover().map_err(NodeError::recovery))?,

@@ -169,11 +169,25 @@ impl Session<'_> {
     /// `last-good`) and the objects no kept generation needs. Returns the
     /// report and what the links pointed at, to say why a generation was
     /// kept.
+    ///
+    /// A switch journal still there (a recovery that could not finish)
+    /// pins every generation it names: recovering needs them.
     pub fn gc(&self, keep: usize) -> Result<(GcReport, Links), NodeError> {
         let links = Links {
             current: self.store.current()?,
             last_good: self.store.last_good()?,
         };
-        Ok((self.store.gc(keep)?, links))
+        let pinned: std::collections::BTreeSet<u64> =
+            archy_switch::journal::Journal::load(self.state_dir())
+                .map_err(NodeError::recovery)?
+                .map(|j| j.generations().collect())
+                .unwrap_or_default();
+        if !pinned.is_empty() {
+            tracing::warn!(
+                ?pinned,
+                "an interrupted switch is not recovered yet: gc keeps the generations it names"
+            );
+        }
+        Ok((self.store.gc_pinned(keep, &pinned)?, links))
     }
 }

@@ -24,6 +24,7 @@ mod fsops;
 mod install;
 mod record;
 mod secrets;
+mod temps;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -153,3 +153,39 @@ fn a_read_only_file_system_midway() {
     assert_eq!(n.owned(), vec!["/etc/a.conf"]);
     assert!(!n.exists("/etc/z.conf"));
 }
+
+/// A kill between writing a temp file and renaming it leaves
+/// `.NAME.archy-new` beside the target: recovery removes every one beside
+/// a path the plan could have written (files, unit files, [Install] links)
+/// and touches nothing else.
+#[test]
+fn temp_files_of_an_interrupted_write_are_removed() {
+    let n = Node::new();
+    let g = description();
+    let p = n.plan(None, &g, false);
+    fs::create_dir_all(n.at("/etc/m")).unwrap();
+    fs::create_dir_all(n.at("/etc/systemd/system/multi-user.target.wants")).unwrap();
+    let temps = [
+        "/etc/.a.conf.archy-new",
+        "/etc/m/.blocked.conf.archy-new",
+        "/etc/systemd/system/.z.service.archy-new",
+        "/etc/systemd/system/multi-user.target.wants/.z.service.archy-new",
+    ];
+    for t in temps {
+        fs::write(n.at(t), "half").unwrap();
+    }
+    // Not a temp file of archy's, and not beside anything it writes.
+    fs::write(n.at("/etc/.other.archy-old"), "keep").unwrap();
+    fs::create_dir_all(n.at("/srv/elsewhere")).unwrap();
+    fs::write(n.at("/srv/elsewhere/.x.archy-new"), "keep").unwrap();
+    let removed = n.realizer.remove_temp_files(&[&g], &[&p]).unwrap();
+    assert_eq!(removed.len(), temps.len(), "{removed:?}");
+    for t in temps {
+        assert!(!n.exists(t), "{t} is still there");
+    }
+    assert!(n.exists("/etc/.other.archy-old"));
+    assert!(n.exists("/srv/elsewhere/.x.archy-new"));
+    // Then the switch applies as if nothing had happened.
+    n.realizer.apply_changes(&g, &p).unwrap();
+    assert_eq!(n.read("/etc/a.conf"), "a");
+}

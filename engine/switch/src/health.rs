@@ -16,6 +16,102 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// One attempt's own limit (connect, request).
 const ATTEMPT: Duration = Duration::from_secs(5);
 
+/// A unit the generation wants running that died after its jobs: failed,
+/// or waiting to be restarted (`auto-restart`), or restarted by systemd
+/// while it was watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadUnit {
+    pub unit: UnitName,
+    /// What systemd says of it.
+    pub state: String,
+    /// The last lines of its journal (may be empty).
+    pub journal: String,
+}
+
+impl std::fmt::Display for DeadUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} died after it was started: {}", self.unit, self.state)?;
+        if !self.journal.trim().is_empty() {
+            write!(f, "\n  journal of {}:", self.unit)?;
+            for line in self.journal.lines() {
+                write!(f, "\n    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many journal lines a dead unit's report carries.
+const JOURNAL_LINES: u32 = 15;
+
+/// The default failed-unit gate: watches `units` (those the generation
+/// wants running) until each has been active without a restart for
+/// [`SETTLE`] (a unit that was so before the gate passes at once), and
+/// returns those that are failed, in `auto-restart`, or were restarted by
+/// systemd meanwhile. A unit that systemd cannot tell about is not judged
+/// here (its start job said what there was to say).
+pub fn dead_units(units: &[UnitName], systemd: &dyn ServiceManager) -> Vec<DeadUnit> {
+    let started = Instant::now();
+    let mut watched: Vec<(UnitName, u32)> = Vec::new();
+    let mut dead = Vec::new();
+    for unit in units {
+        let Ok(state) = systemd.unit_state(unit) else {
+            continue;
+        };
+        if let Some(why) = died(&state, None) {
+            dead.push(report(unit, why, systemd));
+        } else if !(state.is_active() && settled_before(state.active_since_us)) {
+            watched.push((unit.clone(), state.n_restarts));
+        }
+    }
+    while !watched.is_empty() && started.elapsed() < SETTLE {
+        std::thread::sleep(POLL);
+        let mut still = Vec::new();
+        for (unit, restarts) in watched {
+            let Ok(state) = systemd.unit_state(&unit) else {
+                continue;
+            };
+            if let Some(why) = died(&state, Some(restarts)) {
+                dead.push(report(&unit, why, systemd));
+            } else if !(state.is_active() && settled_before(state.active_since_us)) {
+                still.push((unit, restarts));
+            }
+        }
+        watched = still;
+    }
+    dead.sort_by(|a, b| a.unit.cmp(&b.unit));
+    dead
+}
+
+/// Why a unit counts as dead, if it does: failed, waiting to restart, or
+/// restarted since `restarts` was seen.
+fn died(state: &archy_systemd::UnitState, restarts: Option<u32>) -> Option<String> {
+    let shown = format!("{} ({})", state.active_state, state.sub_state);
+    if state.active_state == archy_systemd::ActiveState::Failed {
+        return Some(shown);
+    }
+    if state.sub_state == "auto-restart" {
+        return Some(format!("{shown}, restarted {} times", state.n_restarts));
+    }
+    match restarts {
+        Some(before) if state.n_restarts > before => Some(format!(
+            "{shown}, restarted by systemd {} times while watched",
+            state.n_restarts - before
+        )),
+        _ => None,
+    }
+}
+
+fn report(unit: &UnitName, state: String, systemd: &dyn ServiceManager) -> DeadUnit {
+    DeadUnit {
+        unit: unit.clone(),
+        state,
+        journal: systemd
+            .journal_tail(unit, JOURNAL_LINES)
+            .unwrap_or_default(),
+    }
+}
+
 /// A check that did not pass, and why, in words for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unhealthy {
@@ -321,5 +417,77 @@ mod tests {
         fake.set_unit("a.service", archy_systemd::fake::active(42));
         let probe = HealthProbe::Unit(archy_graph::names::UnitName::try_from("a.service").unwrap());
         assert!(check(&spec(probe, 5000), &fake).is_ok());
+    }
+
+    #[test]
+    fn a_dead_unit_fails_with_its_state_and_journal() {
+        let fake = FakeServiceManager::new();
+        let name = |n: &str| UnitName::try_from(n).unwrap();
+        fake.set_unit(
+            "failed.service",
+            archy_systemd::UnitState {
+                active_state: archy_systemd::ActiveState::Failed,
+                sub_state: "failed".into(),
+                ..archy_systemd::fake::inactive()
+            },
+        );
+        fake.set_journal("failed.service", "failed.service: exited with status 1");
+        fake.set_unit(
+            "looping.service",
+            archy_systemd::UnitState {
+                active_state: archy_systemd::ActiveState::Activating,
+                sub_state: "auto-restart".into(),
+                n_restarts: 3,
+                ..archy_systemd::fake::inactive()
+            },
+        );
+        let old = monotonic_us().saturating_sub(10_000_000);
+        fake.set_unit(
+            "fine.service",
+            archy_systemd::UnitState {
+                active_since_us: old,
+                ..archy_systemd::fake::active(7)
+            },
+        );
+        let started = Instant::now();
+        let dead = dead_units(
+            &[
+                name("fine.service"),
+                name("looping.service"),
+                name("failed.service"),
+            ],
+            &fake,
+        );
+        // Nothing left to watch: no settling.
+        assert!(started.elapsed() < SETTLE, "{:?}", started.elapsed());
+        let units: Vec<&str> = dead.iter().map(|d| d.unit.as_str()).collect();
+        assert_eq!(units, ["failed.service", "looping.service"]);
+        let text = dead[0].to_string();
+        assert!(
+            text.contains("failed.service died after it was started: failed (failed)"),
+            "{text}"
+        );
+        assert!(text.contains("exited with status 1"), "{text}");
+        assert!(dead[1].to_string().contains("auto-restart"), "{}", dead[1]);
+    }
+
+    #[test]
+    fn a_fresh_unit_is_watched_for_the_window() {
+        let fake = FakeServiceManager::new();
+        fake.set_unit(
+            "fresh.service",
+            archy_systemd::UnitState {
+                active_since_us: monotonic_us(),
+                ..archy_systemd::fake::active(7)
+            },
+        );
+        let started = Instant::now();
+        let dead = dead_units(&[UnitName::try_from("fresh.service").unwrap()], &fake);
+        assert!(dead.is_empty(), "{dead:?}");
+        assert!(
+            started.elapsed() >= SETTLE - POLL,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -13,8 +13,8 @@ use archy_store::{Outcome as Recorded, Store};
 use archy_systemd::ServiceManager;
 
 use crate::containers::{self, ContainerError, ImageFailure, PodmanAccess, Unreachable};
-use crate::health::{self, Unhealthy};
-use crate::journal::{Journal, Phase};
+use crate::health::{self, DeadUnit, Unhealthy};
+use crate::journal::{Journal, Phase, Rollback};
 use crate::units::{self, UnitFailure};
 
 mod reconcile;
@@ -220,9 +220,11 @@ fn observe_all(
 
 /// The crash tests' hook (feature `crash-points` only): with
 /// `ARCHY_PAUSE_AFTER=<step>` in its environment, a switch stops for a
-/// minute right after recording `step` (`planned`, `files`,
-/// `daemon-reload`, `restart x.service`, ...) in its journal, so a test can
-/// kill it exactly there. Unset, it does nothing.
+/// minute right after recording `step` (`planned`, `applying`, `files`,
+/// `daemon-reload`, `restart x.service`, `health-gate`, ...) in its
+/// journal, so a test can kill it exactly there. A rollback's steps are
+/// `rollback <step>` (`rollback planned`, `rollback files`, `rollback
+/// health-gate`, ...). Unset, it does nothing.
 #[cfg(feature = "crash-points")]
 fn pause_point(step: &str) {
     if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s == step) {
@@ -234,6 +236,59 @@ fn pause_point(step: &str) {
 /// Without the feature `crash-points`, a production switch has no hook.
 #[cfg(not(feature = "crash-points"))]
 fn pause_point(_step: &str) {}
+
+/// The crash point of `step`: a rollback's steps are `rollback <step>`, so
+/// that a test can stop the way back rather than the switch.
+fn crash_point(journal: &Journal, step: &str) -> String {
+    if journal.rollback.is_some() {
+        format!("rollback {step}")
+    } else {
+        step.to_string()
+    }
+}
+
+/// The units `graph` wants running, which the default failed-unit gate
+/// watches after a switch's jobs: those started at boot (an [Install]
+/// section), containers' services, and those `plan` starts or restarts;
+/// not templates, not oneshot services that are done once their command
+/// ran, not units that refuse a manual start, and not units that opted
+/// out with `health: false`.
+pub fn wanted_running(graph: &Graph, plan: &Plan) -> Vec<archy_systemd::UnitName> {
+    use archy_units::GraphUnits as _;
+    let started: std::collections::BTreeSet<&str> = plan
+        .units
+        .iter()
+        .filter(|a| matches!(a.op, UnitOp::Start | UnitOp::Restart))
+        .map(|a| a.unit.as_str())
+        .collect();
+    graph
+        .unit_sources()
+        .into_iter()
+        .filter(|u| {
+            let opted_in = match &u.node.resource {
+                Resource::Unit(spec) => spec.health,
+                Resource::Container(spec) => spec.health,
+                Resource::Instance(spec) => spec.health,
+                _ => true,
+            };
+            // A drop-in's unit is watched only when the plan starts or
+            // restarts it: archy does not own it.
+            let wanted = match u.role {
+                archy_units::units::Role::Dropin => started.contains(u.unit.as_str()),
+                _ => {
+                    u.installed()
+                        || matches!(u.node.resource, Resource::Container(_))
+                        || started.contains(u.unit.as_str())
+                }
+            };
+            opted_in && wanted && !u.refuses_manual_start() && !u.is_template() && u.stays_active()
+        })
+        .map(|u| u.unit)
+        // A unit and a drop-in of it are one unit.
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
 
 /// A graph with nothing in it: where a failed first switch goes back to.
 pub fn empty_graph() -> Graph {
@@ -252,6 +307,8 @@ enum Failure {
     Files(archy_realize::Error),
     Reload(archy_systemd::Error),
     Unhealthy(Vec<Unhealthy>),
+    /// Units the generation wants running died after their jobs.
+    Dead(Vec<DeadUnit>),
     Journal(crate::journal::JournalError),
     Podman(Box<ContainerError>),
     /// The images of a rollback's target could not be made.
@@ -269,6 +326,7 @@ impl Failure {
             Failure::Unhealthy(checks) => {
                 checks.iter().map(|c| format!("health check {c}")).collect()
             }
+            Failure::Dead(units) => units.iter().map(ToString::to_string).collect(),
             Failure::Journal(e) => vec![format!("the switch journal: {e}")],
             Failure::Podman(e) => vec![format!("podman: {e}")],
             Failure::Images(e) => vec![format!("podman: {e}")],
@@ -320,7 +378,7 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let plan = plan_switch(
+        let mut plan = plan_switch(
             self.realizer,
             Some(self.podman),
             Some(self.systemd),
@@ -328,6 +386,18 @@ impl Switcher<'_> {
             &new,
             self.adopt,
         )?;
+        if from == Some(to) && plan.is_empty() {
+            // The generation that runs: nothing to write, but the units it
+            // wants running that are not (stopped by hand) are started,
+            // as a reconcile would.
+            let stopped = self.stopped_units(&new)?;
+            if stopped.is_empty() {
+                return Ok(Outcome::Unchanged { to });
+            }
+            let mut observed = self.observe(&new, self.adopt)?;
+            observed.drift = stopped;
+            plan = archy_plan::plan(live.as_ref(), &new, &observed);
+        }
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
@@ -357,6 +427,8 @@ impl Switcher<'_> {
             plan: plan.clone(),
             done: Vec::new(),
             command: self.command.clone(),
+            rollback: None,
+            format1: false,
         };
         journal.save(self.store.state_dir())?;
         pause_point("planned");
@@ -378,21 +450,58 @@ impl Switcher<'_> {
                     why: failure.lines(),
                 })
             }
-            Err(failure) => self.roll_back(&new, &mut journal, failure.lines()),
+            Err(failure) => self.roll_back(&new, &mut journal, failure.lines(), false),
         }
+    }
+
+    /// The units `graph` wants running that are not (stopped by hand), as
+    /// drift: one question to systemd for all of them.
+    fn stopped_units(&self, graph: &Graph) -> Result<Vec<archy_plan::Drift>, SwitchError> {
+        use archy_units::GraphUnits as _;
+        let refuses: std::collections::BTreeSet<String> = graph
+            .unit_sources()
+            .iter()
+            .filter(|u| {
+                archy_units::units::section_values(&u.sections, "Unit", "RefuseManualStart")
+                    .first()
+                    .is_some_and(|v| matches!(*v, "yes" | "true" | "on" | "1"))
+            })
+            .map(|u| u.unit.to_string())
+            .collect();
+        let units: Vec<_> = crate::drift::units_that_run(graph)
+            .into_iter()
+            .filter(|u| !refuses.contains(u.as_str()))
+            .collect();
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .systemd
+            .unit_activity(&units)?
+            .into_iter()
+            .filter(|a| !a.is_up() && !a.condition_failed)
+            .map(|a| archy_plan::Drift::Inactive {
+                state: format!("{} ({})", a.active_state, a.sub_state),
+                unit: a.unit,
+            })
+            .collect())
     }
 
     /// Finishes or undoes a switch that was interrupted (archy killed, the
     /// node rebooted), from its journal: nothing had changed yet (planned)
-    /// ends it; an interrupted apply or rollback goes back to where the
-    /// switch came from; an interrupted health gate is run again, and the
-    /// switch is committed or rolled back by its result. `None` when no
-    /// switch was in flight.
+    /// ends it; an interrupted apply goes back to where the switch came
+    /// from; an interrupted health gate is run again, and the switch is
+    /// committed or rolled back by its result; an interrupted rollback, at
+    /// whatever step, is finished (the failed generation is never
+    /// committed). Every temp file the interrupted steps could have left
+    /// is removed first. `None` when no switch was in flight.
     pub fn recover(&self) -> Result<Option<Outcome>, SwitchError> {
         let Some(mut journal) = Journal::load(self.store.state_dir())? else {
             return Ok(None);
         };
         let to = journal.to;
+        let new = self.load(to)?;
+        self.remove_temp_files(&journal, &new)?;
         if journal.from == Some(to) {
             // A reconcile (or a switch to the generation that already ran)
             // has no other generation to go back to: the node stays on it,
@@ -400,7 +509,26 @@ impl Switcher<'_> {
             Journal::finish(self.store.state_dir())?;
             return Ok(Some(Outcome::Unchanged { to }));
         }
-        let new = self.load(to)?;
+        if let Some(rollback) = journal.rollback.clone() {
+            // The switch failed (or was cut off) and its rollback was
+            // interrupted: whatever step it reached, it is carried out
+            // again from the start (each step is idempotent) and finished.
+            return self
+                .roll_back(&new, &mut journal, rollback.why, rollback.interrupted)
+                .map(Some);
+        }
+        if journal.format1 && journal.phase != Phase::Planned && self.failed_before(to)? {
+            // A format 1 journal of a rollback in flight: that archy marked
+            // the generation failed, then journaled the rollback's steps
+            // over the switch's. The rollback is finished, never the
+            // switch committed.
+            let why = self
+                .store
+                .generation(to)?
+                .outcome_reason
+                .map_or_else(Vec::new, |r| vec![r]);
+            return self.roll_back(&new, &mut journal, why, false).map(Some);
+        }
         match journal.phase {
             Phase::Planned => {
                 Journal::finish(self.store.state_dir())?;
@@ -417,18 +545,54 @@ impl Switcher<'_> {
                     }))
                 }
                 Err(failure) => self
-                    .roll_back(&new, &mut journal, failure.lines())
+                    .roll_back(&new, &mut journal, failure.lines(), false)
                     .map(Some),
             },
             Phase::Applying | Phase::RollingBack => {
                 let why = format!(
                     "the switch was interrupted ({} after: {})",
                     journal.command,
-                    journal.done.last().map_or("nothing", String::as_str)
+                    journal.last_done().unwrap_or("nothing")
                 );
-                self.roll_back(&new, &mut journal, vec![why]).map(Some)
+                let interrupted = journal.phase == Phase::Applying;
+                self.roll_back(&new, &mut journal, vec![why], interrupted)
+                    .map(Some)
             }
         }
+    }
+
+    /// Whether the store records generation `n` as failed.
+    fn failed_before(&self, n: u64) -> Result<bool, SwitchError> {
+        Ok(self.store.generation(n)?.outcome == Recorded::Failed)
+    }
+
+    /// Removes the temp files (`.NAME.archy-new`) that the interrupted
+    /// steps of `journal` could have left beside the paths they write: the
+    /// switch's and the rollback's files, unit files and links.
+    fn remove_temp_files(&self, journal: &Journal, new: &Graph) -> Result<(), SwitchError> {
+        let mut graphs = vec![new.clone()];
+        for n in [journal.from, journal.back_to].into_iter().flatten() {
+            if n != journal.to {
+                // Best effort: a generation that cannot be loaded is what
+                // the rollback will report; its paths are in the record.
+                if let Ok(g) = self.load(n) {
+                    graphs.push(g);
+                }
+            }
+        }
+        let mut plans = vec![&journal.plan];
+        if let Some(plan) = journal.rollback.as_ref().and_then(|r| r.plan.as_ref()) {
+            plans.push(plan);
+        }
+        let graphs: Vec<&Graph> = graphs.iter().collect();
+        let removed = self
+            .realizer
+            .remove_temp_files(&graphs, &plans)
+            .map_err(SwitchError::Observe)?;
+        for path in removed {
+            tracing::info!(path = %path.display(), "removed a temp file the interrupted switch left");
+        }
+        Ok(())
     }
 
     /// Stops, files, daemon-reload, reloads/restarts/starts, each step
@@ -437,10 +601,7 @@ impl Switcher<'_> {
         let started = Instant::now();
         // Time spent waiting for systemd, apart from archy's own work.
         let mut in_systemd = Duration::ZERO;
-        journal.phase = Phase::Applying;
-        journal
-            .save(self.store.state_dir())
-            .map_err(Failure::Journal)?;
+        self.enter(journal, Phase::Applying)?;
         for action in units::stops(plan) {
             let t = Instant::now();
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
@@ -530,21 +691,33 @@ impl Switcher<'_> {
             .map_err(|e| Failure::Podman(Box::new(ContainerError::Unreachable(e))))
     }
 
+    /// Records a finished step, then stops at its crash point: `step`
+    /// for the switch's own steps, `rollback step` for a rollback's.
     fn done(&self, journal: &mut Journal, step: String) -> Result<(), Failure> {
-        journal.done.push(step);
+        let point = crash_point(journal, &step);
+        journal.push_done(step);
         journal
             .save(self.store.state_dir())
             .map_err(Failure::Journal)?;
-        pause_point(journal.done.last().map_or("", String::as_str));
+        pause_point(&point);
+        Ok(())
+    }
+
+    /// Records that the switch (or its rollback) reached `phase`, then
+    /// stops at the crash point named after the phase (`applying`,
+    /// `rollback health-gate`, ...).
+    fn enter(&self, journal: &mut Journal, phase: Phase) -> Result<(), Failure> {
+        journal.set_phase(phase);
+        journal
+            .save(self.store.state_dir())
+            .map_err(Failure::Journal)?;
+        pause_point(&crash_point(journal, phase.as_str()));
         Ok(())
     }
 
     /// Every health check of `graph` must pass within its deadline.
     fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
-        journal.phase = Phase::HealthGate;
-        journal
-            .save(self.store.state_dir())
-            .map_err(Failure::Journal)?;
+        self.enter(journal, Phase::HealthGate)?;
         let started = Instant::now();
         let checks: Vec<_> = graph
             .nodes
@@ -554,16 +727,35 @@ impl Switcher<'_> {
                 _ => None,
             })
             .collect();
-        let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
+        let wanted = wanted_running(graph, journal.rollback_plan().unwrap_or(&journal.plan));
+        // The declared checks and the failed-unit watch run side by side:
+        // the gate takes as long as the slower of them.
+        let (failed, dead) = std::thread::scope(|scope| {
+            let dead = scope.spawn(|| health::dead_units(&wanted, self.systemd));
+            let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
+            (failed, dead.join().unwrap_or_default())
+        });
         tracing::info!(
             target: "archy::timing",
-            "health gate: {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
+            "health gate: {:.1} ms ({} units watched)",
+            started.elapsed().as_secs_f64() * 1e3,
+            wanted.len(),
         );
-        if failed.is_empty() {
+        if !failed.is_empty() {
+            return Err(Failure::Unhealthy(failed));
+        }
+        if dead.is_empty() {
+            Ok(())
+        } else if journal.rollback.is_some() {
+            // Going back to the last good generation is the best there is:
+            // a unit that died there too is the operator's to look at, not
+            // a reason to leave the node between generations.
+            for d in &dead {
+                tracing::warn!("after the rollback, {d}");
+            }
             Ok(())
         } else {
-            Err(Failure::Unhealthy(failed))
+            Err(Failure::Dead(dead))
         }
     }
 
@@ -579,18 +771,31 @@ impl Switcher<'_> {
         Ok(())
     }
 
-    /// The new generation failed: mark it, then switch from it back to the
-    /// last good generation (or to nothing) with the same machinery.
+    /// The new generation failed (`interrupted`: the switch was cut off):
+    /// mark it, journal the rollback apart from the switch, then switch
+    /// from it back to the last good generation (or to nothing) with the
+    /// same machinery. Run again by recovery, it starts over: each step
+    /// is idempotent.
     fn roll_back(
         &self,
         failed_graph: &Graph,
         journal: &mut Journal,
         why: Vec<String>,
+        interrupted: bool,
     ) -> Result<Outcome, SwitchError> {
         let failed = journal.to;
         self.store
             .set_outcome(failed, Recorded::Failed, Some(why.join("; ")))?;
+        // From here on, the journal says a rollback is in flight, before
+        // anything of it is done or even planned.
         journal.phase = Phase::RollingBack;
+        journal.rollback = Some(Rollback {
+            why: why.clone(),
+            interrupted,
+            phase: Phase::Planned,
+            plan: None,
+            done: Vec::new(),
+        });
         journal.save(self.store.state_dir())?;
         let back_to = journal.back_to;
         let target = match back_to {
@@ -609,14 +814,16 @@ impl Switcher<'_> {
         )?;
         observed.start_wanted = true;
         let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
-        let mut back = journal.clone();
-        back.plan = plan.clone();
-        back.done.clear();
+        if let Some(r) = &mut journal.rollback {
+            r.plan = Some(plan.clone());
+        }
+        journal.save(self.store.state_dir())?;
+        pause_point("rollback planned");
         let result = self
             .make_images(&target, &plan)
             .map_err(|e| Failure::Images(Box::new(e)))
-            .and_then(|()| self.apply(&target, &plan, &mut back))
-            .and_then(|()| self.gate(&target, &mut back));
+            .and_then(|()| self.apply(&target, &plan, journal))
+            .and_then(|()| self.gate(&target, journal));
         if let Err(e) = result {
             return Err(SwitchError::RollbackFailed {
                 failed,

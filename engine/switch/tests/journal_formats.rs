@@ -30,6 +30,9 @@ fn a_journal_without_a_format_loads_as_it_is() {
     assert_eq!(journal.phase, Phase::Applying);
     assert_eq!(journal.done, ["stop app.service"]);
     assert_eq!(journal.command, "archy switch");
+    // Format 1: a rollback in flight is not told apart from the switch.
+    assert!(journal.format1);
+    assert_eq!(journal.rollback, None);
     let plan = &journal.plan;
     assert_eq!(plan.changes.len(), 2);
     assert_eq!(plan.images.len(), 1);
@@ -39,15 +42,17 @@ fn a_journal_without_a_format_loads_as_it_is() {
     // Saved again by this archy, it names its format and loads the same.
     journal.save(&state).expect("save");
     let text = fs::read_to_string(state.switch_journal()).expect("read");
-    assert!(text.starts_with("{\n  \"format\": 1,"), "{text}");
-    assert_eq!(Journal::load(&state).expect("load"), Some(journal.clone()));
+    assert!(text.starts_with("{\n  \"format\": 2,"), "{text}");
+    let mut saved = journal.clone();
+    saved.format1 = false;
+    assert_eq!(Journal::load(&state).expect("load"), Some(saved));
 }
 
 #[test]
 fn a_newer_journal_is_refused_naming_its_writer() {
     let (_dir, state) = state();
     let mut newer: serde_json::Value = serde_json::from_str(SWITCH_V1).expect("fixture");
-    newer["format"] = 2.into();
+    newer["format"] = 3.into();
     newer["written_by"] = "archy 4.2.0".into();
     fs::write(state.switch_journal(), newer.to_string()).expect("write");
     let err = Journal::load(&state).expect_err("newer");
@@ -55,7 +60,7 @@ fn a_newer_journal_is_refused_naming_its_writer() {
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
-            "the switch journal {} has format 2, written by archy 4.2.0",
+            "the switch journal {} has format 3, written by archy 4.2.0",
             state.switch_journal().display()
         )),
         "{message}"

@@ -87,6 +87,7 @@ mod tests {
             reads: vec![],
             secrets: vec![],
             reload_triggers: vec![],
+            health: true,
         }
     }
 

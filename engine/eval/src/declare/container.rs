@@ -1,6 +1,6 @@
 //! `container(name, #{ image [+ digest] | build, entrypoint, exec, network,
 //! ports, volumes, tmpfs, env, derived_env, secret_env, user, memory, cpus,
-//! on_change, requires, data_uid, data_gid, podman_args, stop_timeout })`:
+//! on_change, requires, data_uid, data_gid, podman_args, stop_timeout, health })`:
 //! a container that systemd runs (through Quadlet).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +39,7 @@ const OPTIONS: &[&str] = &[
     "data_gid",
     "podman_args",
     "stop_timeout",
+    "health",
 ];
 
 pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
@@ -83,6 +84,7 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
         o.fail_key("podman_args", "has an empty argument", None);
     }
     let stop_timeout = o.duration("stop_timeout").ok().flatten();
+    let health = o.bool("health").unwrap_or(true);
     let spec = (|| {
         Some(Resource::Container(Box::new(ContainerSpec {
             name: name?,
@@ -105,6 +107,7 @@ pub fn container(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Re
             data_gid,
             podman_args,
             stop_timeout,
+            health,
         })))
     })();
     state.finish(at, o.problems, spec)

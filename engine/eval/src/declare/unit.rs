@@ -1,6 +1,6 @@
 //! `unit(name, #{ Unit: #{..}, Service: #{..}, Install: #{..}, on_change,
-//! reads, secrets })`. Capitalized keys are the unit file's sections; the
-//! lowercase ones are archy's.
+//! reads, secrets, health })`. Capitalized keys are the unit file's
+//! sections; the lowercase ones are archy's.
 
 use archy_graph::names::{AbsPath, SecretName, UnitName};
 use archy_graph::resource::{OnChange, UnitSection, UnitSpec};
@@ -11,7 +11,7 @@ use rhai::{Dynamic, Map};
 use super::opts::{Opts, display, scalar_text, type_name};
 use super::{Res, State};
 
-const OPTIONS: &[&str] = &["on_change", "reads", "secrets", "instances"];
+const OPTIONS: &[&str] = &["on_change", "reads", "secrets", "instances", "health"];
 
 pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("unit {}", display(&name));
@@ -26,6 +26,7 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         reload_triggers,
     } = reads(&mut o);
     let instance_names = o.strings("instances");
+    let health = o.bool("health").unwrap_or(true);
     let Some(name) = name else {
         return state.finish(at, o.problems, None);
     };
@@ -52,6 +53,7 @@ pub fn unit(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
         reads,
         secrets,
         reload_triggers,
+        health,
     });
     let res = state.finish(at, o.problems, Some(spec));
     if let Some(template) = &res.0

@@ -78,6 +78,8 @@ impl Switcher<'_> {
             plan: plan.clone(),
             done: Vec::new(),
             command: self.command.clone(),
+            rollback: None,
+            format1: false,
         };
         journal.save(self.store.state_dir())?;
         let result = self
