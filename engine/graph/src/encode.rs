@@ -214,12 +214,35 @@ mod tests {
         ResourceRecord::new(secret, vec![])
     }
 
+    /// v5's new fields: a unit's reload triggers, `stop-start` and its
+    /// `health` opt-out.
+    fn unit_sample() -> ResourceRecord {
+        use crate::names::UnitName;
+        use crate::resource::{OnChange, UnitSection, UnitSpec};
+        let conf = AbsPath::try_from("/etc/web/web.conf").unwrap();
+        let unit = Resource::Unit(UnitSpec {
+            name: UnitName::try_from("web.service").unwrap(),
+            sections: vec![UnitSection {
+                name: "Service".into(),
+                entries: vec![("ExecStart".into(), "/usr/bin/web".into())],
+            }],
+            on_change: OnChange::StopStart,
+            reads: vec![conf.clone()],
+            secrets: vec![],
+            reload_triggers: vec![conf],
+            health: false,
+        });
+        ResourceRecord::new(unit, vec![])
+    }
+
     /// If this fails, the canonical encoding changed: every node's root hash
     /// changes with it and every generation would look new. Only update the
     /// pinned value for a deliberate change of the encoding (and bump the
     /// domain strings). v3 added users' supplementary `groups` and
     /// containers' `stop_timeout`; v4 added secrets' `regenerate`; v5
-    /// units' `reload_triggers` (older generations are read by
+    /// units' `reload_triggers`, `on_change: "stop-start"`, units' and
+    /// containers' `health`, instances and drop-ins (older generations are
+    /// read by
     /// [`crate::legacy`]). The values were also computed apart from this
     /// code, by writing postcard's bytes out by hand in Python and hashing
     /// them: up to v4 with a BLAKE3 written from its specification, v5's
@@ -241,6 +264,11 @@ mod tests {
         assert_eq!(
             Digest::of(&bytes).to_string(),
             "210c491bfe91d8e896b1b8561cb1c4a53761503b8f53faa233a2d9b7c2bc9861"
+        );
+        let bytes = unit_sample().encode();
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            "72191a7d57bc45e60bb2c45ae4db69a1b67caf7fe95304f950d9e820d9685935"
         );
     }
 
