@@ -531,6 +531,27 @@ fn undeclared(d: &Declared, kind: Kind, id: &str, how: &str, problems: &mut Vec<
     );
 }
 
+/// The files (or the files in the folders) `reads` names and the secrets
+/// `secrets` names, of a unit, an instance or a drop-in.
+fn reads_and_secrets(
+    reads: &[crate::names::AbsPath],
+    secrets: &[crate::names::SecretName],
+    files: &FileIndex,
+    need: &mut impl FnMut(Kind, &str, &str, &mut BTreeSet<ResourceKey>),
+    out: &mut BTreeSet<ResourceKey>,
+) {
+    for p in reads {
+        let found = files.within(p.as_str());
+        if found.is_empty() {
+            need(Kind::File, p.as_str(), "reads", out);
+        }
+        out.extend(found);
+    }
+    for s in secrets {
+        need(Kind::Secret, s.as_str(), "reads", out);
+    }
+}
+
 /// What a resource refers to. Restart triggers come from here: when a
 /// referenced resource's hash changes, so does this one's.
 fn references(
@@ -564,16 +585,7 @@ fn references(
                     }
                 }
             }
-            for p in &u.reads {
-                let found = files.within(p.as_str());
-                if found.is_empty() {
-                    need(Kind::File, p.as_str(), "reads", &mut out);
-                }
-                out.extend(found);
-            }
-            for s in &u.secrets {
-                need(Kind::Secret, s.as_str(), "reads", &mut out);
-            }
+            reads_and_secrets(&u.reads, &u.secrets, files, &mut need, &mut out);
         }
         Resource::Instance(i) => {
             let template = ResourceKey {
@@ -596,16 +608,7 @@ fn references(
                     }
                 }
             }
-            for p in &i.reads {
-                let found = files.within(p.as_str());
-                if found.is_empty() {
-                    need(Kind::File, p.as_str(), "reads", &mut out);
-                }
-                out.extend(found);
-            }
-            for s in &i.secrets {
-                need(Kind::Secret, s.as_str(), "reads", &mut out);
-            }
+            reads_and_secrets(&i.reads, &i.secrets, files, &mut need, &mut out);
         }
         Resource::Dropin(u) => {
             for s in &u.sections {
@@ -613,16 +616,7 @@ fn references(
                     files.mentioned_in(v, &mut out);
                 }
             }
-            for p in &u.reads {
-                let found = files.within(p.as_str());
-                if found.is_empty() {
-                    need(Kind::File, p.as_str(), "reads", &mut out);
-                }
-                out.extend(found);
-            }
-            for s in &u.secrets {
-                need(Kind::Secret, s.as_str(), "reads", &mut out);
-            }
+            reads_and_secrets(&u.reads, &u.secrets, files, &mut need, &mut out);
         }
         Resource::File(f) => {
             for s in &f.derives {
