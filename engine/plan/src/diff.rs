@@ -657,6 +657,13 @@ fn plan_units(
         plan,
         &mut actions,
     );
+    stop_sockets_first(
+        &live_sources,
+        &sources,
+        &mut stop_first,
+        observed,
+        &mut actions,
+    );
     plan.unit_files_changed.sort_by(|a, b| a.path.cmp(&b.path));
     plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
     follow_restarts(&sources, observed, &mut actions);
@@ -668,9 +675,18 @@ fn plan_units(
             .map(|a| a.unit.clone())
             .collect()
     };
+    let activates = |u: &UnitName| {
+        actions
+            .iter()
+            .any(|a| &a.unit == u && matches!(a.reason, Reason::Activates { .. }))
+    };
     if live.is_some() {
         let all_stops: Vec<UnitName> = stops.iter().chain(&stop_first).cloned().collect();
-        for unit in stop_order(&live_sources, &all_stops) {
+        // A socket goes before the service it activates (see
+        // `stop_sockets_first`); otherwise, dependents first.
+        let mut order = stop_order(&live_sources, &all_stops);
+        order.sort_by_key(|u| !activates(u));
+        for unit in order {
             // A stop-start unit's stop carries the reason of its change.
             let reason = match actions
                 .iter()
@@ -688,7 +704,11 @@ fn plan_units(
         }
     }
     for op in [UnitOp::Reload, UnitOp::Restart, UnitOp::Start] {
-        for unit in dependency_order(&sources, &by_op(op)) {
+        let mut order = dependency_order(&sources, &by_op(op));
+        // A socket that was stopped first listens again before its
+        // service starts, so the service is handed its socket.
+        order.sort_by_key(|u| !activates(u));
+        for unit in order {
             if let Some(a) = actions.iter().find(|a| a.unit == unit) {
                 plan.units.push(a.clone());
             }
@@ -696,6 +716,51 @@ fn plan_units(
     }
     plan.units
         .extend(actions.iter().filter(|a| a.op == UnitOp::Skip).cloned());
+}
+
+/// A running socket that activates a `stop-start` service is stopped
+/// before it and started after the new files: with the socket listening, a
+/// client connecting between the service's stop and the daemon-reload
+/// would start the service again with its old definition, and the start
+/// after the files would then find it running. (NixOS stops such a socket
+/// with its service for the same reason.)
+fn stop_sockets_first(
+    live_sources: &[UnitSource],
+    sources: &[UnitSource],
+    stop_first: &mut Vec<UnitName>,
+    observed: &Observed,
+    actions: &mut Vec<UnitAction>,
+) {
+    let services: Vec<UnitName> = stop_first
+        .iter()
+        .filter(|u| u.as_str().ends_with(".service"))
+        .cloned()
+        .collect();
+    let sockets: Vec<&UnitSource> = live_sources
+        .iter()
+        .filter(|s| {
+            s.unit.as_str().ends_with(".socket")
+                && !observed.inactive_units.contains(&s.unit)
+                && !stop_first.contains(&s.unit)
+                && sources.iter().any(|n| n.unit == s.unit)
+        })
+        .collect();
+    for socket in sockets {
+        let Some(service) = socket_service(socket).filter(|s| services.contains(s)) else {
+            continue;
+        };
+        stop_first.push(socket.unit.clone());
+        let action = UnitAction {
+            unit: socket.unit.clone(),
+            op: UnitOp::Start,
+            reason: Reason::Activates { service },
+            with: None,
+        };
+        match actions.iter_mut().find(|a| a.unit == socket.unit) {
+            Some(a) => *a = action,
+            None => actions.push(action),
+        }
+    }
 }
 
 /// systemd stops a unit along with one it `Requires=` (or is bound to, or

@@ -73,6 +73,10 @@ pub enum Reason {
     /// listening socket, so a new one could not bind. The change applies
     /// at the socket's next start.
     SocketInUse { service: UnitName },
+    /// It activates a `stop-start` service: it is stopped first, so a
+    /// client cannot start the service again with its old definition
+    /// between the stop and the new files, and started after them.
+    Activates { service: UnitName },
     /// A drop-in for it is new or changed, in these sections.
     Dropin { name: String, sections: Vec<String> },
     /// A drop-in for it left the description: its file is removed.
@@ -129,6 +133,10 @@ impl fmt::Display for Reason {
             Reason::SocketInUse { service } => write!(
                 f,
                 "{service} runs and holds this socket: not restarted, the change applies at its next start"
+            ),
+            Reason::Activates { service } => write!(
+                f,
+                "activates {service}, which is stopped with its old definition: stopped first, started after"
             ),
             Reason::Dropin { name, sections } if sections.is_empty() => {
                 write!(f, "unit changed: drop-in {name}")

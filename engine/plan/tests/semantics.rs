@@ -263,6 +263,44 @@ fn stop_start_stops_with_the_old_definition_then_starts_what_stopped_with_it() {
 }
 
 #[test]
+fn a_stop_start_service_goes_down_with_its_socket_and_comes_up_after_it() {
+    let node = |exec: &str| {
+        format!(
+            r#"unit("echo.socket", #{{ Socket: #{{ ListenStream: "1234" }}, Install: #{{ WantedBy: "sockets.target" }} }}),
+            unit("echo.service", #{{ Service: #{{ ExecStart: "{exec}" }}, on_change: "stop-start" }}),"#
+        )
+    };
+    // The socket is stopped before the service (a client cannot activate
+    // the old definition again in between) and listens again before the
+    // service starts.
+    let p = switch(&node("/bin/a"), &node("/bin/b"), &[]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (s("echo.socket"), UnitOp::Stop),
+            (s("echo.service"), UnitOp::Stop),
+            (s("echo.socket"), UnitOp::Start),
+            (s("echo.service"), UnitOp::Start),
+        ]
+    );
+    assert_eq!(
+        p.units[0].reason,
+        Reason::Activates {
+            service: u("echo.service")
+        }
+    );
+    // A socket that does not listen is left alone.
+    let p = switch(&node("/bin/a"), &node("/bin/b"), &["echo.socket"]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (s("echo.service"), UnitOp::Stop),
+            (s("echo.service"), UnitOp::Start),
+        ]
+    );
+}
+
+#[test]
 fn a_socket_is_not_restarted_under_its_running_service() {
     let node = |port: &str| {
         format!(
