@@ -1,6 +1,7 @@
 //! Crash safety of the way back, on a real node: a switch fails (a start
 //! job, or a health check), and archy is killed with SIGKILL at each step
-//! of the rollback that follows; an `archy rollback` is killed midway. The
+//! of the rollback that follows; an `archy rollback` and an `archy ota
+//! apply` are killed midway, and random kills hit all of them. The
 //! next `archy recover` must finish the rollback: the node on the old
 //! generation, the failed one recorded failed and never committed, no temp
 //! file left. Needs root; see `support/node.rs`.
@@ -419,13 +420,24 @@ impl Rng {
     }
 }
 
+/// What a generation the random trial made shows on the node: the text
+/// of a description's config file, or the page of a release.
+#[derive(Debug, Clone)]
+enum Shows {
+    Conf(String),
+    Page(String),
+}
+
 /// Random kill points over a switch, a failing switch (start job, health
-/// check) and `archy rollback`: each trial kills archy after a random
+/// check), `archy rollback` and `archy ota apply` (a good release, and one
+/// that fails its health check): each trial kills archy after a random
 /// delay, recovers, and the node must be exactly on the old or the new
-/// generation (a failing one: the old). `ARCHY_KILL_TRIALS` sets how many
-/// (default 8), `ARCHY_KILL_SEED` the seed (printed).
+/// generation (a failing one: the old), with no release left pending.
+/// `ARCHY_KILL_TRIALS` sets how many (default 8), `ARCHY_KILL_SEED` the
+/// seed (printed).
 #[test]
 fn random_kills_end_in_the_old_or_the_new_generation() {
+    use support::releases::{self, Publisher};
     if !TestNode::available() {
         return;
     }
@@ -444,41 +456,69 @@ fn random_kills_end_in_the_old_or_the_new_generation() {
         });
     println!("random kill trial: {trials} trials, ARCHY_KILL_SEED={seed}");
     let mut rng = Rng(seed);
-    let n = ArchyNode::up("killrand");
-    let mut texts = std::collections::BTreeMap::new();
+    let publisher = Publisher::new();
+    let n = releases::node_with_mirrors("killrand", &publisher);
+    let mut shows = std::collections::BTreeMap::new();
     for text in ["K0", "K1"] {
         n.write(&description(text, ONESHOT));
         let o = n.archy(&["switch", "/etc/archy/node.rhai"]);
         assert!(o.status.success(), "{}", out(&o));
-        texts.insert(current(&n), text.to_string());
+        shows.insert(current(&n), Shows::Conf(text.to_string()));
     }
     for trial in 0..trials {
         let old = current(&n);
-        let kind = rng.below(4);
-        let delay = Duration::from_millis(rng.below(6000));
+        let kind = rng.below(6);
         let text = format!("K{}", trial + 2);
-        let (args, new_text, may_commit): (Vec<&str>, Option<String>, bool) = match kind {
+        // Releases rise with the trial, as anti-downgrade wants.
+        let version = format!("1.{}.0", trial + 1);
+        let mut delay_ms = 6000;
+        let (args, new_shows, may_commit): (Vec<String>, Option<Shows>, bool) = match kind {
             0 => {
                 n.write(&description(&text, ONESHOT));
                 (
-                    vec!["switch", "/etc/archy/node.rhai"],
-                    Some(text.clone()),
+                    vec!["switch".into(), "/etc/archy/node.rhai".into()],
+                    Some(Shows::Conf(text.clone())),
                     true,
                 )
             }
             1 => {
                 n.write(&description(&text, BAD_START));
-                (vec!["switch", "/etc/archy/node.rhai"], None, false)
+                (
+                    vec!["switch".into(), "/etc/archy/node.rhai".into()],
+                    None,
+                    false,
+                )
             }
             2 => {
                 n.write(&description(&text, BAD_HEALTH));
-                (vec!["switch", "/etc/archy/node.rhai"], None, false)
+                (
+                    vec!["switch".into(), "/etc/archy/node.rhai".into()],
+                    None,
+                    false,
+                )
             }
-            _ => (vec!["rollback"], None, true),
+            3 => (vec!["rollback".into()], None, true),
+            _ => {
+                // An OTA apply fetches, verifies and unpacks before its
+                // switch, and a bad release waits out its check: later
+                // kill points need a longer reach.
+                delay_ms = 12000;
+                let bad = kind == 5;
+                let name = format!("r{version}.tar.gz");
+                releases::publish(&n, &publisher.release(&version, bad), &name);
+                let page = format!("release {version}");
+                (
+                    releases::apply_args(&name)[1..].to_vec(),
+                    (!bad).then_some(Shows::Page(page)),
+                    !bad,
+                )
+            }
         };
+        let delay = Duration::from_millis(rng.below(delay_ms));
         let context =
             format!("trial {trial} (seed {seed}): {args:?} {text}, killed after {delay:?}");
-        archy_paused(&n, "", &args);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        archy_paused(&n, "", &argv);
         std::thread::sleep(delay);
         if running(&n) {
             n.node.exec(&[
@@ -501,15 +541,24 @@ fn random_kills_end_in_the_old_or_the_new_generation() {
                 "{context}: a failing generation was committed: {}",
                 out(&recovered)
             );
-            if let Some(t) = &new_text {
-                texts.insert(now.clone(), t.clone());
+            if let Some(s) = &new_shows {
+                shows.insert(now.clone(), s.clone());
             }
         }
-        let expect = texts
+        match shows
             .get(&now)
-            .unwrap_or_else(|| panic!("{context}: on {now}, which no trial made current"));
-        assert_eq!(conf(&n), format!("{expect}\n"), "{context}");
+            .unwrap_or_else(|| panic!("{context}: on {now}, which no trial made current"))
+        {
+            Shows::Conf(text) => assert_eq!(conf(&n), format!("{text}\n"), "{context}"),
+            Shows::Page(page) => assert_eq!(&releases::page(&n), page, "{context}"),
+        }
         assert_settled(&n, &context);
+        if kind >= 4 {
+            let status: Value =
+                serde_json::from_str(&n.node.exec_ok(&["archy", "ota", "status", "--json"]))
+                    .expect("ota status --json");
+            assert!(status["pending"].is_null(), "{context}: {status}");
+        }
         println!("{context}: on {now}");
     }
 }
