@@ -432,8 +432,19 @@ fn changed_unit(
     }
     if observed.inactive_units.contains(&after.unit) {
         let wanted = after.installed() && !after.refuses_manual_start();
+        // A rollback restarts rather than starts: "not running" was seen
+        // when the rollback planned, and a unit that was coming up then
+        // (a restart the interrupted switch asked for, which systemd
+        // finished after archy died) would take a start as done while it
+        // runs with the failed generation's files (a bind-mounted file
+        // keeps the old inode). A restart of a unit that is down starts it.
+        let op = if unit_type == "target" || after.refuses_manual_stop() {
+            UnitOp::Start
+        } else {
+            UnitOp::Restart
+        };
         return if wanted && observed.start_wanted {
-            UnitDecision::new(UnitOp::Start, reason)
+            UnitDecision::new(op, reason)
         } else {
             skip(Reason::NotRunning)
         };
