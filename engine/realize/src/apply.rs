@@ -638,6 +638,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// The unit of the new generation other than `unit` that wants `link`,
+    /// and what the link points to.
+    fn wanted_by_another(&self, link: &str, unit: &str) -> Result<Option<(String, String)>> {
+        for u in self.new.unit_sources() {
+            if u.is_dropin() || u.unit.as_str() == unit {
+                continue;
+            }
+            if let Some(to) = install::links_of_source(&u, self.new)?.remove(link) {
+                return Ok(Some((u.unit.to_string(), to)));
+            }
+        }
+        Ok(None)
+    }
+
     fn remove_link(&mut self, link: &str) -> Result<()> {
         let target = self.target(link);
         let is_link = fs::symlink_metadata(&target.host).is_ok_and(|m| m.file_type().is_symlink());
@@ -659,7 +673,12 @@ impl<'a> Session<'a> {
             self.links_of(&unit)
         };
         for link in links {
-            self.remove_link(&link)?;
+            match self.wanted_by_another(&link, &unit)? {
+                // One link two units want (a template's DefaultInstance=
+                // and its declared instance): handed over, not removed.
+                Some((owner, to)) => self.write_link(&link, &to, &owner)?,
+                None => self.remove_link(&link)?,
+            }
         }
         if self.release(&file.path)? {
             self.applied.unit_files_removed.push(unit);

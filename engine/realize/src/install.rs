@@ -92,6 +92,25 @@ pub(crate) fn links_of_source(
 ) -> Result<BTreeMap<String, String>> {
     use archy_graph::{Kind, Resource, ResourceKey};
     match &u.node.resource {
+        Resource::Unit(spec) if spec.name.is_template() => {
+            // A template's DefaultInstance= link is the declared
+            // instance's of that name when there is one: one owner per
+            // link, so removing either leaves the other's links alone.
+            let declared: Vec<String> = graph
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.resource {
+                    Resource::Instance(i) if i.template == spec.name => Some(i.unit()),
+                    _ => None,
+                })
+                .collect();
+            let mut out = links(spec)?;
+            out.retain(|link, _| {
+                let name = link.rsplit('/').next().unwrap_or_default();
+                !declared.iter().any(|d| d == name)
+            });
+            Ok(out)
+        }
         Resource::Unit(spec) => links(spec),
         Resource::Instance(i) => {
             let template = graph.get(&ResourceKey {

@@ -109,3 +109,36 @@ fn a_dropin_archy_did_not_write_is_refused_unless_adopted() {
     n.switch(Some(&g), &node("", false)).unwrap();
     assert_eq!(n.read(DROPIN), "[Service]\nEnvironment=MINE=1\n");
 }
+
+/// A template's `DefaultInstance=a` and a declared instance `a` want one
+/// link: the instance owns it while it is declared, and when it leaves,
+/// the template's own enablement keeps the link.
+#[test]
+fn a_default_instance_link_survives_its_declared_instance() {
+    let n = Node::new();
+    let node = |instances: &str| {
+        graph(&format!(
+            r#"[
+                unit("w@.service", #{{ Service: #{{ ExecStart: "/bin/w %i" }}, Install: #{{ WantedBy: "multi-user.target", DefaultInstance: "a" }} }}),
+                {instances}
+            ]"#
+        ))
+    };
+    let link = "/etc/systemd/system/multi-user.target.wants/w@a.service";
+    let g1 = node(r#"unit_instance("w@.service", "a"),"#);
+    n.switch(None, &g1).unwrap();
+    assert_eq!(
+        fs::read_link(n.at(link)).unwrap().to_string_lossy(),
+        "../w@.service"
+    );
+    assert!(n.realizer.drift(&g1).unwrap().is_empty());
+
+    let g2 = node("");
+    n.switch(Some(&g1), &g2).unwrap();
+    assert_eq!(
+        fs::read_link(n.at(link)).unwrap().to_string_lossy(),
+        "../w@.service"
+    );
+    let drift = n.realizer.drift(&g2).unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+}
