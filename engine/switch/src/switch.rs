@@ -378,7 +378,7 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let mut plan = plan_switch(
+        let observed = observe_all(
             self.realizer,
             Some(self.podman),
             Some(self.systemd),
@@ -386,11 +386,12 @@ impl Switcher<'_> {
             &new,
             self.adopt,
         )?;
+        let mut plan = archy_plan::plan(live.as_ref(), &new, &observed);
         if from == Some(to) && plan.is_empty() {
             // The generation that runs: nothing to write, but the units it
             // wants running that are not (stopped by hand) are started,
             // as a reconcile would.
-            let stopped = self.stopped_units(&new)?;
+            let stopped = self.stopped_units(&new, &observed.inactive_units)?;
             if stopped.is_empty() {
                 return Ok(Outcome::Unchanged { to });
             }
@@ -455,8 +456,14 @@ impl Switcher<'_> {
     }
 
     /// The units `graph` wants running that are not (stopped by hand), as
-    /// drift: one question to systemd for all of them.
-    fn stopped_units(&self, graph: &Graph) -> Result<Vec<archy_plan::Drift>, SwitchError> {
+    /// drift. Only those the plan saw down (`inactive`, from the same
+    /// generation) can be: they are asked again, for a failed condition,
+    /// and no question at all is asked when every unit runs.
+    fn stopped_units(
+        &self,
+        graph: &Graph,
+        inactive: &std::collections::BTreeSet<archy_systemd::UnitName>,
+    ) -> Result<Vec<archy_plan::Drift>, SwitchError> {
         use archy_units::GraphUnits as _;
         let refuses: std::collections::BTreeSet<String> = graph
             .unit_sources()
@@ -470,7 +477,7 @@ impl Switcher<'_> {
             .collect();
         let units: Vec<_> = crate::drift::units_that_run(graph)
             .into_iter()
-            .filter(|u| !refuses.contains(u.as_str()))
+            .filter(|u| !refuses.contains(u.as_str()) && inactive.contains(u))
             .collect();
         if units.is_empty() {
             return Ok(Vec::new());

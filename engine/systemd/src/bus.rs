@@ -99,7 +99,16 @@ impl SystemdBus {
         let connected = zbus::block_on(async {
             let connect = async {
                 let conn = zbus::connection::Builder::address(address).build().await?;
-                let manager = Proxy::new(&conn, SYSTEMD, MANAGER_PATH, MANAGER).await?;
+                // No property cache: zbus would fetch every property of
+                // the manager (GetAll) and watch them on the first read,
+                // when archy reads one (Version) once.
+                let manager: Proxy<'static> = zbus::proxy::Builder::new(&conn)
+                    .destination(SYSTEMD)
+                    .path(MANAGER_PATH)
+                    .interface(MANAGER)
+                    .cache_properties(zbus::proxy::CacheProperties::No)
+                    .build()
+                    .await?;
                 // Both also prove that systemd is on the bus.
                 let version: String = manager.get_property("Version").await?;
                 if let Err(e) = manager.call_method("Subscribe", &()).await
