@@ -68,24 +68,14 @@ fn timed(n: &ArchyNode, args: &[&str]) -> (Duration, String, String) {
     (wall, stdout, stderr)
 }
 
-/// The "waiting for systemd" figure from the timing log, in ms.
-fn systemd_ms(stderr: &str) -> f64 {
+/// The figure in ms that follows `label` in the timing log (0 when the
+/// binary does not log it): `" ms in all, "` is the time spent waiting
+/// for systemd's jobs, `"health gate: "` the gate's.
+fn logged_ms(stderr: &str, label: &str) -> f64 {
     stderr
         .lines()
         .find_map(|l| {
-            let tail = l.split(" ms in all, ").nth(1)?;
-            tail.split(" ms").next()?.trim().parse().ok()
-        })
-        .unwrap_or(0.0)
-}
-
-/// The health gate's figure from the timing log, in ms (0 when the binary
-/// does not log it).
-fn gate_ms(stderr: &str) -> f64 {
-    stderr
-        .lines()
-        .find_map(|l| {
-            let tail = l.split("health gate: ").nth(1)?;
+            let tail = l.split(label).nth(1)?;
             tail.split(" ms").next()?.trim().parse().ok()
         })
         .unwrap_or(0.0)
@@ -137,8 +127,8 @@ fn bench(services: usize, bin: Option<&str>) {
     for run in 0..RUNS {
         n.write(&node_text(services, run + 2));
         let (wall, stdout, stderr) = timed(&n, &["switch", "/etc/archy/node.rhai"]);
-        let waited = Duration::from_secs_f64(systemd_ms(&stderr) / 1e3);
-        let gate = Duration::from_secs_f64(gate_ms(&stderr) / 1e3);
+        let waited = Duration::from_secs_f64(logged_ms(&stderr, " ms in all, ") / 1e3);
+        let gate = Duration::from_secs_f64(logged_ms(&stderr, "health gate: ") / 1e3);
         walls.push(wall);
         gates.push(gate);
         own.push(
