@@ -52,32 +52,27 @@ const JOURNAL_LINES: u32 = 15;
 /// here (its start job said what there was to say).
 pub fn dead_units(units: &[UnitName], systemd: &dyn ServiceManager) -> Vec<DeadUnit> {
     let started = Instant::now();
-    let mut watched: Vec<(UnitName, u32)> = Vec::new();
     let mut dead = Vec::new();
-    for unit in units {
-        let Ok(state) = systemd.unit_state(unit) else {
-            continue;
-        };
-        if let Some(why) = died(&state, None) {
-            dead.push(report(unit, why, systemd));
-        } else if !(state.is_active() && settled_before(state.active_since_us)) {
-            watched.push((unit.clone(), state.n_restarts));
-        }
-    }
-    while !watched.is_empty() && started.elapsed() < SETTLE {
-        std::thread::sleep(POLL);
+    // Each unit with the restart count first seen (`None`: not seen yet).
+    let mut watched: Vec<(UnitName, Option<u32>)> =
+        units.iter().map(|u| (u.clone(), None)).collect();
+    loop {
         let mut still = Vec::new();
         for (unit, restarts) in watched {
             let Ok(state) = systemd.unit_state(&unit) else {
                 continue;
             };
-            if let Some(why) = died(&state, Some(restarts)) {
+            if let Some(why) = died(&state, restarts) {
                 dead.push(report(&unit, why, systemd));
             } else if !(state.is_active() && settled_before(state.active_since_us)) {
-                still.push((unit, restarts));
+                still.push((unit, Some(restarts.unwrap_or(state.n_restarts))));
             }
         }
         watched = still;
+        if watched.is_empty() || started.elapsed() >= SETTLE {
+            break;
+        }
+        std::thread::sleep(POLL);
     }
     dead.sort_by(|a, b| a.unit.cmp(&b.unit));
     dead
