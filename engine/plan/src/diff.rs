@@ -342,7 +342,7 @@ fn removed(o: &Node) -> Change {
 
 /// The references whose hash differs between the generations (or that
 /// are new to the unit), in the unit's order.
-fn changed_references<'n>(
+pub(crate) fn changed_references<'n>(
     o: &Node,
     n: &'n Node,
     live: &Graph,

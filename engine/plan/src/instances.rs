@@ -17,7 +17,7 @@ use archy_graph::resource::OnChange;
 use archy_graph::{Graph, ResourceKey};
 use archy_units::UnitSource;
 
-use crate::diff::Observed;
+use crate::diff::{Observed, changed_references};
 use crate::drift::Drift;
 use crate::plan::{Change, ChangeOp, Plan, Reason, UnitAction, UnitOp};
 use crate::repair::stronger;
@@ -81,8 +81,8 @@ pub(crate) fn plan_dropins(
                 let sections = d.changed_sections(o);
                 if !sections.is_empty() {
                     Reason::Dropin { name, sections }
-                } else if let Some(what) = changed_reference(o, d, live, new) {
-                    Reason::Reads { what }
+                } else if let Some(r) = changed_references(o.node, d.node, live, new).first() {
+                    Reason::Reads { what: r.id.clone() }
                 } else {
                     // Only cosmetic keys: the file is written, nothing restarts.
                     continue;
@@ -222,19 +222,6 @@ fn template_of(unit: &UnitName) -> String {
         (Some((prefix, _)), Some((_, ty))) => format!("{prefix}@.{ty}"),
         _ => String::new(),
     }
-}
-
-/// The first reference of `n` whose hash differs between the generations.
-fn changed_reference(o: &UnitSource, n: &UnitSource, live: &Graph, new: &Graph) -> Option<String> {
-    n.node
-        .refs
-        .iter()
-        .find(|r| {
-            let before = live.get(r).map(|x| x.hash);
-            let after = new.get(r).map(|x| x.hash);
-            before != after || !o.node.refs.contains(r)
-        })
-        .map(|r| r.id.clone())
 }
 
 #[cfg(test)]
