@@ -378,7 +378,7 @@ impl Switcher<'_> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
-        let observed = observe_all(
+        let mut observed = observe_all(
             self.realizer,
             Some(self.podman),
             Some(self.systemd),
@@ -395,7 +395,8 @@ impl Switcher<'_> {
             if stopped.is_empty() {
                 return Ok(Outcome::Unchanged { to });
             }
-            let mut observed = self.observe(&new, self.adopt)?;
+            // What the node has was just observed: only the stopped units
+            // are added.
             observed.drift = stopped;
             plan = archy_plan::plan(live.as_ref(), &new, &observed);
         }
@@ -468,11 +469,7 @@ impl Switcher<'_> {
         let refuses: std::collections::BTreeSet<String> = graph
             .unit_sources()
             .iter()
-            .filter(|u| {
-                archy_units::units::section_values(&u.sections, "Unit", "RefuseManualStart")
-                    .first()
-                    .is_some_and(|v| matches!(*v, "yes" | "true" | "on" | "1"))
-            })
+            .filter(|u| u.refuses_manual_start())
             .map(|u| u.unit.to_string())
             .collect();
         let units: Vec<_> = crate::drift::units_that_run(graph)
