@@ -120,6 +120,19 @@ pub enum StoreError {
     )]
     SourceChanged { path: PathBuf },
 
+    /// Software whose bytes are not what its author declared: nothing was
+    /// stored.
+    #[error(
+        "{} hashes to {actual}, but the node declares {declared}; nothing was stored. \
+         Check the source, or declare the right hash (`archy hash file` prints a file's)",
+        path.display()
+    )]
+    HashMismatch {
+        path: PathBuf,
+        declared: String,
+        actual: String,
+    },
+
     /// A record of the state dir was written by a newer archy.
     #[error(transparent)]
     NewerFormat(#[from] NewerFormat),

@@ -86,6 +86,18 @@ impl StateDir {
         self.path.join("store")
     }
 
+    /// Software trees laid out from their store objects, one folder per
+    /// tree hash (`trees/<hash>`): what a `tree()` path links to.
+    pub fn trees(&self) -> PathBuf {
+        self.path.join("trees")
+    }
+
+    /// Downloads of software in progress (`downloads/`), resumed by the
+    /// next build.
+    pub fn downloads(&self) -> PathBuf {
+        self.path.join("downloads")
+    }
+
     /// The generation records (`generations/`).
     pub fn generations(&self) -> PathBuf {
         self.path.join("generations")

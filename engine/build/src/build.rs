@@ -16,6 +16,7 @@ use archy_store::{
 };
 
 use crate::error::BuildError;
+use crate::software::{Origin, store_software};
 use crate::objects::{
     build_contexts, context_file_object_name, context_object_name, file_blobs, graph_object_name,
     resource_object_name,
@@ -62,6 +63,16 @@ impl BuildReport {
 ///
 /// The caller holds the [`StateLock`](archy_store::StateLock).
 pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, BuildError> {
+    build_with(store, graph, source, &Origin::default())
+}
+
+/// [`build`], fetching the software the store lacks from `origin`.
+pub fn build_with(
+    store: &Store,
+    graph: &Graph,
+    source: &str,
+    origin: &Origin,
+) -> Result<BuildReport, BuildError> {
     let root = graph.root.to_string();
     let existing = store
         .generations()?
@@ -72,6 +83,13 @@ pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, 
         })
         .find(|record| record.root == root);
     let mut writer = ObjectWriter::new(store);
+    // Software first: a build whose software does not match its declared
+    // hash writes nothing else.
+    let software = store_software(store, graph, origin)?;
+    writer.written += software.written;
+    writer.present += software.present;
+    writer.bytes += software.bytes;
+    writer.objects.extend(software.objects);
 
     for (id, text) in file_blobs(graph)? {
         writer.insert(id.name(), text.as_bytes(), &id.digest(), || {

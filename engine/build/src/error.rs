@@ -13,6 +13,10 @@ pub enum BuildError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    /// Software could not be fetched or did not match its declared hash.
+    #[error(transparent)]
+    Software(#[from] crate::software::SoftwareError),
+
     /// A file's content is not among the graph's blobs: the graph was not
     /// made by the evaluator, or the evaluator lost a text.
     #[error("the graph has no text for {key} (content {digest}); this is a bug in archy")]

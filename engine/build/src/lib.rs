@@ -12,8 +12,9 @@ mod context;
 mod error;
 mod load;
 pub mod objects;
+pub mod software;
 
-pub use build::{BuildReport, build, facts_json};
+pub use build::{BuildReport, build, build_with, facts_json};
 pub use context::write_context;
 pub use error::{BuildError, LoadError};
 pub use load::{LoadedGeneration, load, loaded_span};

@@ -92,6 +92,7 @@ pub fn load(store: &Store, number: u64) -> Result<LoadedGeneration, LoadError> {
         nodes,
         blobs,
         contexts,
+        sources: BTreeMap::new(),
     };
     if upgraded {
         // Built by an older archy: hashed again with today's encoding, so

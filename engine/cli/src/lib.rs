@@ -170,6 +170,11 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::store::StoreCommand,
     },
+    /// The hash to declare software by: `archy hash file F`, `archy hash tree DIR`.
+    Hash {
+        #[command(subcommand)]
+        command: commands::hash::HashCommand,
+    },
 }
 
 /// Runs the parsed command line and returns the process's exit code.

@@ -139,6 +139,7 @@ fn evaluate_here(
         problems: Default::default(),
         blobs: Default::default(),
         contexts: Default::default(),
+        software: Default::default(),
         inner: Default::default(),
         invalid: Default::default(),
         instances: Default::default(),
@@ -196,6 +197,7 @@ fn evaluate_here(
     collect(&end, result, &state, &mut decl, &mut problems);
     decl.blobs = std::mem::take(&mut *state.blobs.borrow_mut());
     decl.contexts = std::mem::take(&mut *state.contexts.borrow_mut());
+    decl.sources = std::mem::take(&mut *state.software.borrow_mut());
     decl.facts = host.used();
     decl.invalid = std::mem::take(&mut *state.invalid.borrow_mut());
     // The whole-graph checks run even when constructors found problems, so

@@ -29,6 +29,8 @@ pub struct Declarations {
     pub contexts: BTreeMap<Digest, Arc<BuildContext>>,
     /// The host facts the evaluation read.
     pub facts: BTreeMap<String, Fact>,
+    /// Where each artifact's and tree's bytes come from, as written.
+    pub sources: BTreeMap<ResourceKey, String>,
     /// Resources whose constructor already reported a problem: a reference
     /// to one of them is not reported again as undeclared.
     pub invalid: BTreeSet<ResourceKey>,
@@ -57,6 +59,12 @@ pub struct Graph {
     /// digest. Like `blobs`, no part of any hash (the container's `tree`
     /// field is), but what a switch needs to build the image.
     pub contexts: BTreeMap<Digest, Arc<BuildContext>>,
+    /// Where each artifact's and tree's bytes come from (a file beside the
+    /// node description, or a URL), as the author wrote it. No part of any
+    /// hash: software is named by its declared hash, so the same bytes from
+    /// elsewhere restart nothing. Empty in a generation loaded from the
+    /// store, whose software is in the store already.
+    pub sources: BTreeMap<ResourceKey, String>,
 }
 
 impl Graph {
@@ -169,13 +177,12 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
         problems.sort_by(|a, b| a.at.cmp(&b.at));
         return Err(problems);
     }
-    Ok(hash_all(
-        by_key,
-        refs,
-        decl.blobs,
-        decl.contexts,
-        decl.facts,
-    ))
+    let mut graph = hash_all(by_key, refs, decl.blobs, decl.contexts, decl.facts);
+    graph.sources = decl.sources;
+    graph
+        .sources
+        .retain(|k, _| graph.nodes.binary_search_by(|n| n.key.cmp(k)).is_ok());
+    Ok(graph)
 }
 
 fn unique_keys(
@@ -206,12 +213,12 @@ fn in_source_order(by_key: &BTreeMap<ResourceKey, Declared>) -> Vec<(&ResourceKe
     all
 }
 
-/// A file and a directory cannot claim one path, and nothing can be
-/// declared inside a file.
+/// A file, a directory, an artifact or a tree cannot claim one path, and
+/// nothing can be declared inside a file, an artifact or a tree.
 fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Problem>) {
     let mut paths: BTreeMap<&str, (&Declared, Kind)> = BTreeMap::new();
     for (key, d) in in_source_order(by_key) {
-        if !matches!(key.kind, Kind::File | Kind::Dir) {
+        if !is_path_kind(key.kind) {
             continue;
         }
         if let Some((first, kind)) = paths.get(key.id.as_str()) {
@@ -221,7 +228,7 @@ fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Prob
                     format!("{key} claims a path already declared as a {kind}"),
                 )
                 .also(&first.at, "first declared here")
-                .hint("a path can be a file or a directory, not both"),
+                .hint("a path can be declared once: a file, a directory, an artifact or a tree"),
             );
         } else {
             paths.insert(&key.id, (d, key.kind));
@@ -232,17 +239,28 @@ fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Prob
     let sorted: Vec<_> = paths.iter().collect();
     for pair in sorted.windows(2) {
         let ((p, (d, k)), (q, (e, _))) = (pair[0], pair[1]);
-        if *k == Kind::File && q.starts_with(p) && q.as_bytes().get(p.len()) == Some(&b'/') {
+        let whole = matches!(k, Kind::File | Kind::Artifact | Kind::Tree);
+        if whole && q.starts_with(p) && q.as_bytes().get(p.len()) == Some(&b'/') {
+            let hint = if *k == Kind::Tree {
+                "a tree is replaced whole: put the file into the tree's source, or move it"
+            } else {
+                "make the outer path a dir(...) or move one of them"
+            };
             problems.push(
                 Problem::at(
                     &e.at,
-                    format!("{q} lies inside {p}, which is declared as a file"),
+                    format!("{q} lies inside {p}, which is declared as a{} {k}", if *k == Kind::Artifact { "n" } else { "" }),
                 )
-                .also(&d.at, "the file is declared here")
-                .hint("make the outer path a dir(...) or move one of them"),
+                .also(&d.at, format!("the {k} is declared here"))
+                .hint(hint),
             );
         }
     }
+}
+
+/// The kinds that claim a path of the node's file system.
+fn is_path_kind(kind: Kind) -> bool {
+    matches!(kind, Kind::File | Kind::Dir | Kind::Artifact | Kind::Tree)
 }
 
 /// The systemd unit a podman resource becomes through Quadlet.
@@ -455,7 +473,8 @@ fn check_ids(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Proble
     }
 }
 
-/// Managed file paths, for finding the files a unit or container reads.
+/// Managed file paths (files, artifacts, trees), for finding what a unit
+/// or container reads.
 struct FileIndex<'a> {
     files: BTreeMap<&'a str, &'a ResourceKey>,
 }
@@ -464,23 +483,34 @@ impl<'a> FileIndex<'a> {
     fn new(by_key: &'a BTreeMap<ResourceKey, Declared>) -> Self {
         let files = by_key
             .keys()
-            .filter(|k| k.kind == Kind::File)
+            .filter(|k| matches!(k.kind, Kind::File | Kind::Artifact | Kind::Tree))
             .map(|k| (k.id.as_str(), k))
             .collect();
         FileIndex { files }
     }
 
-    /// The files at `path` or below it.
+    /// The files at `path` or below it, and the tree `path` lies in.
     fn within(&self, path: &str) -> Vec<ResourceKey> {
         let dir = path.trim_end_matches('/');
-        self.files
+        let mut found: Vec<ResourceKey> = self
+            .files
             .range(dir..)
             .take_while(|(p, _)| p.starts_with(dir))
             .filter(|(p, _)| {
                 p.len() == dir.len() || p.as_bytes()[dir.len()] == b'/' || dir.is_empty()
             })
             .map(|(_, k)| (*k).clone())
-            .collect()
+            .collect();
+        // `/srv/ui/index.html` is read from the tree at `/srv/ui`.
+        let mut at = dir;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            if let Some(k) = self.files.get(parent).filter(|k| k.kind == Kind::Tree) {
+                found.push((*k).clone());
+                break;
+            }
+            at = parent;
+        }
+        found
     }
 
     /// As [`FileIndex::mentioned_in`], leaving out the paths with a
@@ -741,5 +771,6 @@ fn hash_all(
         nodes,
         blobs,
         contexts,
+        sources: BTreeMap::new(),
     }
 }

@@ -74,6 +74,9 @@ impl Serialize for NodeJson<'_> {
             Value::Array(node.refs.iter().map(|r| json!(r.to_string())).collect()),
         ));
         fields.push(("at".into(), json!(node.at.to_string())));
+        if let Some(source) = graph.sources.get(&node.key) {
+            fields.push(("source".into(), json!(source)));
+        }
         // The text, borrowed from the graph, in its sorted place.
         let text = match &node.resource {
             Resource::File(f) => graph.blobs.get(&f.content),

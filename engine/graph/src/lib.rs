@@ -20,6 +20,7 @@ pub mod names;
 pub mod problem;
 pub mod quantity;
 pub mod resource;
+pub mod tree;
 
 /// One digest type for the whole engine: the store names objects with the
 /// same digests the graph names resources and blobs with.

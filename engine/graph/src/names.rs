@@ -324,6 +324,8 @@ impl Mode {
     pub const FILE: Mode = Mode(0o644);
     pub const DIR: Mode = Mode(0o755);
     pub const SECRET: Mode = Mode(0o600);
+    /// A program in the store: read and run by all, written by none.
+    pub const PROGRAM: Mode = Mode(0o555);
 
     pub fn bits(self) -> u32 {
         self.0

@@ -328,6 +328,96 @@ pub struct HealthSpec {
     pub within: Millis,
 }
 
+/// The hash software is declared by: blake3 (the store's own digest) or
+/// sha256 (what upstream projects publish in their `SHA256SUMS`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentHash {
+    Blake3(Digest),
+    /// 64 lowercase hex digits, checked by the evaluator.
+    Sha256(String),
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContentHash::Blake3(d) => write!(f, "blake3:{d}"),
+            ContentHash::Sha256(h) => write!(f, "sha256:{h}"),
+        }
+    }
+}
+
+/// How an artifact reaches its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// A symlink into the store, switched by one rename: the object is
+    /// root's and read-only (0444, or 0555 for a program).
+    Link,
+    /// A copy placed by rename: for what a symlink cannot be (a program
+    /// with its own owner or mode, one that resolves its own path, a file
+    /// whose inode must carry attributes such as file capabilities).
+    Copy,
+}
+
+/// One file of software by its hash: a binary, a script, a tarball
+/// (`artifact(path, #{ source, blake3 })`). Where the bytes come from is
+/// not part of the hash (the graph's `sources` says): the same bytes from
+/// another mirror are the same software and restart nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactSpec {
+    pub path: AbsPath,
+    pub hash: ContentHash,
+    pub mode: Mode,
+    pub owner: Option<AccountName>,
+    pub group: Option<AccountName>,
+    pub place: Placement,
+}
+
+impl ArtifactSpec {
+    /// Whether the file is a program (any execute bit).
+    pub fn executable(&self) -> bool {
+        self.mode.bits() & 0o111 != 0
+    }
+
+    /// The name its bytes are stored under: the file's name, the sha256
+    /// it was declared by (so it can be found again by that), and `+x`
+    /// for a program (stored runnable, 0555), so that the same bytes as a
+    /// program and as data are two objects with the right mode each.
+    pub fn object_name(&self) -> String {
+        let base = clean_object_name(self.path.file_name());
+        let sha = match &self.hash {
+            ContentHash::Sha256(h) => format!(".sha256-{h}"),
+            ContentHash::Blake3(_) => String::new(),
+        };
+        software_object_name(&format!("{base}{sha}"), self.executable())
+    }
+}
+
+/// The name a file of software (an artifact's, or one of a tree's) is
+/// stored under: `base`, with `+x` for a program. Never empty.
+pub fn software_object_name(base: &str, executable: bool) -> String {
+    let base = if base.is_empty() { "file" } else { base };
+    if executable {
+        format!("{base}+x")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The name every tree manifest is stored under, so that a tree is found
+/// from its hash alone.
+pub const TREE_OBJECT_NAME: &str = "tree";
+
+/// A directory tree of software (a web UI's files) by the blake3 of its
+/// normalized manifest (`tree(path, #{ source, blake3 })`): `path` becomes
+/// a symlink to the tree in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeSpec {
+    pub path: AbsPath,
+    pub manifest: Digest,
+}
+
 /// Every kind of resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -344,6 +434,10 @@ pub enum Resource {
     Health(HealthSpec),
     Instance(InstanceSpec),
     Dropin(DropinSpec),
+    // Appended: postcard encodes a variant by its index, so the kinds
+    // before keep their encoding (and every existing hash).
+    Artifact(ArtifactSpec),
+    Tree(TreeSpec),
 }
 
 /// The kinds, in the order the graph lists them.
@@ -362,10 +456,12 @@ pub enum Kind {
     Health,
     Instance,
     Dropin,
+    Artifact,
+    Tree,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Group,
         Kind::User,
         Kind::Dir,
@@ -378,6 +474,8 @@ impl Kind {
         Kind::Health,
         Kind::Instance,
         Kind::Dropin,
+        Kind::Artifact,
+        Kind::Tree,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -394,6 +492,8 @@ impl Kind {
             Kind::Health => "health",
             Kind::Instance => "instance",
             Kind::Dropin => "dropin",
+            Kind::Artifact => "artifact",
+            Kind::Tree => "tree",
         }
     }
 }
@@ -445,6 +545,8 @@ impl Resource {
             Resource::Health(_) => Kind::Health,
             Resource::Instance(_) => Kind::Instance,
             Resource::Dropin(_) => Kind::Dropin,
+            Resource::Artifact(_) => Kind::Artifact,
+            Resource::Tree(_) => Kind::Tree,
         }
     }
 
@@ -462,6 +564,8 @@ impl Resource {
             Resource::Health(h) => h.probe.id(),
             Resource::Instance(i) => i.unit(),
             Resource::Dropin(d) => d.path(),
+            Resource::Artifact(a) => a.path.to_string(),
+            Resource::Tree(t) => t.path.to_string(),
         }
     }
 
@@ -482,6 +586,8 @@ impl Resource {
                 _ => "health".to_string(),
             },
             Resource::Dropin(d) => format!("{}.d-{}.dropin", d.unit, d.name),
+            Resource::Artifact(a) => format!("{}.artifact", a.path.file_name()),
+            Resource::Tree(t) => format!("{}.tree-resource", t.path.file_name()),
             other => format!("{}.{}", other.id(), other.kind()),
         };
         clean_object_name(&raw)

@@ -18,7 +18,24 @@ impl Session<'_> {
     /// [`Session::build`], recording `name` as where the description came
     /// from (an OTA release names itself rather than its unpacked folder).
     pub(crate) fn build_as(&self, source: &Source, name: &str) -> Result<BuildReport, NodeError> {
+        self.build_from(source, name, &[])
+    }
+
+    /// [`Session::build_as`], fetching software after `mirrors` (a
+    /// release's mirrors, which keep it by hash).
+    pub(crate) fn build_from(
+        &self,
+        source: &Source,
+        name: &str,
+        mirrors: &[String],
+    ) -> Result<BuildReport, NodeError> {
         let evaluation = evaluate::evaluate(source, self.state_dir(), self.node.eval_limits())?;
-        Ok(archy_build::build(&self.store, &evaluation.graph, name)?)
+        let origin = crate::software::origin(&source.node, mirrors);
+        Ok(archy_build::build_with(
+            &self.store,
+            &evaluation.graph,
+            name,
+            &origin,
+        )?)
     }
 }

@@ -164,6 +164,8 @@ pub enum NodeError {
     KeyExists(PathBuf),
     #[error("the channel {0:?} is not a plain name")]
     BadChannel(String),
+    #[error("{}: {why}", path.display())]
+    Tree { path: PathBuf, why: String },
     #[error("cannot {what} {}: {source}", .path.display())]
     Io {
         what: &'static str,

@@ -63,6 +63,7 @@ impl From<&NodeError> for Exit {
         match err {
             NodeError::Store(e) => e.into(),
             NodeError::Build(BuildError::Store(e)) => e.into(),
+            NodeError::Build(BuildError::Software(e)) if e.is_input() => Exit::Input,
             NodeError::Switch(e) => e.as_ref().into(),
             NodeError::Rotations(RotationsError::Malformed { .. }) => Exit::Input,
             NodeError::Rotations(RotationsError::Newer(_)) => Exit::System,
@@ -90,7 +91,8 @@ impl From<&NodeError> for Exit {
             | NodeError::SigningKey(_)
             | NodeError::Pack(_)
             | NodeError::KeyExists(_)
-            | NodeError::BadChannel(_) => Exit::Input,
+            | NodeError::BadChannel(_)
+            | NodeError::Tree { .. } => Exit::Input,
             NodeError::Build(_)
             | NodeError::Rotations(_)
             | NodeError::Current { .. }

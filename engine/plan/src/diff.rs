@@ -49,7 +49,16 @@ pub struct Observed {
 }
 
 /// The order changes are applied in: accounts before the files they own.
-const CHANGE_KINDS: [Kind; 5] = [Kind::Group, Kind::User, Kind::Dir, Kind::Secret, Kind::File];
+/// Software comes after files: a program's config is in place before it.
+const CHANGE_KINDS: [Kind; 7] = [
+    Kind::Group,
+    Kind::User,
+    Kind::Dir,
+    Kind::Secret,
+    Kind::File,
+    Kind::Artifact,
+    Kind::Tree,
+];
 
 /// Plans the switch from `live` (none on a node archy never switched) to
 /// `new`.
@@ -187,7 +196,8 @@ pub(crate) fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
 }
 
 fn created(n: &Node, observed: &Observed) -> Change {
-    let in_the_way = n.key.kind == Kind::File && observed.unowned.contains(&n.key.id);
+    let in_the_way = matches!(n.key.kind, Kind::File | Kind::Artifact | Kind::Tree)
+        && observed.unowned.contains(&n.key.id);
     match (in_the_way, observed.adopt, n.key.kind) {
         (true, false, _) => change(n, ChangeOp::Refuse, Reason::NotOwned),
         (true, true, _) => change(n, ChangeOp::Create, Reason::Adopted),
@@ -268,6 +278,24 @@ fn changed(o: &Node, n: &Node, old: &Nodes, now: &Nodes) -> Change {
             let what = metadata_change((a.mode, &a.owner, &a.group), (b.mode, &b.owner, &b.group));
             change(n, ChangeOp::Chmod, Reason::Metadata { what })
         }
+        (Resource::Artifact(a), Resource::Artifact(b)) if a.hash != b.hash => change(
+            n,
+            ChangeOp::Update,
+            Reason::Metadata {
+                what: format!("new software: {} -> {}", short(&a.hash), short(&b.hash)),
+            },
+        ),
+        (Resource::Tree(a), Resource::Tree(b)) if a.manifest != b.manifest => change(
+            n,
+            ChangeOp::Update,
+            Reason::Metadata {
+                what: format!(
+                    "new tree: blake3:{} -> blake3:{}",
+                    &a.manifest.to_string()[..12],
+                    &b.manifest.to_string()[..12]
+                ),
+            },
+        ),
         (Resource::Secret(a), Resource::Secret(b))
             if a.version != b.version || a.length != b.length =>
         {
@@ -286,6 +314,13 @@ fn changed(o: &Node, n: &Node, old: &Nodes, now: &Nodes) -> Change {
             },
         ),
     }
+}
+
+/// A declared hash, shortened for the plan: `blake3:0123456789ab`.
+fn short(hash: &archy_graph::resource::ContentHash) -> String {
+    let text = hash.to_string();
+    let (algo, hex) = text.split_once(':').unwrap_or(("", &text));
+    format!("{algo}:{}", &hex[..hex.len().min(12)])
 }
 
 /// The first of `derives` whose hash differs between the generations.
@@ -332,7 +367,7 @@ fn metadata_change(a: Meta, b: Meta) -> String {
 fn removed(o: &Node) -> Change {
     let disposable = matches!(&o.resource, Resource::Dir(d) if d.disposable);
     match o.key.kind {
-        Kind::File => change(o, ChangeOp::Remove, Reason::Removed),
+        Kind::File | Kind::Artifact | Kind::Tree => change(o, ChangeOp::Remove, Reason::Removed),
         Kind::Dir if disposable => change(o, ChangeOp::Remove, Reason::Removed),
         // Directories, secrets and accounts hold data or own files: a
         // switch never deletes them.
@@ -360,7 +395,7 @@ pub(crate) fn changed_references<'n>(
 
 /// Whether `r` is a file or directory at or below one of `triggers`.
 fn is_reload_trigger(r: &ResourceKey, triggers: &[archy_graph::names::AbsPath]) -> bool {
-    matches!(r.kind, Kind::File | Kind::Dir)
+    matches!(r.kind, Kind::File | Kind::Dir | Kind::Artifact | Kind::Tree)
         && triggers.iter().any(|t| {
             let t = t.as_str().trim_end_matches('/');
             r.id == t

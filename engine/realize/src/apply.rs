@@ -49,15 +49,15 @@ pub(crate) fn apply(r: &Realizer, new: &Graph, plan: &Plan) -> Result<Applied> {
     Ok(s.applied)
 }
 
-struct Session<'a> {
-    root: &'a Path,
-    state_dir: &'a StateDir,
-    new: &'a Graph,
-    record: Record,
+pub(crate) struct Session<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) state_dir: &'a StateDir,
+    pub(crate) new: &'a Graph,
+    pub(crate) record: Record,
     /// The root's account tables, read when first needed after the last
     /// account was created.
-    accounts: Option<Accounts>,
-    applied: Applied,
+    pub(crate) accounts: Option<Accounts>,
+    pub(crate) applied: Applied,
 }
 
 /// `/etc/x` -> `etc%2Fx`: the file name of an adopted path's backup.
@@ -95,12 +95,12 @@ impl<'a> Session<'a> {
         Ok(self.accounts.get_or_insert_with(Accounts::default))
     }
 
-    fn ids(&mut self, owner: Option<&str>, group: Option<&str>, path: &str) -> Result<(u32, u32)> {
+    pub(crate) fn ids(&mut self, owner: Option<&str>, group: Option<&str>, path: &str) -> Result<(u32, u32)> {
         let accounts = self.accounts()?;
         Ok((accounts.uid(owner, path)?, accounts.gid(group, path)?))
     }
 
-    fn target(&self, node_path: &str) -> Target {
+    pub(crate) fn target(&self, node_path: &str) -> Target {
         fsops::locate(self.root, node_path)
     }
 
@@ -178,7 +178,7 @@ impl<'a> Session<'a> {
 
     /// Lets go of an owned file or link: its backup back in place if it
     /// was adopted, else removed. Returns false when it was not archy's.
-    fn release(&mut self, node_path: &str) -> Result<bool> {
+    pub(crate) fn release(&mut self, node_path: &str) -> Result<bool> {
         let Some(entry) = self.record.paths.get(node_path).cloned() else {
             return Ok(false);
         };
@@ -231,7 +231,7 @@ impl<'a> Session<'a> {
             (ChangeOp::Keep, Kind::Secret) => self.applied.secrets_kept.push(id.clone()),
             (ChangeOp::Keep, _) => self.applied.kept.push(id.clone()),
             (ChangeOp::Refuse, _) => {}
-            (ChangeOp::Remove, Kind::File) => {
+            (ChangeOp::Remove, Kind::File | Kind::Artifact | Kind::Tree) => {
                 if !self.release(id)? && fsops::exists(&self.target(id).host) {
                     // Not archy's: it stays exactly as it is.
                     self.applied.kept.push(id.clone());
@@ -246,6 +246,8 @@ impl<'a> Session<'a> {
                 Resource::Secret(sec) => self.secret(sec, op, &c.reason)?,
                 Resource::File(f) if op == ChangeOp::Chmod => self.chmod_file(f)?,
                 Resource::File(f) => self.write_file(f, c.reason == Reason::Adopted)?,
+                Resource::Artifact(a) => self.install_artifact(a, c.reason == Reason::Adopted)?,
+                Resource::Tree(t) => self.install_tree(t, c.reason == Reason::Adopted)?,
                 // Units are written from `unit_files_changed`; podman
                 // resources and health checks are not the realizer's.
                 _ => {}
@@ -465,7 +467,7 @@ impl<'a> Session<'a> {
     /// Claims `node_path` for writing: already archy's, free (recorded
     /// first), or, with `adopt`, backed up first. Anything else refuses.
     /// True when the path was free and is newly recorded.
-    fn claim(
+    pub(crate) fn claim(
         &mut self,
         node_path: &str,
         target: &Target,
@@ -493,7 +495,7 @@ impl<'a> Session<'a> {
 
     /// Writes a claimed path; when the write fails, a path recorded just
     /// for it is forgotten again (nothing was made there).
-    fn write_claimed(
+    pub(crate) fn write_claimed(
         &mut self,
         node_path: &str,
         fresh: bool,

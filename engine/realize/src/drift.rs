@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use archy_graph::names::{AccountName, Mode};
-use archy_graph::resource::{DirSpec, FileSpec, SecretSpec};
+use archy_graph::resource::{ArtifactSpec, DirSpec, FileSpec, Placement, SecretSpec, TreeSpec};
 use archy_graph::{Digest, Graph, Kind, Resource};
 use archy_plan::Drift;
 use archy_units::{GraphUnits as _, UnitSource};
@@ -80,6 +80,8 @@ impl Realizer {
                 Resource::File(f) => c.file(f)?,
                 Resource::Dir(d) => c.dir(d)?,
                 Resource::Secret(s) => c.secret(s)?,
+                Resource::Artifact(a) => c.artifact(a)?,
+                Resource::Tree(t) => c.tree(t)?,
                 _ => {
                     if let Some(u) = graph.unit_source(node) {
                         c.unit(&u)?;
@@ -156,6 +158,92 @@ impl Checker<'_> {
         // The filled text holds secret values: wiped, not just dropped.
         expected.fill(0);
         Ok(same)
+    }
+
+    /// An artifact: its link points at its object, or its copy has its
+    /// bytes, mode and owner.
+    fn artifact(&mut self, a: &ArtifactSpec) -> Result<()> {
+        let path = a.path.to_string();
+        let host = self.realizer.host_path(&path);
+        let found = look(&host)?;
+        if self.foreign(&path, &found) {
+            return Ok(());
+        }
+        let store = archy_store::Store::open(self.realizer.state_dir()).map_err(|e| {
+            Error::Software {
+                path: path.clone(),
+                why: e.to_string(),
+            }
+        })?;
+        let object = archy_build::software::artifact_object(&store, a)
+            .ok()
+            .flatten();
+        let what = match (&found, a.place, &object) {
+            (Found::Nothing, ..) => {
+                self.out.push(Drift::Missing {
+                    kind: Kind::Artifact,
+                    id: path,
+                });
+                return Ok(());
+            }
+            // Its bytes left the store: reported by `archy store verify`,
+            // and nothing here could put them back.
+            (_, _, None) => None,
+            (Found::Link, Placement::Link, Some(id)) => {
+                let want = crate::software::node_view(&self.realizer.root, &store.object_path(id));
+                (fs::read_link(&host).ok().as_deref() != Some(want.as_path()))
+                    .then(|| "links elsewhere than its store object".to_string())
+            }
+            (Found::File(m), Placement::Copy, Some(id)) => {
+                let same = m.len() == fs::metadata(store.object_path(id)).map(|o| o.len()).unwrap_or(u64::MAX)
+                    && digest_of(&host)? == id.digest();
+                let meta = m.clone();
+                self.metadata(Kind::Artifact, &path, &meta, a.mode, &a.owner, &a.group);
+                (!same).then(|| "content differs from the generation".to_string())
+            }
+            _ => Some("not what the generation installs there".to_string()),
+        };
+        if let Some(what) = what {
+            self.out.push(Drift::Content {
+                kind: Kind::Artifact,
+                id: path,
+                what,
+            });
+        }
+        Ok(())
+    }
+
+    /// A tree: its link points at the tree's folder, which is there.
+    fn tree(&mut self, t: &TreeSpec) -> Result<()> {
+        let path = t.path.to_string();
+        let host = self.realizer.host_path(&path);
+        let found = look(&host)?;
+        if self.foreign(&path, &found) {
+            return Ok(());
+        }
+        let folder = self.realizer.state_dir().trees().join(t.manifest.to_string());
+        let want = crate::software::node_view(&self.realizer.root, &folder);
+        let what = match found {
+            Found::Nothing => {
+                self.out.push(Drift::Missing {
+                    kind: Kind::Tree,
+                    id: path,
+                });
+                return Ok(());
+            }
+            Found::Link if fs::read_link(&host).ok().as_deref() != Some(want.as_path()) => {
+                "links elsewhere than its tree"
+            }
+            Found::Link if !folder.is_dir() => "its tree's folder is missing",
+            Found::Link => return Ok(()),
+            _ => "not a link to its tree",
+        };
+        self.out.push(Drift::Content {
+            kind: Kind::Tree,
+            id: path,
+            what: what.into(),
+        });
+        Ok(())
     }
 
     fn dir(&mut self, d: &DirSpec) -> Result<()> {

@@ -80,6 +80,9 @@ pub enum Error {
         "cannot write {path}: its content {digest} is not in the generation; rebuild it with `archy build` and switch again"
     )]
     MissingContent { path: String, digest: String },
+    /// An artifact or tree cannot be installed from the store.
+    #[error("cannot install {path}: {why}")]
+    Software { path: String, why: String },
     /// A file derived from a secret could not be filled in.
     #[error("cannot write {path}: {why}")]
     Derive { path: String, why: String },

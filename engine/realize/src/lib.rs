@@ -24,6 +24,7 @@ mod fsops;
 mod install;
 mod record;
 mod secrets;
+mod software;
 mod temps;
 
 use std::collections::BTreeSet;
@@ -127,6 +128,8 @@ impl Realizer {
         for node in &new.nodes {
             let target = match &node.resource {
                 Resource::File(f) => f.path.to_string(),
+                Resource::Artifact(a) => a.path.to_string(),
+                Resource::Tree(t) => t.path.to_string(),
                 Resource::Unit(_)
                 | Resource::Container(_)
                 | Resource::Network(_)

@@ -298,6 +298,7 @@ pub fn empty_graph() -> Graph {
         nodes: Vec::new(),
         blobs: BTreeMap::new(),
         contexts: BTreeMap::new(),
+        sources: BTreeMap::new(),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod build;
 pub mod eval;
 pub mod gc;
 pub mod generations;
+pub mod hash;
 pub mod ota;
 pub mod reconcile;
 pub mod release;
@@ -43,6 +44,7 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
         Command::Ota { command } => ota::run(command, node, wait),
         Command::Release { command } => release::run(command),
         Command::Store { command } => store::run(command, node),
+        Command::Hash { command } => hash::run(command),
     }
 }
 

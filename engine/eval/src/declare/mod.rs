@@ -10,6 +10,7 @@ mod health;
 mod instance;
 pub mod opts;
 mod podman;
+mod software;
 mod unit;
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +43,8 @@ pub struct State {
     /// Build contexts read, by tree digest: the graph carries them so the
     /// build can store them with the generation.
     pub contexts: RefCell<BTreeMap<Digest, Arc<BuildContext>>>,
+    /// Where each artifact's and tree's bytes come from.
+    pub software: RefCell<BTreeMap<ResourceKey, String>>,
     /// The running constructor's own call, when it is not the node
     /// author's line (see [`State::enter`]).
     pub inner: RefCell<Option<Span>>,
@@ -265,6 +268,8 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "network", Kind::Network, podman::network);
     register2(engine, state, "volume", Kind::Volume, podman::volume);
     register2(engine, state, "secret", Kind::Secret, accounts::secret);
+    register2(engine, state, "artifact", Kind::Artifact, software::artifact);
+    register2(engine, state, "tree", Kind::Tree, software::tree);
     register2(engine, state, "health_unit", Kind::Health, health::unit);
     register2(engine, state, "health_http", Kind::Health, health::http);
     register2(engine, state, "health_tcp", Kind::Health, health::tcp);
