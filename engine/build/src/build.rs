@@ -60,8 +60,19 @@ impl BuildReport {
 /// generation writes only objects that went missing and returns that
 /// generation.
 ///
+/// Before the first write, the space the objects the store lacks take is
+/// compared with the free space of its file system: a build that would
+/// not fit is [`BuildError::NoSpace`], and a disk that fills up anyway is
+/// [`BuildError::DiskFull`], both saying how much the build needs.
+///
 /// The caller holds the [`StateLock`](archy_store::StateLock).
 pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, BuildError> {
+    let need = crate::space::check(store, graph)?;
+    write(store, graph, source).map_err(|err| need.explain(err))
+}
+
+/// [`build`], once the space is known to be there.
+fn write(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, BuildError> {
     let root = graph.root.to_string();
     let existing = store
         .generations()?

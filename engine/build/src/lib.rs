@@ -12,8 +12,10 @@ mod context;
 mod error;
 mod load;
 pub mod objects;
+mod space;
 
 pub use build::{BuildReport, build, facts_json};
 pub use context::write_context;
 pub use error::{BuildError, LoadError};
 pub use load::{LoadedGeneration, load, loaded_span};
+pub use space::SpaceNeed;
