@@ -4,7 +4,7 @@
 //! The order is what makes a crash harmless: records go before the objects
 //! they list, so at every moment each remaining record's objects exist.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 
 use serde::Serialize;
@@ -12,16 +12,22 @@ use serde::Serialize;
 use crate::Store;
 use crate::atomic;
 use crate::error::{Result, StoreError};
-use crate::generations::GenerationEntry;
+use crate::generations::{GenerationEntry, GenerationRecord};
 use crate::objects::ObjectId;
+use crate::retention::{self, GcPolicy, SpaceNow};
+use crate::space::FreeSpace;
 
 /// What [`Store::gc`] did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GcReport {
     /// Generations whose records remain.
     pub generations_kept: Vec<u64>,
-    /// Generations whose records were deleted.
+    /// Generations whose records were deleted (for the count and for
+    /// space).
     pub generations_deleted: Vec<u64>,
+    /// Those of `generations_deleted` that went because the free space was
+    /// below the policy's `min_free`.
+    pub generations_deleted_for_space: Vec<u64>,
     /// Objects deleted.
     pub objects_deleted: Vec<ObjectId>,
     /// The size of the deleted objects.
@@ -32,14 +38,28 @@ pub struct GcReport {
     /// list cannot be known, so every object is kept until they are fixed
     /// or deleted.
     pub objects_kept_for_broken_records: Vec<u64>,
+    /// The free space of the store's file system before and after (`None`:
+    /// it could not be measured).
+    pub free_before: Option<u64>,
+    pub free_after: Option<u64>,
+    /// The free space the policy asked for (0: none).
+    pub min_free: u64,
+}
+
+impl GcReport {
+    /// Whether the free space is still below what the policy asked for,
+    /// with every generation that may go gone.
+    pub fn short_of_min_free(&self) -> bool {
+        self.min_free > 0 && self.free_after.is_some_and(|free| free < self.min_free)
+    }
 }
 
 impl Store {
-    /// Keeps the newest `keep` generations, plus `current` and `last-good`
-    /// whatever their age (even with `keep == 0`) and any record that cannot
-    /// be parsed; deletes the other records, then every object no remaining
-    /// record lists, then leftover temp files. Call it holding the
-    /// [`StateLock`](crate::StateLock).
+    /// Keeps the newest `keep` generations, plus `current`, `previous` and
+    /// `last-good` whatever their age (even with `keep == 0`) and any record
+    /// that cannot be parsed; deletes the other records, then every object
+    /// no remaining record lists, then leftover temp files. Call it holding
+    /// the [`StateLock`](crate::StateLock).
     pub fn gc(&self, keep: usize) -> Result<GcReport> {
         self.gc_pinned(keep, &BTreeSet::new())
     }
@@ -48,33 +68,63 @@ impl Store {
     /// interrupted switch names (its journal's from, to and back_to), which
     /// its recovery needs.
     pub fn gc_pinned(&self, keep: usize, pinned: &BTreeSet<u64>) -> Result<GcReport> {
-        let mut report = GcReport::default();
-        self.delete_old_records(keep, pinned, &mut report)?;
+        self.gc_with(GcPolicy::keep(keep), pinned)
+    }
+
+    /// GC by `policy` (see [`crate::retention`]): the count, then, when the
+    /// store's file system has less than `policy.min_free` free, the
+    /// oldest further generations down to the protected ones (`current`,
+    /// `previous`, `last-good` and the `pinned`).
+    pub fn gc_with(&self, policy: GcPolicy, pinned: &BTreeSet<u64>) -> Result<GcReport> {
+        let space = self.free_space().ok();
+        let mut report = GcReport {
+            free_before: space.map(|s| s.available),
+            min_free: policy.min_free,
+            ..GcReport::default()
+        };
+        self.delete_old_records(policy, space, pinned, &mut report)?;
         self.delete_unlisted_objects(&mut report)?;
         self.delete_temp_leftovers(&mut report)?;
+        report.free_after = self.free_space().ok().map(|s| s.available);
         Ok(report)
     }
 
     /// The first half of GC: deletes the records not kept.
     fn delete_old_records(
         &self,
-        keep: usize,
+        policy: GcPolicy,
+        space: Option<FreeSpace>,
         pinned: &BTreeSet<u64>,
         report: &mut GcReport,
     ) -> Result<()> {
         let entries = self.generations()?;
-        let mut kept = self.generations_to_keep(&entries, keep)?;
-        kept.extend(pinned);
-        for entry in &entries {
-            let number = entry.number();
-            if kept.contains(&number) {
-                report.generations_kept.push(number);
-            } else {
-                // Each deletion is atomic; a crash between two leaves some
-                // old records, which the next GC deletes.
-                atomic::remove_if_present(&self.generation_path(number))?;
-                report.generations_deleted.push(number);
-            }
+        let records: Vec<&GenerationRecord> =
+            entries.iter().filter_map(GenerationEntry::record).collect();
+        let broken: BTreeSet<u64> = entries
+            .iter()
+            .filter(|entry| entry.record().is_none())
+            .map(GenerationEntry::number)
+            .collect();
+        let mut protected = self.linked_generations()?;
+        protected.extend(pinned);
+        // Measuring every object costs a stat each: only when the
+        // free-space trigger can fire.
+        let sizes = match space {
+            Some(space) if space.available < policy.min_free => Some(self.object_sizes(space)?),
+            _ => None,
+        };
+        let now = space.zip(sizes.as_ref()).map(|(space, sizes)| SpaceNow {
+            free: space.available,
+            sizes,
+        });
+        let retention = retention::choose(&records, &broken, &protected, policy, now);
+        report.generations_kept = retention.kept.clone();
+        report.generations_deleted = retention.deleted();
+        report.generations_deleted_for_space = retention.for_space.clone();
+        for &number in &report.generations_deleted {
+            // Each deletion is atomic; a crash between two leaves some
+            // old records, which the next GC deletes.
+            atomic::remove_if_present(&self.generation_path(number))?;
         }
         if !report.generations_deleted.is_empty() {
             atomic::sync_dir(&self.generations_dir)?;
@@ -82,26 +132,30 @@ impl Store {
         Ok(())
     }
 
-    /// The numbers of the generations GC must keep.
-    fn generations_to_keep(
-        &self,
-        entries: &[GenerationEntry],
-        keep: usize,
-    ) -> Result<BTreeSet<u64>> {
-        let newest = entries
-            .iter()
-            .filter_map(GenerationEntry::record)
-            .rev()
-            .take(keep)
-            .map(|record| record.number);
-        let broken = entries
-            .iter()
-            .filter(|entry| entry.record().is_none())
-            .map(GenerationEntry::number);
-        let linked = [self.current()?, self.last_good()?, self.previous()?]
+    /// `current`, `previous` and `last-good`: never deleted.
+    fn linked_generations(&self) -> Result<BTreeSet<u64>> {
+        Ok([self.current()?, self.last_good()?, self.previous()?]
             .into_iter()
-            .flatten();
-        Ok(newest.chain(broken).chain(linked).collect())
+            .flatten()
+            .collect())
+    }
+
+    /// What each object of the store takes on its file system.
+    fn object_sizes(&self, space: FreeSpace) -> Result<HashMap<ObjectId, u64>> {
+        let mut sizes = HashMap::new();
+        for (name, path, is_file) in self.store_entries()? {
+            let Ok(id) = name.parse::<ObjectId>() else {
+                continue;
+            };
+            if !is_file {
+                continue;
+            }
+            let len = fs::symlink_metadata(&path)
+                .map_err(|err| StoreError::read("examine", &path, err))?
+                .len();
+            sizes.insert(id, space.on_disk(len));
+        }
+        Ok(sizes)
     }
 
     /// The second half of GC: deletes every object that no record on disk
@@ -202,7 +256,7 @@ mod tests {
         // "Crash" after deleting the records, before deleting any object.
         let mut first = GcReport::default();
         store
-            .delete_old_records(1, &BTreeSet::new(), &mut first)
+            .delete_old_records(GcPolicy::keep(1), None, &BTreeSet::new(), &mut first)
             .unwrap();
         assert_eq!(first.generations_deleted, vec![1]);
         assert!(

@@ -8,6 +8,7 @@
 //! <state>/generations/<N>                one JSON record per generation
 //! <state>/current -> generations/N       flipped by an atomic rename
 //! <state>/last-good -> generations/N     likewise
+//! <state>/previous -> generations/N      likewise
 //! <state>/lock                           flock'ed by the running archy
 //! ```
 //!
@@ -34,8 +35,10 @@ mod insert;
 mod links;
 mod lock;
 mod objects;
+pub mod retention;
 mod rotations;
 mod software;
+mod space;
 mod state_dir;
 mod verify;
 pub mod versioned;
@@ -53,8 +56,10 @@ pub use generations::{BrokenRecord, GenerationDraft, GenerationEntry, Generation
 pub use insert::Inserted;
 pub use lock::{LockHolder, StateLock};
 pub use objects::{MAX_NAME_LEN, ObjectId, ObjectName};
+pub use retention::GcPolicy;
 pub use rotations::{RotationsError, SecretRotations};
 pub use software::Expected;
+pub use space::FreeSpace;
 pub use state_dir::{DEFAULT_STATE_DIR, Link, StateDir};
 pub use verify::{CorruptObject, MissingReference, UnreadableObject, VerifyReport};
 pub use versioned::{NewerFormat, VersionedRecord};

@@ -61,13 +61,31 @@ impl BuildReport {
 /// generation writes only objects that went missing and returns that
 /// generation.
 ///
+/// Before the first write, the space the objects the store lacks take is
+/// compared with the free space of its file system: a build that would
+/// not fit is [`BuildError::NoSpace`], and a disk that fills up anyway is
+/// [`BuildError::DiskFull`], both saying how much the build needs.
+///
 /// The caller holds the [`StateLock`](archy_store::StateLock).
 pub fn build(store: &Store, graph: &Graph, source: &str) -> Result<BuildReport, BuildError> {
     build_with(store, graph, source, &Origin::default())
 }
 
-/// [`build`], fetching the software the store lacks from `origin`.
+/// [`build`], fetching the software the store lacks from `origin`. The
+/// space check covers the graph's own objects; software's size is known
+/// only once it is fetched, and a full disk then is reported as one.
 pub fn build_with(
+    store: &Store,
+    graph: &Graph,
+    source: &str,
+    origin: &Origin,
+) -> Result<BuildReport, BuildError> {
+    let need = crate::space::check(store, graph)?;
+    write(store, graph, source, origin).map_err(|err| need.explain(err))
+}
+
+/// [`build_with`], once the space is known to be there.
+fn write(
     store: &Store,
     graph: &Graph,
     source: &str,

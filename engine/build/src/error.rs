@@ -4,6 +4,8 @@
 use archy_graph::encode::DecodeError;
 use archy_store::{ObjectId, StoreError};
 
+use crate::space::SpaceNeed;
+
 /// A build that did not record a generation. Objects written before the
 /// failure stay in the store (they are valid, and the next build reuses
 /// them); no record points at anything missing.
@@ -16,6 +18,25 @@ pub enum BuildError {
     /// Software could not be fetched or did not match its declared hash.
     #[error(transparent)]
     Software(#[from] crate::software::SoftwareError),
+
+    /// The store's file system has less free space than the build needs:
+    /// refused before anything was written.
+    #[error(
+        "not enough space for this build: {0}; run `archy gc` to delete old generations and \
+         unused objects (`archy gc --keep 1` keeps the fewest), or free space on that disk, \
+         then try again; nothing was written"
+    )]
+    NoSpace(Box<SpaceNeed>),
+
+    /// The disk filled up while the build wrote (another writer took the
+    /// space, or the file system ran out of inodes first).
+    #[error("{source}; {need}")]
+    DiskFull {
+        /// Boxed, as every `BuildError` would pay for it.
+        need: Box<SpaceNeed>,
+        #[source]
+        source: StoreError,
+    },
 
     /// A file's content is not among the graph's blobs: the graph was not
     /// made by the evaluator, or the evaluator lost a text.

@@ -13,8 +13,10 @@ mod error;
 mod load;
 pub mod objects;
 pub mod software;
+mod space;
 
 pub use build::{BuildReport, build, build_with, facts_json};
 pub use context::write_context;
 pub use error::{BuildError, LoadError};
 pub use load::{LoadedGeneration, load, loaded_span};
+pub use space::SpaceNeed;

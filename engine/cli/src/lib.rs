@@ -125,14 +125,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Delete old generations and the store objects only they need.
+    /// Delete old generations and the store objects only they need, and
+    /// say what was freed.
     ///
-    /// Never deletes the current or the last known good generation, however
-    /// old.
+    /// Keeps the newest generations (the current generation's
+    /// `archy::units(#{ gc: #{ keep } })`, default 10), and while the
+    /// store's disk has less free space than its `min_free`, deletes the
+    /// oldest further ones. Never deletes the current, the previous or the
+    /// last known good generation, however old. Every good switch ends
+    /// with the same GC.
     Gc {
-        /// How many of the newest generations to keep.
-        #[arg(long, default_value_t = commands::gc::DEFAULT_KEEP)]
-        keep: usize,
+        /// How many of the newest generations to keep (instead of the
+        /// node's setting).
+        #[arg(long)]
+        keep: Option<usize>,
     },
     /// How the running node differs from its current generation (files,
     /// directories, unit files, units, containers, secrets), each

@@ -158,7 +158,7 @@ files
 "#;
 
 #[test]
-fn a_disk_filling_up_mid_build_records_nothing_and_leaves_the_store_valid() {
+fn a_build_that_does_not_fit_is_refused_up_front_saying_what_it_needs() {
     let Some(ws) = Workspace::on_tmpfs("size=512k") else {
         return;
     };
@@ -167,20 +167,64 @@ fn a_disk_filling_up_mid_build_records_nothing_and_leaves_the_store_valid() {
 
     let run = ws.build(LARGE_NODE);
 
+    // Refused before the first write: exit 1, like any input that cannot
+    // be built, with the figures and what to do.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for wanted in [
+        "not enough space for this build".to_owned(),
+        format!(
+            "this build needs about 1.1 MiB for 17 new objects in {}",
+            ws.state.join("store").display()
+        ),
+        "KiB is free".to_owned(),
+        "run `archy gc`".to_owned(),
+        "nothing was written".to_owned(),
+    ] {
+        assert!(run.stderr.contains(&wanted), "{wanted:?} in {}", run.stderr);
+    }
+    assert_eq!(listing(ws.store().objects_dir()), objects_before);
+    assert_eq!(generation_numbers(&ws), [1]);
+    assert_store_valid(&ws);
+}
+
+/// The inodes in use on the file system holding `path`.
+fn inodes_used(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=iused"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn a_disk_filling_up_mid_build_names_the_need_records_nothing_and_leaves_the_store_valid() {
+    // Space enough for the build, but a file system that runs out of
+    // inodes after a few objects: the up-front check passes and the disk
+    // fills up halfway, as when another writer takes the space.
+    let Some(ws) = Workspace::on_tmpfs("size=4m") else {
+        return;
+    };
+    ws.build(&node_text("hello")).ok();
+    let objects_before = listing(ws.store().objects_dir());
+    let used = inodes_used(&ws.state);
+    ws.tmpfs().remount(&format!("nr_inodes={}", used + 4));
+
+    let run = ws.build(LARGE_NODE);
+
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
+    for wanted in [
+        format!(
             "the disk holding {} is full",
             ws.state.join("store").display()
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("nothing was left half-written"),
-        "{}",
-        run.stderr
-    );
+        ),
+        "nothing was left half-written".to_owned(),
+        "this build needs about 1.1 MiB for 17 new objects".to_owned(),
+        "`archy gc` removes old generations".to_owned(),
+    ] {
+        assert!(run.stderr.contains(&wanted), "{wanted:?} in {}", run.stderr);
+    }
     let written = listing(ws.store().objects_dir()).len() - objects_before.len();
     assert!(written > 0, "the build failed in the middle, not at once");
     assert_eq!(generation_numbers(&ws), [1]);
@@ -191,6 +235,7 @@ fn a_disk_filling_up_mid_build_records_nothing_and_leaves_the_store_valid() {
     let gc = ws.archy(&["gc"]).ok();
     assert!(gc.contains(&format!("deleted {written} object")), "{gc}");
     assert_eq!(listing(ws.store().objects_dir()), objects_before);
+    ws.tmpfs().remount("nr_inodes=10000");
     assert!(
         ws.build(&node_text("bye"))
             .ok()

@@ -140,6 +140,82 @@ fn gc_keeps_the_newest_the_current_and_the_last_good() {
     }
 }
 
+/// A node with GC settings as `archy::units(#{ gc: .. })` writes them.
+fn node_with_gc_settings(greeting: &str, keep: usize, min_free_bytes: u64) -> String {
+    let node = common::node_text(greeting);
+    let list = node
+        .trim_end()
+        .strip_suffix(']')
+        .expect("node_text is a list");
+    format!(
+        "{list}    file(\"/etc/archy/gc.json\", #{{ text: `{{\"keep\": {keep}, \"min_free_bytes\": {min_free_bytes}}}` }}),\n]\n"
+    )
+}
+
+#[test]
+fn gc_follows_the_current_generations_settings_and_says_what_it_freed() {
+    let ws = Workspace::new();
+    // keep 5, and more free space than any test machine has: the count
+    // takes 1, the free-space trigger 2 and 3, down to the three links.
+    let petabyte = 1u64 << 50;
+    for greeting in ["one", "two", "three", "four", "five", "six"] {
+        ws.build(&node_with_gc_settings(greeting, 5, petabyte)).ok();
+    }
+    let store = ws.store();
+    store.set_last_good(4).unwrap();
+    store.set_previous(5).unwrap();
+    store.set_current(6).unwrap();
+
+    let run = ws.archy(&["gc"]);
+
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = &run.stdout;
+    for wanted in [
+        "kept 3 generations: 4 (last good), 5, 6 (current)",
+        "deleted 3 generations: 1, 2, 3 (2, 3 for free space: less than 1.0 PiB was free)",
+        // Four objects of each generation are its own.
+        "deleted 12 objects, freed ",
+        "free space: ",
+    ] {
+        assert!(out.contains(wanted), "{wanted:?} in {out}");
+    }
+    assert!(
+        run.stderr.contains(
+            "less than the 1.0 PiB the node's gc settings want, with every generation but \
+             current, previous and last-good deleted"
+        ),
+        "{}",
+        run.stderr
+    );
+    let numbers: Vec<u64> = store
+        .generations()
+        .unwrap()
+        .iter()
+        .map(archy_store::GenerationEntry::number)
+        .collect();
+    assert_eq!(numbers, [4, 5, 6]);
+    for number in numbers {
+        archy_build::load(&store, number).unwrap();
+    }
+}
+
+#[test]
+fn gc_keep_replaces_the_count_of_the_settings() {
+    let ws = Workspace::new();
+    for greeting in ["one", "two", "three", "four"] {
+        ws.build(&node_with_gc_settings(greeting, 1, 0)).ok();
+    }
+    ws.store().set_current(4).unwrap();
+
+    let out = ws.archy(&["gc", "--keep", "3"]).ok();
+
+    assert!(
+        out.contains("kept 3 generations: 2, 3, 4 (current)"),
+        "{out}"
+    );
+    assert!(out.contains("deleted 1 generation: 1\n"), "{out}");
+}
+
 #[test]
 fn gc_with_a_broken_record_deletes_records_but_no_object() {
     let _settings = snapshot_settings().bind_to_scope();

@@ -64,6 +64,9 @@ impl From<&NodeError> for Exit {
             NodeError::Store(e) => e.into(),
             NodeError::Build(BuildError::Store(e)) => e.into(),
             NodeError::Build(BuildError::Software(e)) if e.is_input() => Exit::Input,
+            // Refused before anything was written: the operator frees
+            // space (`archy gc`) and runs it again.
+            NodeError::Build(BuildError::NoSpace(_)) => Exit::Input,
             NodeError::Switch(e) => e.as_ref().into(),
             NodeError::Rotations(RotationsError::Malformed { .. }) => Exit::Input,
             NodeError::Rotations(RotationsError::Newer(_)) => Exit::System,

@@ -12,7 +12,8 @@
 //! | plan (`diff`, `switch --dry-run`), switch, rollback, recover, offline realize | `plan.rs`, `switch.rs` |
 //! | status, reconcile | `status.rs`, `reconcile.rs` |
 //! | secrets: rotate, list | `secret.rs` |
-//! | generations, gc, store verify | `store.rs` |
+//! | generations, store verify | `store.rs` |
+//! | gc (`archy gc`, and after every good switch) | `gc.rs` |
 //! | OTA: apply, check, status, hold; release keys and bundles | `ota/`, `release.rs` |
 
 mod build;
@@ -21,6 +22,7 @@ mod evaluate;
 mod exit;
 pub mod facts;
 pub mod hash;
+pub mod gc;
 pub mod ota;
 mod plan;
 mod podman;

@@ -1,12 +1,11 @@
 //! The store and its generations as an operator sees them: the listing
-//! (`archy generations`), garbage collection (`archy gc`) and the check of
-//! every object (`archy store verify`). Listing and checking only read:
+//! (`archy generations`) and the check of every object (`archy store verify`). Listing and checking only read:
 //! they take no lock and create nothing.
 
 use archy_build::LoadError;
-use archy_store::{GcReport, GenerationEntry, Store, StoreError, VerifyReport};
+use archy_store::{GenerationEntry, Store, StoreError, VerifyReport};
 
-use crate::{Node, NodeError, Session};
+use crate::{Node, NodeError};
 
 /// What `current` and `last-good` point at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -161,33 +160,5 @@ impl Node {
             objects_dir: store.objects_dir().to_owned(),
             state_dir: store.state_dir().path().to_owned(),
         }))
-    }
-}
-
-impl Session<'_> {
-    /// Deletes all but the `keep` newest generations (never `current` or
-    /// `last-good`) and the objects no kept generation needs. Returns the
-    /// report and what the links pointed at, to say why a generation was
-    /// kept.
-    ///
-    /// A switch journal still there (a recovery that could not finish)
-    /// pins every generation it names: recovering needs them.
-    pub fn gc(&self, keep: usize) -> Result<(GcReport, Links), NodeError> {
-        let links = Links {
-            current: self.store.current()?,
-            last_good: self.store.last_good()?,
-        };
-        let pinned: std::collections::BTreeSet<u64> =
-            archy_switch::journal::Journal::load(self.state_dir())
-                .map_err(NodeError::recovery)?
-                .map(|j| j.generations().collect())
-                .unwrap_or_default();
-        if !pinned.is_empty() {
-            tracing::warn!(
-                ?pinned,
-                "an interrupted switch is not recovered yet: gc keeps the generations it names"
-            );
-        }
-        Ok((self.store.gc_pinned(keep, &pinned)?, links))
     }
 }

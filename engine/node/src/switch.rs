@@ -12,13 +12,20 @@ use archy_store::{StateLock, StoreError};
 use archy_switch::switch::{Outcome, SwitchError, plan_switch};
 
 use crate::evaluate::Source;
+use crate::gc::SwitchGc;
 use crate::{Node, NodeError, Recovery, Session};
 
 /// A switch that ended with the node on the generation it was asked for.
 #[derive(Debug)]
 pub enum Switched {
-    /// The node runs `generation` and it passed its health gate.
-    To { generation: u64, plan: Plan },
+    /// The node runs `generation` and it passed its health gate; `gc`
+    /// is what the GC that follows did (a failure of it is a warning: the
+    /// switch stands).
+    To {
+        generation: u64,
+        plan: Plan,
+        gc: Box<SwitchGc>,
+    },
     /// The node already ran it: nothing was done.
     Already { generation: u64 },
 }
@@ -45,25 +52,35 @@ pub enum Recovered {
     Done(Recovery),
 }
 
-/// A switch's end as an outcome, a rollback as the error it is for the
-/// caller.
-pub(crate) fn finished(result: Result<Outcome, SwitchError>) -> Result<Switched, NodeError> {
-    match result? {
-        Outcome::Switched { to, plan } => Ok(Switched::To {
-            generation: to,
-            plan,
-        }),
-        Outcome::Unchanged { to } => Ok(Switched::Already { generation: to }),
-        Outcome::RolledBack {
-            failed,
-            back_to,
-            why,
-        } => Err(NodeError::RolledBack {
-            failed,
-            back_to,
-            why,
-            release: None,
-        }),
+impl Session<'_> {
+    /// A switch's end as an outcome, a rollback as the error it is for the
+    /// caller. The one place every committed switch (switch, rollback, OTA
+    /// apply) passes: a good switch is followed by GC here, by the
+    /// settings of the generation it switched to. (A reconcile commits no
+    /// generation, and a switch that recovery commits is collected by the
+    /// next one.)
+    pub(crate) fn finished(
+        &self,
+        result: Result<Outcome, SwitchError>,
+    ) -> Result<Switched, NodeError> {
+        match result? {
+            Outcome::Switched { to, plan } => Ok(Switched::To {
+                generation: to,
+                plan,
+                gc: Box::new(self.gc_after_switch(to)),
+            }),
+            Outcome::Unchanged { to } => Ok(Switched::Already { generation: to }),
+            Outcome::RolledBack {
+                failed,
+                back_to,
+                why,
+            } => Err(NodeError::RolledBack {
+                failed,
+                back_to,
+                why,
+                release: None,
+            }),
+        }
     }
 }
 
@@ -91,7 +108,8 @@ impl Session<'_> {
     pub fn switch(&self, source: &Source, adopt: bool) -> Result<Switched, NodeError> {
         self.node.running("switch")?;
         let generation = self.build(source)?.number();
-        self.on_node_adopting(adopt, |switch| finished(switch.switch(generation)))
+        let result = self.on_node_adopting(adopt, |switch| Ok(switch.switch(generation)))?;
+        self.finished(result)
     }
 
     /// Switches back to generation `to`, or to the one that ran before the
@@ -102,7 +120,8 @@ impl Session<'_> {
             Some(n) => n,
             None => self.store.previous()?.ok_or(NodeError::NoPrevious)?,
         };
-        self.on_node(|switch| finished(switch.switch(target)))
+        let result = self.on_node(|switch| Ok(switch.switch(target)))?;
+        self.finished(result)
     }
 
     /// `archy --root DIR switch`: builds `source` and realizes it under the

@@ -1,22 +1,26 @@
 //! `archy gc [--keep N]`: delete old generations and the objects no kept
-//! generation needs.
+//! generation needs, by the node's GC settings (see `archy_node::gc`), and
+//! say what was freed. A good switch ends with the same GC; its summary is
+//! printed by [`after_switch`].
 
 use std::fmt::Write as _;
 
+use archy_node::gc::SwitchGc;
 use archy_node::types::GcReport;
 use archy_node::{Exit, Links, Node, NodeError};
 
 use super::{count, human_bytes};
 
-/// How many of the newest generations `archy gc` keeps by default: enough
-/// to roll back a few releases, few enough that a small disk does not fill.
-pub const DEFAULT_KEEP: usize = 5;
-
-pub fn run(node: &Node, keep: usize, wait: bool) -> Result<Exit, NodeError> {
+/// `keep`: replaces the count of the node's settings (default
+/// [`archy_node::gc::DEFAULT_KEEP`]).
+pub fn run(node: &Node, keep: Option<usize>, wait: bool) -> Result<Exit, NodeError> {
     let session = node.open("archy gc", wait)?;
     super::switch::notices(session.recovery());
     let (report, links) = session.gc(keep)?;
     print!("{}", summary(&report, links));
+    if let Some(warning) = short_of_min_free(&report) {
+        eprintln!("warning: {warning}");
+    }
     if !report.objects_kept_for_broken_records.is_empty() {
         let numbers: Vec<String> = report
             .objects_kept_for_broken_records
@@ -55,16 +59,12 @@ pub fn summary(report: &GcReport, links: Links) -> String {
         );
     }
     if !report.generations_deleted.is_empty() {
-        let deleted: Vec<String> = report
-            .generations_deleted
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         let _ = writeln!(
             out,
-            "deleted {}: {}",
-            count(deleted.len(), "generation"),
-            deleted.join(", ")
+            "deleted {}: {}{}",
+            count(report.generations_deleted.len(), "generation"),
+            numbers(&report.generations_deleted),
+            for_space(report),
         );
     }
     if !report.objects_kept_for_broken_records.is_empty() {
@@ -86,7 +86,87 @@ pub fn summary(report: &GcReport, links: Links) -> String {
             count(report.temp_files_deleted, "temp file")
         );
     }
+    if let (Some(before), Some(after)) = (report.free_before, report.free_after) {
+        let _ = writeln!(
+            out,
+            "free space: {} before, {} after",
+            human_bytes(before),
+            human_bytes(after)
+        );
+    }
     out
+}
+
+/// What the GC after a good switch did, in one line (none when it deleted
+/// nothing), or its failure as a warning on stderr: the switch stands
+/// either way.
+pub fn after_switch(gc: &SwitchGc) {
+    match gc {
+        SwitchGc::Done { report, .. } => {
+            if !report.generations_deleted.is_empty() || !report.objects_deleted.is_empty() {
+                let generations = if report.generations_deleted.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "{} {}{}, ",
+                        count(report.generations_deleted.len(), "generation"),
+                        numbers(&report.generations_deleted),
+                        for_space(report),
+                    )
+                };
+                let free = report
+                    .free_after
+                    .map(|free| format!("; {} free", human_bytes(free)))
+                    .unwrap_or_default();
+                println!(
+                    "gc: deleted {generations}{}, freed {}{free}",
+                    count(report.objects_deleted.len(), "object"),
+                    human_bytes(report.bytes_freed),
+                );
+            }
+            if let Some(warning) = short_of_min_free(report) {
+                eprintln!("warning: {warning}");
+            }
+        }
+        SwitchGc::Failed(why) => eprintln!(
+            "warning: gc after the switch failed, the switch stands: {why}; run `archy gc` to \
+             try again"
+        ),
+    }
+}
+
+/// `1, 2, 3`.
+fn numbers(numbers: &[u64]) -> String {
+    numbers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` (3, 4 for free space: below 20.0 GiB)`, or nothing.
+fn for_space(report: &GcReport) -> String {
+    if report.generations_deleted_for_space.is_empty() {
+        return String::new();
+    }
+    format!(
+        " ({} for free space: less than {} was free)",
+        numbers(&report.generations_deleted_for_space),
+        human_bytes(report.min_free)
+    )
+}
+
+/// The warning when even with every generation that may go gone, the
+/// store's file system has less free space than the settings want.
+fn short_of_min_free(report: &GcReport) -> Option<String> {
+    report.short_of_min_free().then(|| {
+        format!(
+            "{} free, less than the {} the node's gc settings want, with every generation \
+             but current, previous and last-good deleted; free space on that disk",
+            report.free_after.map(human_bytes).unwrap_or_default(),
+            human_bytes(report.min_free)
+        )
+    })
 }
 
 /// `3`, or `1 (current, last good)` for a generation a link points at.

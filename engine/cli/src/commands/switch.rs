@@ -59,7 +59,14 @@ pub fn recover(node: &Node) -> Result<Exit, NodeError> {
 /// Prints a switch that ended on its generation.
 pub fn switched(done: &Switched) {
     match done {
-        Switched::To { generation, plan } => ended_on(*generation, Some(plan)),
+        Switched::To {
+            generation,
+            plan,
+            gc,
+        } => {
+            ended_on(*generation, Some(plan));
+            super::gc::after_switch(gc);
+        }
         Switched::Already { generation } => ended_on(*generation, None),
     }
 }

@@ -177,7 +177,7 @@ pub fn snapshot_settings() -> insta::Settings {
         // As wide as what they replace, so tables stay aligned.
         (r"\b[0-9a-f]{12}\b", "[short root]"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDThh:mm:ssZ"),
-        (r"\b\d+(\.\d)? (B|KiB|MiB)\b", "[SIZE]"),
+        (r"\b\d+(\.\d)? (B|KiB|MiB|GiB|TiB)\b", "[SIZE]"),
         (r"pid \d+", "pid [PID]"),
     ] {
         settings.add_filter(pattern, replacement);

@@ -18,7 +18,7 @@ use archy_ota::unpack;
 use semver::Version;
 
 use crate::evaluate::Source;
-use crate::switch::{Switched, finished};
+use crate::switch::Switched;
 use crate::{Node, NodeError, ReleaseFailed, Session};
 
 pub use obtain::{BundleSource, Refusal};
@@ -192,7 +192,8 @@ impl Session<'_> {
             p.generation = Some(generation);
         }
         state.save(state_dir)?;
-        let result = self.on_node(|switch| Ok(finished(switch.switch(generation))))?;
+        let result = self.on_node(|switch| Ok(switch.switch(generation)))?;
+        let result = self.finished(result);
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(switched) => {
