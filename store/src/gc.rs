@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::Store;
 use crate::atomic;
+use crate::digest::Digest;
 use crate::error::{Result, StoreError};
 use crate::generations::{GenerationEntry, GenerationRecord};
 use crate::objects::ObjectId;
@@ -34,6 +35,8 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Temp files and links left by interrupted writes, deleted.
     pub temp_files_deleted: usize,
+    /// Laid-out software trees no generation needs, deleted.
+    pub trees_deleted: usize,
     /// Broken records that stopped GC from deleting any object: what they
     /// list cannot be known, so every object is kept until they are fixed
     /// or deleted.
@@ -172,12 +175,18 @@ impl Store {
             report.objects_kept_for_broken_records = broken;
             return Ok(());
         }
-        let listed: HashSet<String> = entries
+        let mut listed: HashSet<String> = entries
             .iter()
             .filter_map(GenerationEntry::record)
             .flat_map(|record| record.referenced_objects())
             .map(ToString::to_string)
             .collect();
+        // The archy that recovery runs (`<state>/bin/archy`) stays, even
+        // when no generation lists it (it ran before archy kept itself in
+        // the store).
+        if let Some(object) = self.recovery_binary() {
+            listed.insert(object);
+        }
         for (name, path, is_file) in self.store_entries()? {
             // Only well-named regular files are objects; anything else in
             // store/ was not put there by archy and is left alone.
@@ -197,6 +206,34 @@ impl Store {
         }
         if !report.objects_deleted.is_empty() {
             atomic::sync_dir(&self.objects_dir)?;
+        }
+        self.delete_unlisted_trees(&listed, report)
+    }
+
+    /// The object `<state>/bin/archy` links to, if it is one.
+    fn recovery_binary(&self) -> Option<String> {
+        let target = fs::read_link(self.state_dir.recovery_binary()).ok()?;
+        let name = target.file_name()?.to_str()?.to_owned();
+        name.parse::<ObjectId>().ok().map(|_| name)
+    }
+
+    /// Deletes the laid-out trees (`<state>/trees/<hash>`) whose manifest
+    /// no record lists any more, and layouts a crash left half-made. Their
+    /// files are hard links to objects: the space comes back only when
+    /// both are gone.
+    fn delete_unlisted_trees(&self, listed: &HashSet<String>, report: &mut GcReport) -> Result<()> {
+        let trees = self.state_dir.trees();
+        let Ok(dir) = fs::read_dir(&trees) else {
+            return Ok(());
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let unlisted = name.parse::<Digest>().is_ok() && !listed.contains(&format!("{name}-tree"));
+            if unlisted || name.starts_with(atomic::TEMP_PREFIX) {
+                let path = entry.path();
+                fs::remove_dir_all(&path).map_err(|err| StoreError::write("delete", &path, err))?;
+                report.trees_deleted += 1;
+            }
         }
         Ok(())
     }

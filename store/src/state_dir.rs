@@ -92,6 +92,13 @@ impl StateDir {
         self.path.join("trees")
     }
 
+    /// The archy that recovery runs (`bin/archy`): a link to the archy of
+    /// the last good generation, which a switch to a new archy never
+    /// touches before that archy proved itself.
+    pub fn recovery_binary(&self) -> PathBuf {
+        self.path.join("bin").join("archy")
+    }
+
     /// Downloads of software in progress (`downloads/`), resumed by the
     /// next build.
     pub fn downloads(&self) -> PathBuf {

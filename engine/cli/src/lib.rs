@@ -147,6 +147,10 @@ pub enum Command {
         /// Print it as JSON.
         #[arg(long)]
         json: bool,
+        /// Compare with this generation instead of the current one (what a
+        /// switch asks a new archy binary, to know it works).
+        #[arg(long, value_name = "N")]
+        generation: Option<u64>,
     },
     /// Repair what differs from the current generation (as `archy status`
     /// lists it), with a switch's machinery and the fewest actions, then

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::host::HostFacts;
+use crate::host::{DeferredFact, HostFacts};
 
 /// How often each secret was rotated on this node (`archy secret rotate`),
 /// by secret name. A secret's effective version is its declared version
@@ -15,10 +15,22 @@ pub type Rotations = BTreeMap<String, u32>;
 
 /// The inputs of an evaluation other than its sources. A [`HostFacts`]
 /// alone converts into inputs without rotations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Inputs {
     pub facts: HostFacts,
     pub rotations: Rotations,
+    /// Facts learned only if the description reads them.
+    pub deferred: BTreeMap<String, DeferredFact>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("facts", &self.facts)
+            .field("rotations", &self.rotations)
+            .field("deferred", &self.deferred.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl From<HostFacts> for Inputs {
@@ -26,6 +38,7 @@ impl From<HostFacts> for Inputs {
         Inputs {
             facts,
             rotations: Rotations::new(),
+            deferred: BTreeMap::new(),
         }
     }
 }

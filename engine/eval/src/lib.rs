@@ -129,7 +129,7 @@ fn evaluate_here(
     budget: sandbox::Budget,
 ) -> Result<Evaluation, (Failure, bool)> {
     let loader = resolver::Loader::new(sources.clone(), node);
-    let host = Host::new(inputs.facts);
+    let host = Host::with_deferred(inputs.facts, inputs.deferred);
     let state = Rc::new(State {
         host: host.clone(),
         rotations: inputs.rotations,
@@ -149,6 +149,8 @@ fn evaluate_here(
     engine.set_module_resolver(resolver::Resolver(loader.clone()));
     declare::register(&mut engine, &state);
     engine.register_type_with_name::<Host>("host");
+    // `host.has("archy")`: whether a fact is known, without reading it.
+    engine.register_fn("has", |h: &mut Host, name: &str| h.has(name));
     engine.register_indexer_get(|h: &mut Host, name: &str| h.index(name));
     // `host` is visible everywhere, also inside functions and modules,
     // and cannot be assigned to: it is not a variable of any scope.

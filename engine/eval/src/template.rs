@@ -31,7 +31,7 @@ pub fn render(text: &str, host: &Host) -> Result<String, TemplateError> {
             });
         };
         match host.get(fact) {
-            Some(v) => out.push_str(&fact_text(v)),
+            Some(v) => out.push_str(&fact_text(&v)),
             None => {
                 return Err(TemplateError {
                     message: format!("template {text:?} names unknown host fact `{fact}`"),

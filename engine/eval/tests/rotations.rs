@@ -26,6 +26,7 @@ fn eval(node: &str, rotations: Rotations) -> Result<Graph, Vec<String>> {
     let inputs = Inputs {
         facts: BTreeMap::new(),
         rotations,
+        deferred: Default::default(),
     };
     evaluate(src, "node.rhai", inputs, &Limits::default())
         .map(|ev| ev.graph)

@@ -320,6 +320,11 @@ pub enum HealthProbe {
         port: u16,
     },
     Cmd(Vec<String>),
+    /// The archy binary at this path runs and reads the new generation
+    /// (`--version`, then `status --generation N`): the gate of a
+    /// generation that brings a new archy. Appended, so earlier probes keep
+    /// their encoding.
+    Archy(AbsPath),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -526,6 +531,7 @@ impl HealthProbe {
             HealthProbe::Http { url, .. } => format!("http:{url}"),
             HealthProbe::Tcp { host, port } => format!("tcp:{host}:{port}"),
             HealthProbe::Cmd(argv) => format!("cmd:{}", argv.join(" ")),
+            HealthProbe::Archy(path) => format!("archy:{path}"),
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn evaluate(
         Inputs {
             facts: host,
             rotations,
+            deferred: facts::deferred(),
         },
         limits,
     )

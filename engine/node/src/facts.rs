@@ -4,7 +4,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use archy_eval::HostFacts;
+use archy_eval::host::DeferredFact;
 use archy_graph::Fact;
 use archy_graph::quantity::Bytes;
 
@@ -126,4 +130,35 @@ mod tests {
         assert!(matches!(&f["ip"], Fact::Text(ip) if ip.parse::<IpAddr>().is_ok()));
         assert!(matches!(f["disk_bytes"], Fact::Int(n) if n > 0));
     }
+}
+
+/// The facts learned only when a description reads them: `archy`, the
+/// blake3 of the running archy binary (what `archy::units()` installs as
+/// `/usr/local/bin/archy` unless the description names another binary).
+pub fn deferred() -> BTreeMap<String, DeferredFact> {
+    let archy: DeferredFact = Arc::new(|| Fact::Text(running_archy_hash()));
+    BTreeMap::from([("archy".to_string(), archy)])
+}
+
+/// The running binary's blake3: from its store name when it runs from the
+/// store (free), else by reading it once.
+pub fn running_archy_hash() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return String::new();
+    };
+    if let Some(id) = exe
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse::<archy_store::ObjectId>().ok())
+    {
+        return id.digest().to_string();
+    }
+    // blake3 alone (no sha256 beside it): read at the disk's speed.
+    std::fs::File::open(&exe)
+        .and_then(|mut f| {
+            let mut hasher = blake3::Hasher::new();
+            std::io::copy(&mut f, &mut hasher)?;
+            Ok(hasher.finalize().to_hex().to_string())
+        })
+        .unwrap_or_default()
 }

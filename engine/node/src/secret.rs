@@ -184,6 +184,7 @@ fn preview(
     let inputs = Inputs {
         facts: host,
         rotations: counts.clone(),
+        deferred: facts::deferred(),
     };
     let new = evaluate_with(source, inputs, limits)
         .map_err(|_| format!("{} does not evaluate", source.display()))?

@@ -43,5 +43,6 @@ pub fn origin(node: &Path, mirrors: &[String]) -> Origin<'static> {
         root,
         object_mirrors: mirrors.to_vec(),
         download: Some(&DOWNLOADER),
+        running: std::env::current_exe().ok(),
     }
 }

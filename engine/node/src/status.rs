@@ -98,9 +98,25 @@ fn entries(state_dir: &StateDir, graph: &Graph) -> Result<Vec<Entry>, NodeError>
 impl Node {
     /// How the running node differs from its current generation.
     pub fn status(&self) -> Result<Status, NodeError> {
+        self.status_of(None)
+    }
+
+    /// How the running node differs from generation `number` (the current
+    /// one when `None`). A switch asks a new archy binary for the status of
+    /// the generation it switches to, to know that binary works.
+    pub fn status_of(&self, number: Option<u64>) -> Result<Status, NodeError> {
         self.running("status")?;
         let started = Instant::now();
-        let live = self.current()?;
+        let live = match number {
+            None => self.current()?,
+            Some(n) => {
+                let store = archy_store::Store::open(&self.state_dir)?;
+                Some(archy_build::load(&store, n).map_err(|source| NodeError::Load {
+                    generation: n,
+                    source: Box::new(source),
+                })?)
+            }
+        };
         let drift = match &live {
             Some(l) => entries(&self.state_dir, &l.graph)?,
             None => Vec::new(),

@@ -149,6 +149,7 @@ impl Session<'_> {
             return Err(SwitchError::Refused(refused).into());
         }
         realizer.apply_changes(&new, &plan)?;
+        archy_switch::self_update::keep_recovery_binary(&self.store, &root, &new);
         self.store.set_current(generation)?;
         let images = new
             .nodes

@@ -30,6 +30,10 @@ pub struct Observed {
     pub missing_secrets: BTreeSet<String>,
     /// Take over unowned paths (backing them up) instead of refusing.
     pub adopt: bool,
+    /// Of `unowned`, the software paths that already hold exactly the
+    /// declared bytes (an archy binary installed by hand): taken over
+    /// without `--adopt`, since nothing there changes.
+    pub identical: BTreeSet<String>,
     /// Image references of the new generation that podman does not have.
     pub missing_images: BTreeSet<String>,
     /// Declared container names taken by a container archy did not make.
@@ -198,7 +202,8 @@ pub(crate) fn change(n: &Node, op: ChangeOp, reason: Reason) -> Change {
 fn created(n: &Node, observed: &Observed) -> Change {
     let in_the_way = matches!(n.key.kind, Kind::File | Kind::Artifact | Kind::Tree)
         && observed.unowned.contains(&n.key.id);
-    match (in_the_way, observed.adopt, n.key.kind) {
+    let same = observed.identical.contains(&n.key.id);
+    match (in_the_way, observed.adopt || same, n.key.kind) {
         (true, false, _) => change(n, ChangeOp::Refuse, Reason::NotOwned),
         (true, true, _) => change(n, ChangeOp::Create, Reason::Adopted),
         (_, _, Kind::Secret) => change(n, ChangeOp::Generate, Reason::New),

@@ -28,6 +28,7 @@ fn graph(rotations: &[(&str, u32)]) -> Graph {
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
             .collect::<Rotations>(),
+        deferred: Default::default(),
     };
     graph_of(src, inputs)
 }

@@ -125,6 +125,7 @@ impl Realizer {
         let record = Record::load(&self.state_dir)?;
         let mut unowned = BTreeSet::new();
         let mut missing_secrets = BTreeSet::new();
+        let mut identical = BTreeSet::new();
         for node in &new.nodes {
             let target = match &node.resource {
                 Resource::File(f) => f.path.to_string(),
@@ -147,12 +148,18 @@ impl Realizer {
                 _ => continue,
             };
             if !record.owns(&target) && fsops::exists(&self.host_path(&target)) {
+                if let Resource::Artifact(a) = &node.resource
+                    && crate::software::holds(&self.host_path(&target), &a.hash)
+                {
+                    identical.insert(target.clone());
+                }
                 unowned.insert(target);
             }
         }
         Ok(Observed {
             unowned,
             missing_secrets,
+            identical,
             adopt,
             ..Observed::default()
         })

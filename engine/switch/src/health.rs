@@ -129,10 +129,19 @@ type Attempt = Result<(), String>;
 /// long as its slowest check, not the sum of them all, which is what a bad
 /// release costs before it is rolled back.
 pub fn check_all(specs: &[&HealthSpec], systemd: &dyn ServiceManager) -> Vec<Unhealthy> {
+    check_all_in(specs, systemd, &SwitchContext::default())
+}
+
+/// [`check_all`], in the switch to `ctx.generation`.
+pub fn check_all_in(
+    specs: &[&HealthSpec],
+    systemd: &dyn ServiceManager,
+    ctx: &SwitchContext,
+) -> Vec<Unhealthy> {
     std::thread::scope(|scope| {
         let running: Vec<_> = specs
             .iter()
-            .map(|spec| scope.spawn(move || check(spec, systemd)))
+            .map(|spec| scope.spawn(move || check_in(spec, systemd, ctx)))
             .collect();
         running
             .into_iter()
@@ -148,8 +157,25 @@ pub fn check_all(specs: &[&HealthSpec], systemd: &dyn ServiceManager) -> Vec<Unh
     })
 }
 
+/// What an archy check needs to know of the switch: which generation the
+/// new binary must read, and where.
+#[derive(Debug, Clone, Default)]
+pub struct SwitchContext {
+    pub generation: u64,
+    pub state_dir: std::path::PathBuf,
+}
+
 /// Runs one check until it passes or `spec.within` runs out.
 pub fn check(spec: &HealthSpec, systemd: &dyn ServiceManager) -> Result<(), Unhealthy> {
+    check_in(spec, systemd, &SwitchContext::default())
+}
+
+/// [`check`], in the switch to `ctx.generation`.
+pub fn check_in(
+    spec: &HealthSpec,
+    systemd: &dyn ServiceManager,
+    ctx: &SwitchContext,
+) -> Result<(), Unhealthy> {
     let deadline = Instant::now() + Duration::from_millis(spec.within.0);
     let mut unit_watch = UnitWatch::default();
     loop {
@@ -158,6 +184,7 @@ pub fn check(spec: &HealthSpec, systemd: &dyn ServiceManager) -> Result<(), Unhe
             HealthProbe::Http { url, expect } => http(url, *expect),
             HealthProbe::Tcp { host, port } => tcp(host, *port),
             HealthProbe::Cmd(argv) => cmd(argv),
+            HealthProbe::Archy(binary) => archy(binary.as_str(), ctx),
         };
         match attempt {
             Ok(()) => return Ok(()),
@@ -267,6 +294,33 @@ fn tcp(host: &str, port: u16) -> Attempt {
         }
     }
     Err(last)
+}
+
+/// A new archy binary works: it says its version, and it reads the
+/// generation being switched to (`status` exits 0, or 4 for a node that
+/// differs from it: the binary ran either way). A crash, a missing
+/// library or an exit 1 fails it.
+fn archy(binary: &str, ctx: &SwitchContext) -> Attempt {
+    cmd(&[binary.to_string(), "--version".to_string()])?;
+    let out = Command::new(binary)
+        .arg("--state-dir")
+        .arg(&ctx.state_dir)
+        .args(["status", "--generation", &ctx.generation.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {binary}: {e}"))?;
+    match out.status.code() {
+        Some(0 | 4) => Ok(()),
+        _ => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("").trim();
+            Err(format!(
+                "{binary} status --generation {} exited with {}{}",
+                ctx.generation,
+                out.status,
+                if last.is_empty() { String::new() } else { format!(": {last}") }
+            ))
+        }
+    }
 }
 
 fn cmd(argv: &[String]) -> Attempt {

@@ -15,5 +15,6 @@ pub mod drift;
 pub mod health;
 pub mod journal;
 pub mod podman_state;
+pub mod self_update;
 pub mod switch;
 pub mod units;

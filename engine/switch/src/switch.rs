@@ -415,6 +415,7 @@ impl Switcher<'_> {
         if from == Some(to) && plan.is_empty() {
             return Ok(Outcome::Unchanged { to });
         }
+        crate::self_update::ensure_recovery_binary(self.store);
         // Every image is in place before the journal exists: a failed pull
         // or build ends the switch with nothing changed.
         self.make_images(&new, &plan)?;
@@ -737,7 +738,11 @@ impl Switcher<'_> {
         // the gate takes as long as the slower of them.
         let (failed, dead) = std::thread::scope(|scope| {
             let dead = scope.spawn(|| health::dead_units(&wanted, self.systemd));
-            let failed: Vec<Unhealthy> = health::check_all(&checks, self.systemd);
+            let ctx = health::SwitchContext {
+                generation: journal.rollback.as_ref().and(journal.back_to).unwrap_or(journal.to),
+                state_dir: self.store.state_dir().path().to_path_buf(),
+            };
+            let failed: Vec<Unhealthy> = health::check_all_in(&checks, self.systemd, &ctx);
             (failed, dead.join().unwrap_or_default())
         });
         tracing::info!(
@@ -768,6 +773,9 @@ impl Switcher<'_> {
     fn commit(&self, from: Option<u64>, to: u64) -> Result<(), SwitchError> {
         self.store.set_outcome(to, Recorded::Good, None)?;
         self.store.set_last_good(to)?;
+        if let Ok(graph) = self.load(to) {
+            crate::self_update::keep_recovery_binary(self.store, self.realizer.root(), &graph);
+        }
         if let Some(from) = from.filter(|f| *f != to) {
             self.store.set_previous(from)?;
         }
@@ -789,6 +797,15 @@ impl Switcher<'_> {
         interrupted: bool,
     ) -> Result<Outcome, SwitchError> {
         let failed = journal.to;
+        // A new archy that failed goes first: the old binary is back
+        // before the verdict is recorded.
+        if let Some(n) = journal.back_to
+            && let Ok(target) = self.load(n)
+            && let Some(first) = crate::self_update::restore_archy_first(failed_graph, &target)
+            && let Err(e) = self.realizer.apply_changes(&target, &first)
+        {
+            tracing::warn!("cannot put the old archy back first: {e}");
+        }
         self.store
             .set_outcome(failed, Recorded::Failed, Some(why.join("; ")))?;
         // From here on, the journal says a rollback is in flight, before

@@ -21,6 +21,10 @@ use archy_graph::tree::{TreeEntry, TreeManifest};
 use archy_graph::{Graph, Node, Resource, ResourceKey};
 use archy_store::{Expected, Inserted, ObjectId, ObjectName, Store, StoreError};
 
+/// The source that names the running archy binary (as the evaluator
+/// spells it).
+pub const RUNNING_ARCHY: &str = "archy:running";
+
 pub use materialize::{ensure_tree, manifest_object, stored_manifest};
 pub use tree_source::{TreeError, file_object, read_tree};
 
@@ -40,6 +44,9 @@ pub struct Origin<'a> {
     /// Release mirrors that keep software by blake3, tried before a URL.
     pub object_mirrors: Vec<String>,
     pub download: Option<&'a dyn Download>,
+    /// The running archy binary: the source `archy:running` (the default
+    /// binary `archy::units()` installs).
+    pub running: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Origin<'_> {
@@ -48,6 +55,7 @@ impl std::fmt::Debug for Origin<'_> {
             .field("root", &self.root)
             .field("object_mirrors", &self.object_mirrors)
             .field("download", &self.download.is_some())
+            .field("running", &self.running)
             .finish()
     }
 }
@@ -301,6 +309,12 @@ fn fetch(
     let Some(source) = graph.sources.get(key) else {
         return Err(SoftwareError::NoSource { what });
     };
+    if source == RUNNING_ARCHY {
+        return match &origin.running {
+            Some(path) => Ok((path.clone(), false)),
+            None => Err(SoftwareError::NoSource { what }),
+        };
+    }
     let is_url = source.starts_with("https://") || source.starts_with("http://");
     if !is_url {
         let Some(root) = &origin.root else {

@@ -38,7 +38,7 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
         Command::Recover => switch::recover(node),
         Command::Generations { json } => generations::run(node, *json),
         Command::Gc { keep } => gc::run(node, *keep, wait),
-        Command::Status { json } => status::run(node, *json),
+        Command::Status { json, generation } => status::run(node, *json, *generation),
         Command::Reconcile => reconcile::run(node, wait),
         Command::Secret { command } => secret::run(command, node, wait),
         Command::Ota { command } => ota::run(command, node, wait),

@@ -13,8 +13,8 @@ pub fn print(entries: &[Entry]) {
     }
 }
 
-pub fn run(node: &Node, json: bool) -> Result<Exit, NodeError> {
-    let status = node.status()?;
+pub fn run(node: &Node, json: bool, generation: Option<u64>) -> Result<Exit, NodeError> {
+    let status = node.status_of(generation)?;
     if json {
         super::print_json("the status", &status)?;
     } else {

@@ -121,3 +121,19 @@ pub fn cmd(state: &State, at: Span, argv: Dynamic, options: Dynamic) -> Res {
     };
     finish(state, at, o, argv.map(HealthProbe::Cmd))
 }
+
+/// `health_archy(path)`: the archy binary at `path` runs and reads the
+/// generation being switched to. `archy::units()` declares it for the
+/// binary it installs, so a new archy that cannot run is rolled back.
+pub fn archy(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
+    let mut o = Opts::new(
+        format!("health_archy {}", display(&path)),
+        options,
+        &["within"],
+        &at,
+    );
+    let probe = o
+        .first_arg::<archy_graph::names::AbsPath>(&path)
+        .map(HealthProbe::Archy);
+    finish(state, at, o, probe)
+}

@@ -274,6 +274,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "health_http", Kind::Health, health::http);
     register2(engine, state, "health_tcp", Kind::Health, health::tcp);
     register2(engine, state, "health_cmd", Kind::Health, health::cmd);
+    register2(engine, state, "health_archy", Kind::Health, health::archy);
     instance::register(engine, state);
     engine.register_fn("check_options", check_options);
 }

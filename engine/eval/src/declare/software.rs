@@ -14,6 +14,9 @@ use rhai::Dynamic;
 use super::opts::Opts;
 use super::{Res, State};
 
+/// The source that names the running archy binary.
+pub const RUNNING_ARCHY: &str = "archy:running";
+
 const SOURCE_HINT: &str = "use a path relative to the node description's folder (\"bin/validator\"), or an https:// URL";
 
 pub fn artifact(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
@@ -134,6 +137,11 @@ fn source(o: &mut Opts, example: &str) -> Option<String> {
         return None;
     }
     let s = o.string("source")?;
+    // The archy that runs the evaluation: `archy::units()`'s default
+    // binary. The build takes it from the running process.
+    if s == RUNNING_ARCHY {
+        return Some(s);
+    }
     if let Some(rest) = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
