@@ -228,7 +228,8 @@ impl Store {
         };
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let unlisted = name.parse::<Digest>().is_ok() && !listed.contains(&format!("{name}-tree"));
+            let unlisted =
+                name.parse::<Digest>().is_ok() && !listed.contains(&format!("{name}-tree"));
             if unlisted || name.starts_with(atomic::TEMP_PREFIX) {
                 let path = entry.path();
                 fs::remove_dir_all(&path).map_err(|err| StoreError::write("delete", &path, err))?;

@@ -16,6 +16,12 @@ fn facts() -> HostFacts {
         ("ip".to_string(), Fact::Text("192.0.2.10".into())),
         ("mdns".to_string(), Fact::Text("node1.local".into())),
         ("disk_bytes".to_string(), Fact::Int(2_000_000_000_000)),
+        // The hash of "the running archy", fixed: archy::units() installs
+        // it as /usr/local/bin/archy.
+        (
+            "archy".to_string(),
+            Fact::Text(archy_graph::Digest::of(b"archy under test").to_string()),
+        ),
     ])
 }
 

@@ -111,10 +111,12 @@ impl Node {
             None => self.current()?,
             Some(n) => {
                 let store = archy_store::Store::open(&self.state_dir)?;
-                Some(archy_build::load(&store, n).map_err(|source| NodeError::Load {
-                    generation: n,
-                    source: Box::new(source),
-                })?)
+                Some(
+                    archy_build::load(&store, n).map_err(|source| NodeError::Load {
+                        generation: n,
+                        source: Box::new(source),
+                    })?,
+                )
             }
         };
         let drift = match &live {

@@ -107,12 +107,17 @@ pub(crate) fn holds(host: &Path, hash: &archy_graph::resource::ContentHash) -> b
     match hash {
         ContentHash::Blake3(d) => {
             let mut h = blake3::Hasher::new();
-            std::io::copy(&mut file, &mut h).is_ok() && archy_graph::Digest::from(h.finalize()) == *d
+            std::io::copy(&mut file, &mut h).is_ok()
+                && archy_graph::Digest::from(h.finalize()) == *d
         }
         ContentHash::Sha256(hex) => {
             let mut h = sha2::Sha256::new();
             std::io::copy(&mut file, &mut h).is_ok()
-                && h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>() == *hex
+                && h.finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    == *hex
         }
     }
 }

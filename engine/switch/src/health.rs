@@ -317,7 +317,11 @@ fn archy(binary: &str, ctx: &SwitchContext) -> Attempt {
                 "{binary} status --generation {} exited with {}{}",
                 ctx.generation,
                 out.status,
-                if last.is_empty() { String::new() } else { format!(": {last}") }
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last}")
+                }
             ))
         }
     }

@@ -102,7 +102,9 @@ pub fn ensure_recovery_binary(store: &Store) {
             .map_err(|e| e.to_string())
     })();
     let root = Path::new("/");
-    match kept.and_then(|id| point_at(store, &object_path(store, root, &id)).map_err(|e| e.to_string())) {
+    match kept
+        .and_then(|id| point_at(store, &object_path(store, root, &id)).map_err(|e| e.to_string()))
+    {
         Ok(()) => {}
         Err(e) => tracing::warn!("cannot keep the running archy for recovery: {e}"),
     }

@@ -739,7 +739,11 @@ impl Switcher<'_> {
         let (failed, dead) = std::thread::scope(|scope| {
             let dead = scope.spawn(|| health::dead_units(&wanted, self.systemd));
             let ctx = health::SwitchContext {
-                generation: journal.rollback.as_ref().and(journal.back_to).unwrap_or(journal.to),
+                generation: journal
+                    .rollback
+                    .as_ref()
+                    .and(journal.back_to)
+                    .unwrap_or(journal.to),
                 state_dir: self.store.state_dir().path().to_path_buf(),
             };
             let failed: Vec<Unhealthy> = health::check_all_in(&checks, self.systemd, &ctx);

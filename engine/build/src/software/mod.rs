@@ -102,7 +102,9 @@ impl SoftwareError {
         !matches!(
             self,
             SoftwareError::Store {
-                error: StoreError::DiskFull { .. } | StoreError::NotWritable { .. } | StoreError::Io { .. },
+                error: StoreError::DiskFull { .. }
+                    | StoreError::NotWritable { .. }
+                    | StoreError::Io { .. },
                 ..
             }
         )
@@ -134,7 +136,11 @@ impl Stored {
 
 /// Stores every artifact's and tree's bytes of `graph`, fetching what the
 /// store lacks, and lays every tree out.
-pub fn store_software(store: &Store, graph: &Graph, origin: &Origin) -> Result<Stored, SoftwareError> {
+pub fn store_software(
+    store: &Store,
+    graph: &Graph,
+    origin: &Origin,
+) -> Result<Stored, SoftwareError> {
     let mut stored = Stored::default();
     for node in &graph.nodes {
         match &node.resource {
@@ -224,10 +230,12 @@ fn tree(
     let key = &node.key;
     let what = described(node);
     let manifest_id = manifest_object(spec.manifest);
-    let in_store = store.contains(&manifest_id).map_err(|error| SoftwareError::Store {
-        what: what.clone(),
-        error,
-    })?;
+    let in_store = store
+        .contains(&manifest_id)
+        .map_err(|error| SoftwareError::Store {
+            what: what.clone(),
+            error,
+        })?;
     let tree_err = |error| SoftwareError::Tree {
         what: what.clone(),
         error,
@@ -259,7 +267,9 @@ fn tree(
             ..
         } = entry
         {
-            stored.objects.insert(file_object(path, *executable, *content));
+            stored
+                .objects
+                .insert(file_object(path, *executable, *content));
         }
     }
     ensure_tree(store, spec.manifest).map_err(tree_err)?;
@@ -321,11 +331,13 @@ fn fetch(
             return Err(SoftwareError::NoSource { what });
         };
         let joined = root.join(source);
-        let path = joined.canonicalize().map_err(|error| SoftwareError::Missing {
-            what: what.clone(),
-            path: joined.clone(),
-            error,
-        })?;
+        let path = joined
+            .canonicalize()
+            .map_err(|error| SoftwareError::Missing {
+                what: what.clone(),
+                path: joined.clone(),
+                error,
+            })?;
         let root = root.canonicalize().unwrap_or_else(|_| root.clone());
         if !path.starts_with(&root) {
             return Err(SoftwareError::OutsideRoot {
