@@ -17,7 +17,7 @@ pub enum BuildError {
 
     /// Software could not be fetched or did not match its declared hash.
     #[error(transparent)]
-    Software(#[from] crate::software::SoftwareError),
+    Software(Box<crate::software::SoftwareError>),
 
     /// The store's file system has less free space than the build needs:
     /// refused before anything was written.
@@ -178,4 +178,10 @@ pub enum LoadError {
     /// A file's content object is not UTF-8 text.
     #[error("object {id} of generation {number} should be a file's text but is not UTF-8")]
     NotText { number: u64, id: ObjectId },
+}
+
+impl From<crate::software::SoftwareError> for BuildError {
+    fn from(e: crate::software::SoftwareError) -> Self {
+        BuildError::Software(Box::new(e))
+    }
 }

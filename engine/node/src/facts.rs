@@ -106,32 +106,6 @@ pub fn apply_overrides(facts: &mut HostFacts, overrides: &[String]) -> Result<()
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overrides() {
-        let mut f = HostFacts::new();
-        apply_overrides(&mut f, &["hostname=n1".into(), "disk_bytes=2T".into()]).expect("valid");
-        assert_eq!(f["hostname"], Fact::Text("n1".into()));
-        assert_eq!(f["disk_bytes"], Fact::Int(2_000_000_000_000));
-        assert!(apply_overrides(&mut f, &["nokey".into()]).is_err());
-        assert!(apply_overrides(&mut f, &["Bad=1".into()]).is_err());
-        assert!(apply_overrides(&mut f, &["disk_bytes=lots".into()]).is_err());
-    }
-
-    #[test]
-    fn discovery_gives_every_fact() {
-        let f = discover(Path::new("/"));
-        for k in ["hostname", "ip", "mdns", "disk_bytes"] {
-            assert!(f.contains_key(k), "{k}");
-        }
-        assert!(matches!(&f["ip"], Fact::Text(ip) if ip.parse::<IpAddr>().is_ok()));
-        assert!(matches!(f["disk_bytes"], Fact::Int(n) if n > 0));
-    }
-}
-
 /// The facts learned only when a description reads them: `archy`, the
 /// blake3 of the running archy binary (what `archy::units()` installs as
 /// `/usr/local/bin/archy` unless the description names another binary).
@@ -161,4 +135,30 @@ pub fn running_archy_hash() -> String {
             Ok(hasher.finalize().to_hex().to_string())
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides() {
+        let mut f = HostFacts::new();
+        apply_overrides(&mut f, &["hostname=n1".into(), "disk_bytes=2T".into()]).expect("valid");
+        assert_eq!(f["hostname"], Fact::Text("n1".into()));
+        assert_eq!(f["disk_bytes"], Fact::Int(2_000_000_000_000));
+        assert!(apply_overrides(&mut f, &["nokey".into()]).is_err());
+        assert!(apply_overrides(&mut f, &["Bad=1".into()]).is_err());
+        assert!(apply_overrides(&mut f, &["disk_bytes=lots".into()]).is_err());
+    }
+
+    #[test]
+    fn discovery_gives_every_fact() {
+        let f = discover(Path::new("/"));
+        for k in ["hostname", "ip", "mdns", "disk_bytes"] {
+            assert!(f.contains_key(k), "{k}");
+        }
+        assert!(matches!(&f["ip"], Fact::Text(ip) if ip.parse::<IpAddr>().is_ok()));
+        assert!(matches!(f["disk_bytes"], Fact::Int(n) if n > 0));
+    }
 }

@@ -301,6 +301,17 @@ fn tcp(host: &str, port: u16) -> Attempt {
 /// differs from it: the binary ran either way). A crash, a missing
 /// library or an exit 1 fails it.
 fn archy(binary: &str, ctx: &SwitchContext) -> Attempt {
+    let started = Instant::now();
+    let result = archy_runs(binary, ctx);
+    tracing::info!(
+        target: "archy::timing",
+        "new archy checked: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    result
+}
+
+fn archy_runs(binary: &str, ctx: &SwitchContext) -> Attempt {
     cmd(&[binary.to_string(), "--version".to_string()])?;
     let out = Command::new(binary)
         .arg("--state-dir")

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use archy_graph::{Digest, Graph, Resource};
-use archy_plan::{Change, Observed, Plan, Reason, UnitOp};
+use archy_plan::{Change, ChangeOp, Observed, Plan, Reason, UnitOp};
 use archy_realize::Realizer;
 use archy_store::{Outcome as Recorded, Store};
 use archy_systemd::ServiceManager;
@@ -725,15 +725,27 @@ impl Switcher<'_> {
     fn gate(&self, graph: &Graph, journal: &mut Journal) -> Result<(), Failure> {
         self.enter(journal, Phase::HealthGate)?;
         let started = Instant::now();
+        let plan = journal.rollback_plan().unwrap_or(&journal.plan);
+        // A new archy is run only when this switch brings one.
+        let brought = |path: &archy_graph::names::AbsPath| {
+            plan.changes.iter().any(|c| {
+                c.key.kind == archy_graph::Kind::Artifact
+                    && c.key.id == path.as_str()
+                    && matches!(c.op, ChangeOp::Create | ChangeOp::Update)
+            })
+        };
         let checks: Vec<_> = graph
             .nodes
             .iter()
             .filter_map(|n| match &n.resource {
-                Resource::Health(h) => Some(h),
+                Resource::Health(h) => match &h.probe {
+                    archy_graph::resource::HealthProbe::Archy(p) if !brought(p) => None,
+                    _ => Some(h),
+                },
                 _ => None,
             })
             .collect();
-        let wanted = wanted_running(graph, journal.rollback_plan().unwrap_or(&journal.plan));
+        let wanted = wanted_running(graph, plan);
         // The declared checks and the failed-unit watch run side by side:
         // the gate takes as long as the slower of them.
         let (failed, dead) = std::thread::scope(|scope| {

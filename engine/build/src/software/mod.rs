@@ -80,9 +80,12 @@ pub enum SoftwareError {
     #[error("{what}: download failed: {why}")]
     Download { what: String, why: String },
     #[error("{what}: {error}")]
-    Store { what: String, error: StoreError },
+    Store {
+        what: String,
+        error: Box<StoreError>,
+    },
     #[error("{what}: {error}")]
-    Tree { what: String, error: TreeError },
+    Tree { what: String, error: Box<TreeError> },
     #[error(
         "{what}: the tree from {source_path} hashes to blake3:{actual}, but the node declares blake3:{declared}; \
          nothing was stored. Check the source, or declare the hash `archy hash tree` prints"
@@ -99,15 +102,15 @@ impl SoftwareError {
     /// Whether the error says the node description (or what it names) is
     /// wrong, rather than the machine.
     pub fn is_input(&self) -> bool {
-        !matches!(
-            self,
-            SoftwareError::Store {
-                error: StoreError::DiskFull { .. }
+        match self {
+            SoftwareError::Store { error, .. } => !matches!(
+                **error,
+                StoreError::DiskFull { .. }
                     | StoreError::NotWritable { .. }
-                    | StoreError::Io { .. },
-                ..
-            }
-        )
+                    | StoreError::Io { .. }
+            ),
+            _ => true,
+        }
     }
 }
 
@@ -195,7 +198,7 @@ fn artifact(
     let what = described(node);
     let store_err = |error| SoftwareError::Store {
         what: what.clone(),
-        error,
+        error: Box::new(error),
     };
     if let Some(id) = artifact_object(store, spec).map_err(store_err)? {
         stored.count(id, Inserted::AlreadyPresent);
@@ -234,11 +237,11 @@ fn tree(
         .contains(&manifest_id)
         .map_err(|error| SoftwareError::Store {
             what: what.clone(),
-            error,
+            error: Box::new(error),
         })?;
     let tree_err = |error| SoftwareError::Tree {
         what: what.clone(),
-        error,
+        error: Box::new(error),
     };
     let manifest = if in_store {
         stored_manifest(store, spec.manifest).map_err(tree_err)?
@@ -253,7 +256,7 @@ fn tree(
             .insert_bytes(manifest_id.name(), &manifest.encode())
             .map_err(|error| SoftwareError::Store {
                 what: what.clone(),
-                error,
+                error: Box::new(error),
             })?;
         stored.count(id, inserted);
         manifest
@@ -285,7 +288,7 @@ fn store_tree(
 ) -> Result<TreeManifest, SoftwareError> {
     let tree_err = |error| SoftwareError::Tree {
         what: what.to_string(),
-        error,
+        error: Box::new(error),
     };
     let manifest = read_tree(path, None).map_err(tree_err)?;
     if manifest.digest() != spec.manifest {
