@@ -154,6 +154,7 @@ fn tarball(listed: &[(&str, &[u8])], entries: &[Entry<'_>]) -> Vec<u8> {
                 )
             })
             .collect(),
+        objects: Vec::new(),
     };
     let json = manifest.to_json().unwrap();
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
