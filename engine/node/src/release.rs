@@ -3,7 +3,8 @@
 //!
 //! A release carries its node's software. `build` evaluates the release's
 //! node.rhai as a node would (this machine's host facts, with `--fact`
-//! overrides, and no secret rotations, which change secrets only), stores
+//! overrides, and no secret rotations, which change secrets only; a node
+//! that does not evaluate is refused, as it would be on every node), stores
 //! every `artifact()` and `tree()` it declares exactly as a node's build
 //! would (into a throwaway store: each checked against its declared hash,
 //! URLs downloaded), and publishes each of those store objects as
