@@ -154,6 +154,7 @@ fn tarball(listed: &[(&str, &[u8])], entries: &[Entry<'_>]) -> Vec<u8> {
                 )
             })
             .collect(),
+        objects: Vec::new(),
     };
     let json = manifest.to_json().unwrap();
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -435,11 +436,32 @@ fn a_release_that_needs_a_newer_archy_is_refused() {
 #[test]
 fn a_release_whose_node_rhai_fails_to_evaluate_is_recorded_failed() {
     let p = Publisher::new();
-    p.source(
+    let bad: &[u8] = b"[file(\"/etc/demo/x\", #{ text: \"1\", nope: 1 })]\n";
+    p.source("bad", std::str::from_utf8(bad).unwrap());
+    // The publisher's archy evaluates the node to find its software, so it
+    // refuses to pack it: the broken release is signed by hand here.
+    let refused = p.run(&[
+        "release",
+        "build",
         "bad",
-        "import \"stdlib/archy\" as archy;\n[archy::units(#{ nope: 1 })]\n",
+        "--key",
+        "k1.key",
+        "--version",
+        "1.0.0",
+        "-o",
+        "r.tar.gz",
+    ]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("nope"), "{}", refused.stderr);
+    assert!(!p.path("r.tar.gz").exists());
+    let r = p.signed(
+        "r.tar.gz",
+        "1.0.0",
+        &tarball(
+            &[("node.rhai", bad)],
+            &[Entry::File("node.rhai", 0o644, bad)],
+        ),
     );
-    let r = p.release("bad", "1.0.0", &[], "r.tar.gz");
     let run = p.apply(&r);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(

@@ -120,6 +120,13 @@ pub enum NodeError {
         version: semver::Version,
         why: String,
     },
+    /// A verified release whose software could not be put into the store:
+    /// nothing was switched, and it is not recorded as failed.
+    #[error("release {version}: {source}")]
+    ReleaseSoftware {
+        version: semver::Version,
+        source: archy_ota::OtaError,
+    },
     #[error("--mirror goes with a bundle URL, not a file")]
     MirrorWithFile,
     #[error("{0} is not an http(s) URL")]
@@ -265,6 +272,9 @@ impl NodeError {
                 "nothing was changed on this node; the release is recorded as failed"
             }
             NodeError::Unverified { .. } => "nothing was unpacked or changed on this node",
+            NodeError::ReleaseSoftware { .. } => {
+                "the release is not recorded as failed; what was fetched stays in the store, and the next apply fetches only what is still missing"
+            }
             NodeError::Signature { .. } => {
                 "a bundle comes with its signature, NAME.tar.gz.minisig, beside it"
             }

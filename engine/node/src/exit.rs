@@ -83,6 +83,7 @@ impl From<&NodeError> for Exit {
             | NodeError::ReleaseRefused(_)
             | NodeError::ReleaseBroken { .. }
             | NodeError::ReleaseEval { .. }
+            | NodeError::ReleaseSoftware { .. }
             | NodeError::MirrorWithFile
             | NodeError::NotUrl(_)
             | NodeError::Signature { .. }

@@ -1,15 +1,34 @@
 //! What a publisher runs: a key pair that signs releases, and the signed
 //! bundles `archy ota apply` installs. No node is involved.
+//!
+//! A release carries its node's software. `build` evaluates the release's
+//! node.rhai as a node would (this machine's host facts, with `--fact`
+//! overrides, and no secret rotations, which change secrets only; a node
+//! that does not evaluate is refused, as it would be on every node), stores
+//! every `artifact()` and `tree()` it declares exactly as a node's build
+//! would (into a throwaway store: each checked against its declared hash,
+//! URLs downloaded), and publishes each of those store objects as
+//! `objects/<blake3>` beside the bundle, listed in its signed manifest with
+//! its blake3, size and store name (an artifact's bytes; a tree's manifest
+//! and each of its files). A node fetches only the ones its store lacks and
+//! has them all before it builds, so the description inside the bundle
+//! never needs the relative sources the bundle does not carry.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use archy_build::BuildError;
+use archy_build::software::store_software;
+use archy_eval::Inputs;
+use archy_graph::Resource;
+use archy_ota::publish::PackObject;
 use archy_ota::{keys, pack};
+use archy_store::{StateDir, Store};
 use semver::Version;
 
-use crate::NodeError;
+use crate::{NodeError, evaluate, facts};
 
 pub use archy_ota::pack::PackReport;
 
@@ -84,6 +103,9 @@ pub struct ReleaseRequest<'a> {
     /// The oldest archy that may install it (default: this one).
     pub min_archy: Option<&'a Version>,
     pub out: &'a Path,
+    /// `--fact K=V` overrides of this machine's facts, for evaluating the
+    /// node to learn the software it declares.
+    pub facts: &'a [String],
 }
 
 /// A signed bundle and the key that signed it.
@@ -104,6 +126,11 @@ pub fn build(req: &ReleaseRequest<'_>) -> Result<Built, NodeError> {
         return Err(NodeError::BadChannel(channel.to_string()));
     }
     let key = keys::SigningKey::load(req.key).map_err(NodeError::SigningKey)?;
+    let out_dir = match req.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let software = Software::gather(req.src, req.facts, &out_dir)?;
     let report = pack::build(&pack::PackRequest {
         src: req.src,
         key: &key,
@@ -111,10 +138,64 @@ pub fn build(req: &ReleaseRequest<'_>) -> Result<Built, NodeError> {
         channel: channel.to_string(),
         min_archy: req.min_archy.cloned().unwrap_or_else(archy_version),
         out: req.out,
+        objects: &software.objects,
     })
     .map_err(NodeError::Pack)?;
     Ok(Built {
         report,
         key_id: key.key_id(),
     })
+}
+
+/// The software of a release's node, in a throwaway store (removed on
+/// drop) next to where the bundle goes.
+struct Software {
+    objects: Vec<PackObject>,
+    _store: Option<tempfile::TempDir>,
+}
+
+impl Software {
+    fn gather(src: &Path, overrides: &[String], out_dir: &Path) -> Result<Software, NodeError> {
+        let node = src.join("node.rhai");
+        let mut host = facts::discover(out_dir);
+        facts::apply_overrides(&mut host, overrides)?;
+        let inputs = Inputs {
+            facts: host,
+            rotations: Default::default(),
+        };
+        let evaluation = evaluate::evaluate_with(&node, inputs, &archy_eval::Limits::default())?;
+        let graph = &evaluation.graph;
+        let has_software = graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.resource, Resource::Artifact(_) | Resource::Tree(_)));
+        if !has_software {
+            return Ok(Software {
+                objects: Vec::new(),
+                _store: None,
+            });
+        }
+        // Beside the bundle: the objects are published from it, and on one
+        // file system a copy is all it costs.
+        let temp = tempfile::Builder::new()
+            .prefix(".archy-release-store.")
+            .tempdir_in(out_dir)
+            .map_err(NodeError::io("create a temporary store in", out_dir))?;
+        let store = Store::open(&StateDir::new(temp.path().join("state")))?;
+        let origin = crate::software::origin(&node, &[]);
+        let stored = store_software(&store, graph, &origin)
+            .map_err(|e| NodeError::Build(BuildError::Software(e)))?;
+        let objects = stored
+            .objects
+            .iter()
+            .map(|id| PackObject {
+                name: id.name().as_str().to_string(),
+                path: store.object_path(id),
+            })
+            .collect();
+        Ok(Software {
+            objects,
+            _store: Some(temp),
+        })
+    }
 }

@@ -144,6 +144,18 @@ pub enum OtaError {
     #[error("{} is not a readable release bundle: {reason}; download it again", path.display())]
     Corrupt { path: PathBuf, reason: String },
 
+    /// A software object the release lists could not be put into the
+    /// store: no source had it, or every copy had other bytes.
+    #[error(
+        "the release's software object {name} (blake3 {blake3}) could not be fetched ({}); nothing was switched: publish objects/{blake3} beside the bundle on its mirrors, then apply again",
+        attempts.iter().map(|(from, why)| format!("{from}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    Object {
+        name: String,
+        blake3: String,
+        attempts: Vec<(String, String)>,
+    },
+
     /// Every source failed; each attempt says why.
     #[error("{}", download_message(attempts))]
     Download { attempts: Vec<(String, String)> },

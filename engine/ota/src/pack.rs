@@ -3,6 +3,10 @@
 //! times and modes, a fixed gzip header and level. Anything a node would
 //! extract wrongly (links, special files, odd names, oversized files) is
 //! refused here, on the publisher's machine, rather than at the node.
+//!
+//! Software objects (see [`crate::manifest`]) are published first, into
+//! `objects/` beside the bundle, and listed in its manifest: a bundle is
+//! never on disk before every object it names.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
@@ -16,9 +20,10 @@ use semver::Version;
 use crate::error::OtaError;
 use crate::keys::SigningKey;
 use crate::manifest::{
-    FORMAT, FileEntry, MANIFEST_NAME, MODE_DIR, MODE_EXEC, MODE_FILE, Manifest, ReleaseInfo,
-    check_channel, check_rel_path,
+    FORMAT, FORMAT_OBJECTS, FileEntry, MANIFEST_NAME, MODE_DIR, MODE_EXEC, MODE_FILE, Manifest,
+    ReleaseInfo, check_channel, check_rel_path, objects_min_archy,
 };
+use crate::publish::{self, PackObject};
 use crate::unpack::Limits;
 use crate::verify::sign_file;
 
@@ -40,6 +45,9 @@ pub struct PackRequest<'a> {
     /// Where the bundle goes; must end in `.tar.gz`. The signature goes
     /// next to it, with `.minisig` appended.
     pub out: &'a Path,
+    /// The software the release's node needs, published as
+    /// `objects/<blake3>` beside `out` and listed in the manifest.
+    pub objects: &'a [PackObject],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +60,15 @@ pub struct PackReport {
     pub bytes: u64,
     /// blake3 of the `.tar.gz`, hex.
     pub blake3: String,
+    /// The software objects listed (one file per distinct blake3).
+    pub objects: usize,
+    /// Their total size, each distinct content once.
+    pub object_bytes: u64,
+    /// Of those files, how many were not beside the bundle before.
+    pub objects_written: usize,
+    /// The oldest archy that may install it, as signed: a release with
+    /// software needs one that reads it.
+    pub min_archy: Version,
 }
 
 /// Packs with the default [`Limits`], the same a node unpacks with.
@@ -64,10 +81,23 @@ pub fn build_with_limits(req: &PackRequest, limits: &Limits) -> Result<PackRepor
     let signature = signature_path(req.out)?;
     check_channel(&req.channel).map_err(|reason| OtaError::InvalidRequest { reason })?;
     let items = walk::collect(req.src, limits)?;
+    let dir = parent_dir(req.out);
+    let published = publish::publish(&dir, req.objects)?;
+    let min_archy = if published.entries.is_empty() {
+        req.min_archy.clone()
+    } else {
+        // An archy that cannot read the objects refuses the release up
+        // front ("needs archy N") rather than failing to unpack it.
+        req.min_archy.clone().max(objects_min_archy())
+    };
     let manifest = Manifest {
-        format: FORMAT,
+        format: if published.entries.is_empty() {
+            FORMAT
+        } else {
+            FORMAT_OBJECTS
+        },
         version: req.version.clone(),
-        min_archy: req.min_archy.clone(),
+        min_archy: min_archy.clone(),
         channel: req.channel.clone(),
         files: items
             .iter()
@@ -76,13 +106,13 @@ pub fn build_with_limits(req: &PackRequest, limits: &Limits) -> Result<PackRepor
                 walk::Kind::Dir => None,
             })
             .collect(),
+        objects: published.entries,
     };
-    let dir = parent_dir(req.out);
     let (bundle_tmp, bytes, blake3) = write_tarball(&dir, req.out, &manifest, &items)?;
     let info = ReleaseInfo {
         version: req.version.clone(),
         channel: req.channel.clone(),
-        min_archy: req.min_archy.clone(),
+        min_archy: min_archy.clone(),
         size: bytes,
         blake3: blake3.clone(),
     };
@@ -102,6 +132,10 @@ pub fn build_with_limits(req: &PackRequest, limits: &Limits) -> Result<PackRepor
         files: manifest.files.len(),
         bytes,
         blake3,
+        objects: published.files,
+        object_bytes: published.bytes,
+        objects_written: published.written,
+        min_archy,
     })
 }
 
@@ -120,7 +154,7 @@ fn signature_path(out: &Path) -> Result<PathBuf, OtaError> {
     Ok(PathBuf::from(sig))
 }
 
-fn parent_dir(out: &Path) -> PathBuf {
+pub(crate) fn parent_dir(out: &Path) -> PathBuf {
     match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -20,9 +20,9 @@ use crate::manifest::{
     MANIFEST_NAME, MODE_DIR, MODE_EXEC, MODE_FILE, Manifest, check_bundle_root, check_rel_path,
 };
 
-/// The manifest lists every file with a hash; a megabyte is thousands of
-/// files, far beyond any node.
-const MAX_MANIFEST: u64 = 1024 * 1024;
+/// The manifest lists every file and software object with a hash; 8 MiB is
+/// tens of thousands of them, far beyond any node.
+const MAX_MANIFEST: u64 = 8 * 1024 * 1024;
 /// A GNU long name longer than this is not a path `pack` writes.
 const MAX_LONG_NAME: u64 = 4096;
 /// Per entry, what the tar format adds on top of content: a header, a
@@ -93,6 +93,41 @@ pub fn unpack(bundle: &Path, dest: &Path, limits: &Limits) -> Result<Manifest, O
     }
     sync_dir(&parent)?;
     Ok(manifest)
+}
+
+/// Reads only the manifest of a verified bundle (its first entry): what a
+/// release carries, without unpacking it.
+pub fn read_manifest(bundle: &Path) -> Result<Manifest, OtaError> {
+    let file = File::open(bundle).map_err(|e| OtaError::io("open the bundle", bundle, e))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
+    let corrupt_bundle = |e: io::Error| OtaError::Corrupt {
+        path: bundle.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut entries = archive.entries().map_err(corrupt_bundle)?.raw(true);
+    let Some(entry) = entries.next() else {
+        return Err(OtaError::Manifest {
+            reason: "the bundle is empty".to_string(),
+        });
+    };
+    let mut entry = entry.map_err(corrupt_bundle)?;
+    let name = String::from_utf8_lossy(&entry.header().path_bytes()).into_owned();
+    if name != MANIFEST_NAME || !entry.header().entry_type().is_file() {
+        return Err(OtaError::Manifest {
+            reason: format!("the bundle's first entry is {name:?}, not the file {MANIFEST_NAME}"),
+        });
+    }
+    let size = entry_size(&entry, &name)?;
+    if size > MAX_MANIFEST {
+        return Err(OtaError::Manifest {
+            reason: format!("it is {size} bytes, more than the {MAX_MANIFEST} a manifest may have"),
+        });
+    }
+    let mut json = Vec::new();
+    entry
+        .read_to_end(&mut json)
+        .map_err(|e| corrupt(bundle, &name, e))?;
+    Manifest::parse(&json)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

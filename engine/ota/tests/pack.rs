@@ -12,6 +12,7 @@ use std::process::Command;
 
 use archy_ota::OtaError;
 use archy_ota::pack::{self, PackReport, PackRequest};
+use archy_ota::publish::PackObject;
 use archy_ota::unpack::{self, Limits};
 use archy_ota::verify;
 use support::{Keys, keys, mode_of, source_tree};
@@ -25,6 +26,7 @@ fn pack_to(src: &Path, keys: &Keys, out: &Path) -> Result<PackReport, OtaError> 
         channel: "stable".to_string(),
         min_archy,
         out,
+        objects: &[],
     })
 }
 
@@ -270,6 +272,7 @@ fn a_file_over_the_limit_is_refused() {
             channel: "stable".to_string(),
             min_archy,
             out: &out,
+            objects: &[],
         },
         &limits,
     )
@@ -311,8 +314,171 @@ fn a_channel_that_cannot_go_in_the_comment_is_refused() {
         channel: "stable blake3=00".to_string(),
         min_archy,
         out: &out,
+        objects: &[],
     })
     .expect_err("bad channel");
     assert!(matches!(err, OtaError::InvalidRequest { .. }), "{err:?}");
     assert!(!out.exists());
+}
+
+/// Writes `bytes` as `name` under `dir` and returns it as an object to pack.
+fn object(dir: &Path, name: &str, bytes: &[u8]) -> PackObject {
+    let path = dir.join(format!("{name}.src"));
+    fs::write(&path, bytes).expect("object source");
+    PackObject {
+        name: name.to_string(),
+        path,
+    }
+}
+
+fn pack_with(
+    src: &Path,
+    keys: &Keys,
+    out: &Path,
+    version: &str,
+    objects: &[PackObject],
+) -> Result<PackReport, OtaError> {
+    let (version, _) = support::release(version);
+    pack::build(&PackRequest {
+        src,
+        key: &keys.signing,
+        version,
+        channel: "stable".to_string(),
+        // Older than the first archy that reads objects: raised.
+        min_archy: semver::Version::new(0, 0, 1),
+        out,
+        objects,
+    })
+}
+
+#[test]
+fn software_is_published_beside_the_bundle_once_per_content_and_listed() {
+    let keys = keys();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    fs::create_dir(&src).expect("src");
+    source_tree(&src);
+    let out_dir = work.path().join("out");
+    fs::create_dir(&out_dir).expect("out");
+    let objects = [
+        object(work.path(), "validator+x", b"#!/bin/sh\necho v1\n"),
+        object(work.path(), "tree", b"a tree manifest"),
+        // The same bytes under a second name: one file, two listings.
+        object(work.path(), "validator", b"#!/bin/sh\necho v1\n"),
+    ];
+    let out = out_dir.join("r1.tar.gz");
+    let report = pack_with(&src, &keys, &out, "1.0.0", &objects).expect("pack");
+    assert_eq!((report.objects, report.objects_written), (2, 2));
+    assert_eq!(report.object_bytes, 18 + 15);
+    assert_eq!(report.min_archy, archy_ota::manifest::objects_min_archy());
+
+    let hash = |b: &[u8]| blake3::hash(b).to_hex().to_string();
+    let (v1, tree) = (hash(b"#!/bin/sh\necho v1\n"), hash(b"a tree manifest"));
+    let mut expected = vec![v1.clone(), tree.clone()];
+    expected.sort();
+    assert_eq!(support::listing(&out_dir.join("objects")), expected);
+    assert_eq!(
+        fs::read(out_dir.join("objects").join(&v1)).expect("object"),
+        b"#!/bin/sh\necho v1\n"
+    );
+    assert_eq!(mode_of(&out_dir.join("objects").join(&v1)), 0o644);
+    // Nothing else beside the bundle: the temp files went.
+    assert_eq!(
+        support::listing(&out_dir),
+        ["objects", "r1.tar.gz", "r1.tar.gz.minisig"]
+    );
+
+    // The manifest lists each name with its hash and size; the signed
+    // comment needs an archy that reads them.
+    let signature = fs::read_to_string(&report.signature).expect("sig");
+    let verified = verify::verify(&out, &signature, &keys.trusted).expect("verify");
+    assert_eq!(verified.release.min_archy, report.min_archy);
+    let manifest = unpack::read_manifest(&out).expect("manifest");
+    assert_eq!(manifest.format, archy_ota::manifest::FORMAT_OBJECTS);
+    let listed: Vec<(&str, &str, u64)> = manifest
+        .objects
+        .iter()
+        .map(|o| (o.blake3.as_str(), o.name.as_str(), o.size))
+        .collect();
+    let mut want = vec![
+        (v1.as_str(), "validator", 18),
+        (v1.as_str(), "validator+x", 18),
+        (tree.as_str(), "tree", 15),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
+    let dest = work.path().join("unpacked");
+    assert_eq!(
+        unpack::unpack(&out, &dest, &Limits::default()).expect("unpack"),
+        manifest
+    );
+
+    // Release 2 changes one object: only that one is written; release 1's
+    // objects stay for nodes still on it.
+    let objects2 = [
+        object(work.path(), "validator+x", b"#!/bin/sh\necho v2\n"),
+        object(work.path(), "tree", b"a tree manifest"),
+    ];
+    let report2 =
+        pack_with(&src, &keys, &out_dir.join("r2.tar.gz"), "2.0.0", &objects2).expect("pack 2");
+    assert_eq!((report2.objects, report2.objects_written), (2, 1));
+    assert_eq!(support::listing(&out_dir.join("objects")).len(), 3);
+
+    // A damaged copy beside the bundle is written again, not trusted.
+    fs::write(out_dir.join("objects").join(&tree), b"damaged").expect("damage");
+    let report3 =
+        pack_with(&src, &keys, &out_dir.join("r3.tar.gz"), "3.0.0", &objects2).expect("pack 3");
+    assert_eq!(report3.objects_written, 1);
+    assert_eq!(
+        fs::read(out_dir.join("objects").join(&tree)).expect("object"),
+        b"a tree manifest"
+    );
+}
+
+#[test]
+fn the_signature_covers_the_listed_objects() {
+    let keys = keys();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    fs::create_dir(&src).expect("src");
+    source_tree(&src);
+    let out = work.path().join("r.tar.gz");
+    let objects = [object(work.path(), "hello+x", b"hello")];
+    let report = pack_with(&src, &keys, &out, "1.0.0", &objects).expect("pack");
+    let signature = fs::read_to_string(&report.signature).expect("sig");
+
+    // The same bundle with another object's hash in its manifest, under
+    // the original signature: refused.
+    let dest = work.path().join("unpacked");
+    let mut manifest = unpack::unpack(&out, &dest, &Limits::default()).expect("unpack");
+    manifest.objects[0].blake3 = blake3::hash(b"evil").to_hex().to_string();
+    let json = manifest.to_json().expect("json");
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(json.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "manifest.json", json.as_slice())
+        .expect("manifest");
+    tar.append_dir_all(".", &dest).expect("tree");
+    let forged = tar.into_inner().expect("tar").finish().expect("gz");
+    fs::write(&out, forged).expect("forge");
+    assert!(verify::verify(&out, &signature, &keys.trusted).is_err());
+}
+
+#[test]
+fn an_object_name_no_store_holds_is_refused_before_anything_is_written() {
+    let keys = keys();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    fs::create_dir(&src).expect("src");
+    source_tree(&src);
+    let out_dir = work.path().join("out");
+    fs::create_dir(&out_dir).expect("out");
+    let objects = [object(work.path(), ".hidden", b"x")];
+    let err =
+        pack_with(&src, &keys, &out_dir.join("r.tar.gz"), "1.0.0", &objects).expect_err("refused");
+    assert!(err.to_string().contains("object name"), "{err}");
+    assert!(support::listing(&out_dir).is_empty());
 }

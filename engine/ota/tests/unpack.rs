@@ -238,10 +238,14 @@ fn a_manifest_that_is_not_first_is_refused() {
 fn a_manifest_of_another_format_is_refused() {
     let mut entries = node_only();
     let json = String::from_utf8(entries[0].data.clone()).expect("utf8");
-    entries[0].data = json.replace("\"format\":1", "\"format\":2").into_bytes();
+    // Format 3, with a field this archy does not know: the format is what
+    // the refusal names, so the operator knows to update archy.
+    entries[0].data = json
+        .replace("\"format\":1", "\"format\":3,\"later\":true")
+        .into_bytes();
     let err = refused(&entries);
     assert!(
-        matches!(err, OtaError::Manifest { ref reason } if reason.contains("format 2")),
+        matches!(err, OtaError::Manifest { ref reason } if reason.contains("format 3") && reason.contains("update archy first")),
         "{err:?}"
     );
 }

@@ -26,6 +26,7 @@ fn packed(keys: &Keys) -> (tempfile::TempDir, PathBuf, String) {
         channel: "beta".to_string(),
         min_archy,
         out: &out,
+        objects: &[],
     })
     .expect("pack");
     let sig = fs::read_to_string(report.signature).expect("sig");

@@ -35,8 +35,14 @@ pub enum ReleaseCommand {
         #[arg(long)]
         min_archy: Option<Version>,
         /// The bundle to write [default: archy-release-VERSION.tar.gz].
+        /// The software the node declares goes beside it, as
+        /// objects/<blake3>: publish that folder with the bundle.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Override a fact of this machine (K=V) when evaluating the node
+        /// to find the software it declares.
+        #[arg(long = "fact", value_name = "K=V")]
+        facts: Vec<String>,
     },
 }
 
@@ -61,6 +67,7 @@ pub fn run(command: &ReleaseCommand) -> Result<Exit, NodeError> {
             channel,
             min_archy,
             out,
+            facts,
         } => {
             let out = out
                 .clone()
@@ -72,6 +79,7 @@ pub fn run(command: &ReleaseCommand) -> Result<Exit, NodeError> {
                 channel,
                 min_archy: min_archy.as_ref(),
                 out: &out,
+                facts,
             })?;
             let report = &built.report;
             println!(
@@ -81,6 +89,20 @@ pub fn run(command: &ReleaseCommand) -> Result<Exit, NodeError> {
             println!("  {}", report.bundle.display());
             println!("  {}", report.signature.display());
             println!("  blake3 {}", report.blake3);
+            if report.objects > 0 {
+                let dir = match out.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.join("objects"),
+                    _ => PathBuf::from("objects"),
+                };
+                println!(
+                    "  software: {} objects, {} ({} new) in {}/ (publish it beside the bundle; needs archy {} or newer)",
+                    report.objects,
+                    super::human_bytes(report.object_bytes),
+                    report.objects_written,
+                    dir.display(),
+                    report.min_archy
+                );
+            }
         }
     }
     Ok(Exit::Done)

@@ -3,16 +3,26 @@
 //!
 //! The order of [`Session::ota_apply`] is the point: nothing from a bundle
 //! is unpacked before its signature checks out against the node's trusted
-//! keys; nothing is switched before it unpacked safely and evaluated; a
-//! release that fails its health gate is rolled back by the switch and
-//! recorded as failed, so no node tries it twice.
+//! keys; nothing is switched before it unpacked safely, its software is in
+//! the store (each object fetched from beside the bundle only if the store
+//! lacks it, and checked against the blake3 its signed manifest lists) and
+//! it evaluated; a release that fails its health gate is rolled back by the
+//! switch and recorded as failed, so no node tries it twice.
+//!
+//! Software that cannot be fetched (no mirror has an object, or every copy
+//! has other bytes) stops the apply before the build: nothing is switched,
+//! and the release is not recorded as failed, because the bundle itself is
+//! sound and the mirrors may yet be completed, as with a bundle whose
+//! download fails. What was fetched stays in the store for the next try.
 
 mod obtain;
 mod releases;
 pub mod settle;
+mod software;
 
 use std::time::Instant;
 
+pub use archy_ota::objects::{Fetched, Needed};
 use archy_ota::state::{Decision, Hold, OtaState, Pending};
 use archy_ota::unpack;
 use semver::Version;
@@ -68,7 +78,18 @@ pub enum Applied {
         release: Box<Release>,
         switched: Switched,
         seconds: f64,
+        /// The software objects fetched into the store for it.
+        software: Fetched,
     },
+}
+
+/// What `archy ota fetch` put into the store.
+#[derive(Debug)]
+pub struct Prefetched {
+    pub release: Release,
+    /// What the store lacked.
+    pub needed: Needed,
+    pub fetched: Fetched,
 }
 
 /// What `archy ota check` found.
@@ -81,6 +102,9 @@ pub struct Checked {
     pub held: bool,
     /// The verdict in words.
     pub verdict: String,
+    /// The release's software objects this node's store lacks (None when
+    /// its manifest cannot be read: the verdict says why).
+    pub software: Option<Needed>,
 }
 
 /// The node's release record and the generation it runs.
@@ -159,18 +183,37 @@ impl Session<'_> {
         let dir = releases::folder(state_dir, &version, &release.blake3)?;
         let unpacked = unpack::unpack(&bundle.path, &dir, &unpack::Limits::default())
             .map_err(|e| e.to_string())
-            .and_then(|manifest| releases::same_release(&manifest, &bundle.verified.release));
+            .and_then(|manifest| {
+                releases::same_release(&manifest, &bundle.verified.release).map(|()| manifest)
+            });
         bundle.discard();
-        if let Err(why) = unpacked {
-            let _ = std::fs::remove_dir_all(&dir);
-            fail(
-                &mut state,
-                format!("its bundle does not unpack safely: {why}"),
-            )?;
-            return Err(NodeError::ReleaseBroken { version, why });
-        }
+        let manifest = match unpacked {
+            Ok(manifest) => manifest,
+            Err(why) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                fail(
+                    &mut state,
+                    format!("its bundle does not unpack safely: {why}"),
+                )?;
+                return Err(NodeError::ReleaseBroken { version, why });
+            }
+        };
+        let objects = software::source_of(&bundle, source);
+        let software = match self
+            .software_needed(&manifest)
+            .and_then(|needed| self.fetch_software(&needed, &objects))
+        {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                state.pending = None;
+                state.save(state_dir)?;
+                return Err(NodeError::ReleaseSoftware { version, source: e });
+            }
+        };
         let node = Source::new(dir.join("node.rhai"), Vec::new());
-        let generation = match self.build_as(&node, &format!("ota release {version}")) {
+        let built = self.build_from(&node, &format!("ota release {version}"), &objects.mirrors());
+        let generation = match built {
             Ok(report) => report.number(),
             Err(NodeError::Eval(failure)) => {
                 // The release's own description is wrong: it would be wrong
@@ -209,6 +252,7 @@ impl Session<'_> {
                     release: Box::new(release),
                     switched,
                     seconds,
+                    software,
                 })
             }
             Err(NodeError::RolledBack {
@@ -241,6 +285,8 @@ impl Session<'_> {
     pub fn ota_check(&self, source: &BundleSource) -> Result<Checked, NodeError> {
         self.node.running("ota")?;
         let bundle = obtain::obtain(source, self.state_dir())?;
+        let software = unpack::read_manifest(&bundle.path)
+            .and_then(|manifest| self.software_needed(&manifest));
         bundle.discard();
         let current = self.store.current()?;
         let state = OtaState::load(self.state_dir())?;
@@ -248,6 +294,7 @@ impl Session<'_> {
         let release = Release::of(&bundle);
         let verdict = match Refusal::of(&release.version, &decision) {
             Some(refused) => format!("it would not be applied: {refused}"),
+            None if let Err(e) = &software => format!("it would not be applied: {e}"),
             None if decision == Decision::Installed => "it is installed: nothing to do".to_string(),
             None if state.hold.is_some() => {
                 "it would be applied by `archy ota apply`; the timer holds off (updates are held)"
@@ -257,10 +304,45 @@ impl Session<'_> {
         };
         Ok(Checked {
             running: state.running(current).cloned(),
-            would_apply: matches!(decision, Decision::Apply { .. }),
+            would_apply: matches!(decision, Decision::Apply { .. }) && software.is_ok(),
+            software: software.ok(),
             held: state.hold.is_some(),
             release,
             verdict,
+        })
+    }
+
+    /// Fetches a verified release's software into the store without
+    /// building or switching anything, so a later `apply` (or the timer's)
+    /// finds it there: a slow link can fill the store ahead of time.
+    /// Refused for a release this node would not apply.
+    pub fn ota_fetch(&self, source: &BundleSource) -> Result<Prefetched, NodeError> {
+        self.node.running("ota")?;
+        let bundle = obtain::obtain(source, self.state_dir())?;
+        let read = unpack::read_manifest(&bundle.path);
+        bundle.discard();
+        let release = Release::of(&bundle);
+        let version = release.version.clone();
+        let state = OtaState::load(self.state_dir())?;
+        let decision = obtain::decide(&state, self.store.current()?, &bundle, source, true);
+        if let Some(refused) = Refusal::of(&version, &decision) {
+            return Err(NodeError::ReleaseRefused(Box::new(refused)));
+        }
+        let manifest = read.map_err(|e| NodeError::ReleaseSoftware {
+            version: version.clone(),
+            source: e,
+        })?;
+        let objects = software::source_of(&bundle, source);
+        let software = |e| NodeError::ReleaseSoftware {
+            version: version.clone(),
+            source: e,
+        };
+        let needed = self.software_needed(&manifest).map_err(software)?;
+        let fetched = self.fetch_software(&needed, &objects).map_err(software)?;
+        Ok(Prefetched {
+            release,
+            needed,
+            fetched,
         })
     }
 

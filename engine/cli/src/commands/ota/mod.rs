@@ -24,7 +24,14 @@ pub enum OtaCommand {
         #[arg(long)]
         scheduled: bool,
     },
-    /// What a release offers and whether this node would apply it.
+    /// Verify a release and fetch the software it needs that the store
+    /// lacks, without building or switching: a later apply finds it there.
+    Fetch {
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// What a release offers, the software this node would download for
+    /// it, and whether this node would apply it.
     Check {
         #[command(flatten)]
         source: SourceArgs,
@@ -98,6 +105,22 @@ pub fn run(command: &OtaCommand, node: &Node, wait: bool) -> Result<Exit, NodeEr
                 announce,
             )?);
         }
+        OtaCommand::Fetch { source } => {
+            let session = node.open("archy ota fetch", wait)?;
+            super::switch::notices(session.recovery());
+            let done = session.ota_fetch(&source.source())?;
+            let r = &done.release;
+            println!(
+                "release {} ({}) from {}: signed by trusted key {}",
+                r.version, r.channel, r.from, r.key
+            );
+            println!("{}", show::software(&done.needed));
+            println!(
+                "fetched {} objects ({}) into the store",
+                done.fetched.objects,
+                super::human_bytes(done.fetched.bytes)
+            );
+        }
         OtaCommand::Check { source, json } => {
             let session = node.open("archy ota check", wait)?;
             super::switch::notices(session.recovery());
@@ -126,7 +149,15 @@ fn applied(done: &Applied) {
             release,
             switched,
             seconds,
+            software,
         } => {
+            if software.objects > 0 {
+                println!(
+                    "software: fetched {} objects ({}) the store lacked",
+                    software.objects,
+                    super::human_bytes(software.bytes)
+                );
+            }
             super::switch::switched(switched);
             let to = match switched {
                 archy_node::Switched::To { generation, .. }

@@ -2,7 +2,7 @@
 //! node's verdict on it, and the node's release record.
 
 use archy_node::NodeError;
-use archy_node::ota::{Checked, OtaStatus};
+use archy_node::ota::{Checked, Needed, OtaStatus};
 use serde_json::json;
 
 pub fn checked(c: &Checked, as_json: bool) {
@@ -20,6 +20,12 @@ pub fn checked(c: &Checked, as_json: bool) {
             "would_apply": c.would_apply,
             "held": c.held,
             "verdict": c.verdict,
+            "software": c.software.as_ref().map(|n| json!({
+                "objects": n.listed,
+                "missing_objects": n.missing.len(),
+                "download_files": n.files,
+                "download_bytes": n.bytes,
+            })),
         });
         println!("{value:#}");
         return;
@@ -32,7 +38,32 @@ pub fn checked(c: &Checked, as_json: bool) {
         Some(v) => println!("this node runs release {v}"),
         None => println!("this node runs no release yet"),
     }
+    if let Some(needed) = &c.software {
+        println!("{}", software(needed));
+    }
     println!("{}", c.verdict);
+}
+
+/// What a release's software costs this node: `software: 40 objects, 1
+/// missing (1 file, 5.0 MiB to download)`.
+pub fn software(n: &Needed) -> String {
+    if n.listed == 0 {
+        return "software: none".to_string();
+    }
+    if n.missing.is_empty() {
+        return format!(
+            "software: {} objects, all in the store (nothing to download)",
+            n.listed
+        );
+    }
+    format!(
+        "software: {} objects, {} missing ({} {}, {} to download)",
+        n.listed,
+        n.missing.len(),
+        n.files,
+        if n.files == 1 { "file" } else { "files" },
+        crate::commands::human_bytes(n.bytes)
+    )
 }
 
 pub fn status(s: &OtaStatus, as_json: bool) -> Result<(), NodeError> {
