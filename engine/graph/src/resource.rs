@@ -344,6 +344,7 @@ pub enum Resource {
     Health(HealthSpec),
     Instance(InstanceSpec),
     Dropin(DropinSpec),
+    App(crate::app::AppSpec),
 }
 
 /// The kinds, in the order the graph lists them.
@@ -362,10 +363,11 @@ pub enum Kind {
     Health,
     Instance,
     Dropin,
+    App,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Group,
         Kind::User,
         Kind::Dir,
@@ -378,6 +380,7 @@ impl Kind {
         Kind::Health,
         Kind::Instance,
         Kind::Dropin,
+        Kind::App,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -394,6 +397,7 @@ impl Kind {
             Kind::Health => "health",
             Kind::Instance => "instance",
             Kind::Dropin => "dropin",
+            Kind::App => "app",
         }
     }
 }
@@ -445,6 +449,7 @@ impl Resource {
             Resource::Health(_) => Kind::Health,
             Resource::Instance(_) => Kind::Instance,
             Resource::Dropin(_) => Kind::Dropin,
+            Resource::App(_) => Kind::App,
         }
     }
 
@@ -462,6 +467,7 @@ impl Resource {
             Resource::Health(h) => h.probe.id(),
             Resource::Instance(i) => i.unit(),
             Resource::Dropin(d) => d.path(),
+            Resource::App(a) => a.name.to_string(),
         }
     }
 
