@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use archy_plan::Plan;
 use archy_realize::Realizer;
 use archy_store::{StateLock, StoreError};
-use archy_switch::switch::{Outcome, SwitchError, plan_switch};
+use archy_switch::switch::{Outcome, SwitchError, plan_switch, plan_switch_clobbering};
 
 use crate::evaluate::Source;
 use crate::{Node, NodeError, Recovery, Session};
@@ -92,6 +92,75 @@ impl Session<'_> {
         self.node.running("switch")?;
         let generation = self.build(source)?.number();
         self.on_node_adopting(adopt, |switch| finished(switch.switch(generation)))
+    }
+
+    /// Builds `source` and switches the node to it removing the data of
+    /// app `app` (`archy switch --clobber APP`): an app of the current or
+    /// the new generation that the new one does not run. `confirm` is
+    /// shown the plan, which lists the directories removed, and says
+    /// whether to go on; nothing is changed unless it does. Data removed
+    /// is not brought back by anything, a rollback included.
+    pub fn switch_clobbering(
+        &self,
+        source: &Source,
+        adopt: bool,
+        app: &str,
+        confirm: impl FnOnce(&Plan) -> Result<(), String>,
+    ) -> Result<Switched, NodeError> {
+        self.node.running("switch")?;
+        let generation = self.build(source)?.number();
+        let load = |n: u64| {
+            archy_build::load(&self.store, n)
+                .map(|l| l.graph)
+                .map_err(|source| NodeError::Load {
+                    generation: n,
+                    source: Box::new(source),
+                })
+        };
+        let live = self.store.current()?.map(load).transpose()?;
+        let new = load(generation)?;
+        match archy_graph::app::app(&new, app) {
+            Some(spec) if spec.state == archy_graph::app::AppState::Running => {
+                return Err(NodeError::AppStillRuns {
+                    app: app.to_string(),
+                });
+            }
+            Some(_) => {}
+            None if live
+                .as_ref()
+                .is_some_and(|g| archy_graph::app::app(g, app).is_some()) => {}
+            None => {
+                let mut apps: Vec<String> = [live.as_ref(), Some(&new)]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(archy_graph::app::apps)
+                    .map(|a| a.name.to_string())
+                    .collect();
+                apps.sort();
+                apps.dedup();
+                return Err(NodeError::NoSuchApp {
+                    app: app.to_string(),
+                    apps,
+                });
+            }
+        }
+        let clobber = BTreeSet::from([app.to_string()]);
+        self.on_node_clobbering(adopt, clobber.clone(), |switch| {
+            let plan = plan_switch_clobbering(
+                switch.realizer,
+                Some(switch.podman),
+                Some(switch.systemd),
+                live.as_ref(),
+                &new,
+                adopt,
+                &clobber,
+            )?;
+            confirm(&plan).map_err(|why| NodeError::ClobberNotConfirmed {
+                app: app.to_string(),
+                why,
+            })?;
+            finished(switch.switch(generation))
+        })
     }
 
     /// Switches back to generation `to`, or to the one that ran before the
