@@ -47,9 +47,8 @@ fn an_unknown_app_or_one_that_runs_is_refused_with_exit_1() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains(
-            "--clobber nosuch: neither the current nor the new generation has an app nosuch"
-        ),
+        stderr(&out)
+            .contains("--clobber nosuch: no generation, the new one included, has an app nosuch"),
         "{}",
         stderr(&out)
     );

@@ -41,9 +41,9 @@ pub enum NodeError {
     },
     #[error("there is no previous generation to roll back to")]
     NoPrevious,
-    /// `--clobber APP` names no app of the current or the new generation.
+    /// `--clobber APP` names no app of any generation, the new one included.
     #[error(
-        "--clobber {app}: neither the current nor the new generation has an app {app}; nothing was changed"
+        "--clobber {app}: no generation, the new one included, has an app {app}; nothing was changed"
     )]
     NoSuchApp { app: String, apps: Vec<String> },
     /// `--clobber APP` of an app the new generation runs.
@@ -250,7 +250,7 @@ impl NodeError {
             }
             NodeError::NoPrevious => "pass --to N; see archy generations",
             NodeError::NoSuchApp { apps, .. } if apps.is_empty() => {
-                "neither generation declares any app"
+                "no generation declares any app"
             }
             NodeError::NoSuchApp { apps, .. } => {
                 return Some(format!("the apps: {}", apps.join(", ")));

@@ -129,7 +129,7 @@ impl Session<'_> {
     pub(crate) fn on_node_clobbering<T>(
         &self,
         adopt: bool,
-        clobber: std::collections::BTreeSet<String>,
+        clobber: archy_plan::Clobbering,
         work: impl FnOnce(&Switcher<'_>) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
         let realizer = Realizer::new(Path::new("/"), self.state_dir());

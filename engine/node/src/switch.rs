@@ -95,8 +95,9 @@ impl Session<'_> {
     }
 
     /// Builds `source` and switches the node to it removing the data of
-    /// app `app` (`archy switch --clobber APP`): an app of the current or
-    /// the new generation that the new one does not run. `confirm` is
+    /// app `app` (`archy switch --clobber APP`): an app the new generation
+    /// does not run, of it, of the current one or of an earlier one (an
+    /// app dropped by an earlier switch keeps its data until then). `confirm` is
     /// shown the plan, which lists the directories removed, and says
     /// whether to go on; nothing is changed unless it does. Data removed
     /// is not brought back by anything, a rollback included.
@@ -119,32 +120,25 @@ impl Session<'_> {
         };
         let live = self.store.current()?.map(load).transpose()?;
         let new = load(generation)?;
-        match archy_graph::app::app(&new, app) {
+        let earlier = match archy_graph::app::app(&new, app) {
             Some(spec) if spec.state == archy_graph::app::AppState::Running => {
                 return Err(NodeError::AppStillRuns {
                     app: app.to_string(),
                 });
             }
-            Some(_) => {}
+            Some(_) => Vec::new(),
             None if live
                 .as_ref()
-                .is_some_and(|g| archy_graph::app::app(g, app).is_some()) => {}
-            None => {
-                let mut apps: Vec<String> = [live.as_ref(), Some(&new)]
-                    .into_iter()
-                    .flatten()
-                    .flat_map(archy_graph::app::apps)
-                    .map(|a| a.name.to_string())
-                    .collect();
-                apps.sort();
-                apps.dedup();
-                return Err(NodeError::NoSuchApp {
-                    app: app.to_string(),
-                    apps,
-                });
+                .is_some_and(|g| archy_graph::app::app(g, app).is_some()) =>
+            {
+                Vec::new()
             }
-        }
-        let clobber = BTreeSet::from([app.to_string()]);
+            None => vec![self.last_declared(app, [live.as_ref(), Some(&new)])?],
+        };
+        let clobber = archy_plan::Clobbering {
+            apps: BTreeSet::from([app.to_string()]),
+            earlier,
+        };
         self.on_node_clobbering(adopt, clobber.clone(), |switch| {
             let plan = plan_switch_clobbering(
                 switch.realizer,
@@ -160,6 +154,36 @@ impl Session<'_> {
                 why,
             })?;
             finished(switch.switch(generation))
+        })
+    }
+
+    /// App `app` as the newest generation of the store that declares it
+    /// says, for `--clobber` of an app that neither `checked` (the current
+    /// and the new generation) declares. A generation that cannot be
+    /// loaded is passed over: it says nothing of the app.
+    fn last_declared<'g>(
+        &self,
+        app: &str,
+        checked: impl IntoIterator<Item = Option<&'g archy_graph::Graph>>,
+    ) -> Result<archy_graph::app::AppSpec, NodeError> {
+        let mut names: BTreeSet<String> = checked
+            .into_iter()
+            .flatten()
+            .flat_map(archy_graph::app::apps)
+            .map(|a| a.name.to_string())
+            .collect();
+        for entry in self.store.generations()?.iter().rev() {
+            let Ok(loaded) = archy_build::load(&self.store, entry.number()) else {
+                continue;
+            };
+            if let Some(spec) = archy_graph::app::app(&loaded.graph, app) {
+                return Ok(spec.clone());
+            }
+            names.extend(archy_graph::app::apps(&loaded.graph).map(|a| a.name.to_string()));
+        }
+        Err(NodeError::NoSuchApp {
+            app: app.to_string(),
+            apps: names.into_iter().collect(),
         })
     }
 

@@ -43,9 +43,8 @@ pub struct Observed {
     /// when nobody asked systemd (an image built offline).
     pub inactive_units: BTreeSet<UnitName>,
     /// Apps whose data directories the switch removes (`archy switch
-    /// --clobber APP`), of the new generation or, for one it drops, the
-    /// live one.
-    pub clobber: BTreeSet<String>,
+    /// --clobber APP`).
+    pub clobber: crate::lifecycle::Clobbering,
     /// A rollback: the generation it goes back to ran every unit it wants,
     /// so a changed unit that is down (it failed in the generation that
     /// failed) is started. A switch forward leaves such a unit down.

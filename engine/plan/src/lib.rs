@@ -15,5 +15,6 @@ mod repair;
 pub use archy_units::unit_file_path;
 pub use diff::{Observed, plan};
 pub use drift::Drift;
+pub use lifecycle::Clobbering;
 pub use order::{dependency_order, stop_order};
 pub use plan::{Change, ChangeOp, Clobber, ImageAction, ImageOp, Plan, Reason, UnitAction, UnitOp};

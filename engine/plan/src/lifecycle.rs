@@ -10,12 +10,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use archy_graph::app::AppSpec;
 use archy_graph::names::UnitName;
 use archy_graph::{Graph, Kind, ResourceKey, app};
 use archy_units::UnitSource;
 
 use crate::diff::Observed;
 use crate::plan::{Change, ChangeOp, Clobber, Plan, Reason, UnitAction, UnitOp};
+
+/// The apps `archy switch --clobber APP` removes the data of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clobbering {
+    /// The apps named. Each is looked up in the new generation, else the
+    /// live one, else `earlier`.
+    pub apps: BTreeSet<String>,
+    /// Apps that neither the live nor the new generation declares, as the
+    /// last generation that declared each says: an app an earlier switch
+    /// dropped keeps its data until `--clobber` names it.
+    pub earlier: Vec<AppSpec>,
+}
 
 /// Takes every job of a stopped app's unit out of `actions` (and out of
 /// `stop_first`, whose start it would be); adds the stop of those that run
@@ -114,12 +127,19 @@ pub(crate) fn stop_reason(sources: &[UnitSource], unit: &UnitName) -> Option<Rea
 }
 
 /// The data directories of the apps `observed.clobber` names, from the new
-/// generation or, for an app it drops, the live one. Each is removed after
-/// the stops; one the new generation still declares is made again, empty.
+/// generation or, for an app it drops, the live one, or, for an app an
+/// earlier switch dropped, the last generation that declared it. Each is
+/// removed after the stops; one the new generation still declares is made
+/// again, empty.
 pub(crate) fn clobber(live: Option<&Graph>, new: &Graph, observed: &Observed, plan: &mut Plan) {
     let mut seen = BTreeSet::new();
-    for name in &observed.clobber {
-        let spec = app::app(new, name).or_else(|| live.and_then(|g| app::app(g, name)));
+    for name in &observed.clobber.apps {
+        let spec = app::app(new, name)
+            .or_else(|| live.and_then(|g| app::app(g, name)))
+            .or_else(|| {
+                let earlier = &observed.clobber.earlier;
+                earlier.iter().find(|a| a.name.as_str() == name)
+            });
         let Some(spec) = spec else {
             continue;
         };

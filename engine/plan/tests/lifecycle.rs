@@ -6,7 +6,7 @@ mod common;
 use common::{graph, ops, paths, s, skipped, u};
 
 use archy_graph::{Graph, Kind};
-use archy_plan::{ChangeOp, Clobber, Observed, Plan, Reason, UnitOp, plan};
+use archy_plan::{ChangeOp, Clobber, Clobbering, Observed, Plan, Reason, UnitOp, plan};
 
 const BUSYBOX: &str = "localhost/testbed/busybox:latest";
 
@@ -41,7 +41,10 @@ const EXEC: &str = "/bin/counter";
 fn planned(from: &Graph, to: &Graph, inactive: &[&str], clobber: &[&str]) -> Plan {
     let observed = Observed {
         inactive_units: inactive.iter().map(|x| u(x)).collect(),
-        clobber: clobber.iter().map(|x| s(x)).collect(),
+        clobber: Clobbering {
+            apps: clobber.iter().map(|x| s(x)).collect(),
+            earlier: vec![],
+        },
         ..Observed::default()
     };
     plan(Some(from), to, &observed)
@@ -203,4 +206,31 @@ fn without_clobber_nothing_is_removed_and_an_unknown_app_clobbers_nothing() {
         &["nosuch"],
     );
     assert!(p.clobber.is_empty());
+}
+
+#[test]
+fn clobbering_an_app_an_earlier_switch_dropped_takes_its_data_from_that_generation() {
+    let earlier = node(Some("running"), EXEC);
+    let spec = archy_graph::app::app(&earlier, "counter")
+        .expect("the app")
+        .clone();
+    let without = node(None, EXEC);
+    let observed = Observed {
+        clobber: Clobbering {
+            apps: [s("counter")].into(),
+            earlier: vec![spec],
+        },
+        ..Observed::default()
+    };
+    let p = plan(Some(&without), &without, &observed);
+    assert_eq!(
+        p.clobber,
+        [Clobber {
+            app: s("counter"),
+            path: s("/var/lib/counter")
+        }]
+    );
+    // Nothing else: no unit of it is left, no directory is made again.
+    assert!(p.changes.is_empty(), "{:?}", p.changes);
+    assert!(p.touched_units().next().is_none());
 }

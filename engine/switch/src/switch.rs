@@ -37,7 +37,7 @@ pub struct Switcher<'a> {
     /// Apps whose data directories this switch removes (`--clobber APP`,
     /// confirmed by the operator). Never the rollback's: data removed
     /// stays removed.
-    pub clobber: std::collections::BTreeSet<String>,
+    pub clobber: archy_plan::Clobbering,
 }
 
 /// How a switch ended.
@@ -221,7 +221,7 @@ pub fn plan_switch_clobbering(
     live: Option<&Graph>,
     new: &Graph,
     adopt: bool,
-    clobber: &std::collections::BTreeSet<String>,
+    clobber: &archy_plan::Clobbering,
 ) -> Result<Plan, SwitchError> {
     let mut observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
     observed.clobber = clobber.clone();

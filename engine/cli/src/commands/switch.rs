@@ -52,16 +52,18 @@ pub fn clobber(
     Ok(Exit::Done)
 }
 
-/// Shows the plan and asks whether to remove `app`'s data.
+/// Shows the plan and asks whether to remove `app`'s data, unless `yes`
+/// said so already.
 fn confirm(plan: &Plan, app: &str, yes: bool) -> Result<(), String> {
     use std::io::{BufRead as _, IsTerminal as _, Write as _};
-    print!("{}", render_plan(plan));
     if plan.clobber.is_empty() {
         println!("app {app} declares no data directories: nothing of its data to remove");
     }
     if yes {
+        // The plan is printed once it is carried out, as a switch's is.
         return Ok(());
     }
+    print!("{}", render_plan(plan));
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(
