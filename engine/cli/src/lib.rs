@@ -108,6 +108,14 @@ pub enum Command {
         /// restored when archy stops managing them).
         #[arg(long)]
         adopt: bool,
+        /// Remove the data directories of app APP (one the new generation
+        /// stops or drops), after its units stop. The plan lists them and
+        /// asks y/N on a terminal; nothing brings the data back.
+        #[arg(long, value_name = "APP", conflicts_with = "dry_run")]
+        clobber: Option<String>,
+        /// With --clobber: go on without asking (needed without a terminal).
+        #[arg(long, requires = "clobber")]
+        yes: bool,
     },
     /// Switch back to the generation that ran before this one (or --to N),
     /// without evaluating anything.

@@ -10,6 +10,7 @@
 //! graph is hashed from its resources' canonical encoding, never from
 //! their rendered files.
 
+pub mod app;
 pub mod context;
 pub mod derive;
 pub mod encode;

@@ -282,6 +282,26 @@ fn check_podman_name(s: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+string_newtype!(
+    /// An app's name (`bitcoind`, `lnd-ui`): letters, digits, `-` and `_`.
+    AppName,
+    check_app_name
+);
+
+fn check_app_name(s: &str) -> Result<(), NameError> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    if !ok {
+        return Err(NameError::new(
+            format!("app name {s:?} is not valid"),
+            Some("use letters, digits, '-' and '_' (at most 64)".into()),
+        ));
+    }
+    Ok(())
+}
+
 impl UnitName {
     /// The type suffix: `service`, `timer`, ...
     pub fn unit_type(&self) -> &str {

@@ -443,6 +443,7 @@ pub enum Resource {
     // before keep their encoding (and every existing hash).
     Artifact(ArtifactSpec),
     Tree(TreeSpec),
+    App(crate::app::AppSpec),
 }
 
 /// The kinds, in the order the graph lists them.
@@ -463,10 +464,11 @@ pub enum Kind {
     Dropin,
     Artifact,
     Tree,
+    App,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Group,
         Kind::User,
         Kind::Dir,
@@ -481,6 +483,7 @@ impl Kind {
         Kind::Dropin,
         Kind::Artifact,
         Kind::Tree,
+        Kind::App,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -499,6 +502,7 @@ impl Kind {
             Kind::Dropin => "dropin",
             Kind::Artifact => "artifact",
             Kind::Tree => "tree",
+            Kind::App => "app",
         }
     }
 }
@@ -553,6 +557,7 @@ impl Resource {
             Resource::Dropin(_) => Kind::Dropin,
             Resource::Artifact(_) => Kind::Artifact,
             Resource::Tree(_) => Kind::Tree,
+            Resource::App(_) => Kind::App,
         }
     }
 
@@ -572,6 +577,7 @@ impl Resource {
             Resource::Dropin(d) => d.path(),
             Resource::Artifact(a) => a.path.to_string(),
             Resource::Tree(t) => t.path.to_string(),
+            Resource::App(a) => a.name.to_string(),
         }
     }
 

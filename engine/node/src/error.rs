@@ -41,6 +41,20 @@ pub enum NodeError {
     },
     #[error("there is no previous generation to roll back to")]
     NoPrevious,
+    /// `--clobber APP` names no app of any generation, the new one included.
+    #[error(
+        "--clobber {app}: no generation, the new one included, has an app {app}; nothing was changed"
+    )]
+    NoSuchApp { app: String, apps: Vec<String> },
+    /// `--clobber APP` of an app the new generation runs.
+    #[error(
+        "--clobber {app}: the new generation runs app {app}, so its data cannot be removed under it; nothing was changed"
+    )]
+    AppStillRuns { app: String },
+    /// The operator did not confirm `--clobber APP` (or could not: no
+    /// terminal and no `--yes`).
+    #[error("--clobber {app}: {why}; nothing was changed")]
+    ClobberNotConfirmed { app: String, why: String },
     /// `--root` builds an image offline; only `archy switch` does that.
     #[error(
         "--root realizes a node image offline with `archy switch`; {command} acts on a running node"
@@ -244,6 +258,18 @@ impl NodeError {
                 "pass the path of a node.rhai, or run archy in its folder"
             }
             NodeError::NoPrevious => "pass --to N; see archy generations",
+            NodeError::NoSuchApp { apps, .. } if apps.is_empty() => {
+                "no generation declares any app"
+            }
+            NodeError::NoSuchApp { apps, .. } => {
+                return Some(format!("the apps: {}", apps.join(", ")));
+            }
+            NodeError::AppStillRuns { .. } => {
+                "declare it state: \"stopped\" (or drop it from the node), then switch with --clobber again"
+            }
+            NodeError::ClobberNotConfirmed { .. } => {
+                "read the plan, then answer y on a terminal, or pass --yes where there is none"
+            }
             NodeError::NeverSwitched => {
                 "a secret is rotated once a generation that declares it is running"
             }

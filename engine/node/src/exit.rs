@@ -76,6 +76,9 @@ impl From<&NodeError> for Exit {
             | NodeError::NodeFile { .. }
             | NodeError::Sources { .. }
             | NodeError::NoPrevious
+            | NodeError::NoSuchApp { .. }
+            | NodeError::AppStillRuns { .. }
+            | NodeError::ClobberNotConfirmed { .. }
             | NodeError::RootNotHere { .. }
             | NodeError::NeverSwitched
             | NodeError::NoSuchSecret { .. }

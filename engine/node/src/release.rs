@@ -159,9 +159,13 @@ impl Software {
         let node = src.join("node.rhai");
         let mut host = facts::discover(out_dir);
         facts::apply_overrides(&mut host, overrides)?;
+        // No `archy` fact: the archy a node runs is the node's own
+        // (archy::units()'s default binary is the one that applies the
+        // release), so the bundle carries none unless the release names one.
         let inputs = Inputs {
             facts: host,
             rotations: Default::default(),
+            deferred: Default::default(),
         };
         let evaluation = evaluate::evaluate_with(&node, inputs, &archy_eval::Limits::default())?;
         let graph = &evaluation.graph;
@@ -184,7 +188,7 @@ impl Software {
         let store = Store::open(&StateDir::new(temp.path().join("state")))?;
         let origin = crate::software::origin(&node, &[]);
         let stored = store_software(&store, graph, &origin)
-            .map_err(|e| NodeError::Build(BuildError::Software(e)))?;
+            .map_err(|e| NodeError::Build(BuildError::from(e)))?;
         let objects = stored
             .objects
             .iter()

@@ -121,6 +121,17 @@ impl Session<'_> {
         adopt: bool,
         work: impl FnOnce(&Switcher<'_>) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
+        self.on_node_clobbering(adopt, Default::default(), work)
+    }
+
+    /// [`Session::on_node_adopting`], removing the data of the apps
+    /// `clobber` names (`archy switch --clobber APP`, confirmed).
+    pub(crate) fn on_node_clobbering<T>(
+        &self,
+        adopt: bool,
+        clobber: archy_plan::Clobbering,
+        work: impl FnOnce(&Switcher<'_>) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
         let realizer = Realizer::new(Path::new("/"), self.state_dir());
         let systemd = connect()?;
         let podman = NodePodman::new(Some(&systemd));
@@ -132,6 +143,7 @@ impl Session<'_> {
             adopt,
             command: self.command.to_string(),
             job_timeout: JOB_TIMEOUT,
+            clobber,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use archy_plan::Plan;
 use archy_realize::Realizer;
 use archy_store::{StateLock, StoreError};
-use archy_switch::switch::{Outcome, SwitchError, plan_switch};
+use archy_switch::switch::{Outcome, SwitchError, plan_switch, plan_switch_clobbering};
 
 use crate::evaluate::Source;
 use crate::gc::SwitchGc;
@@ -110,6 +110,99 @@ impl Session<'_> {
         let generation = self.build(source)?.number();
         let result = self.on_node_adopting(adopt, |switch| Ok(switch.switch(generation)))?;
         self.finished(result)
+    }
+
+    /// Builds `source` and switches the node to it removing the data of
+    /// app `app` (`archy switch --clobber APP`): an app the new generation
+    /// does not run, of it, of the current one or of an earlier one (an
+    /// app dropped by an earlier switch keeps its data until then). `confirm` is
+    /// shown the plan, which lists the directories removed, and says
+    /// whether to go on; nothing is changed unless it does. Data removed
+    /// is not brought back by anything, a rollback included.
+    pub fn switch_clobbering(
+        &self,
+        source: &Source,
+        adopt: bool,
+        app: &str,
+        confirm: impl FnOnce(&Plan) -> Result<(), String>,
+    ) -> Result<Switched, NodeError> {
+        self.node.running("switch")?;
+        let generation = self.build(source)?.number();
+        let load = |n: u64| {
+            archy_build::load(&self.store, n)
+                .map(|l| l.graph)
+                .map_err(|source| NodeError::Load {
+                    generation: n,
+                    source: Box::new(source),
+                })
+        };
+        let live = self.store.current()?.map(load).transpose()?;
+        let new = load(generation)?;
+        let earlier = match archy_graph::app::app(&new, app) {
+            Some(spec) if spec.state == archy_graph::app::AppState::Running => {
+                return Err(NodeError::AppStillRuns {
+                    app: app.to_string(),
+                });
+            }
+            Some(_) => Vec::new(),
+            None if live
+                .as_ref()
+                .is_some_and(|g| archy_graph::app::app(g, app).is_some()) =>
+            {
+                Vec::new()
+            }
+            None => vec![self.last_declared(app, [live.as_ref(), Some(&new)])?],
+        };
+        let clobber = archy_plan::Clobbering {
+            apps: BTreeSet::from([app.to_string()]),
+            earlier,
+        };
+        self.on_node_clobbering(adopt, clobber.clone(), |switch| {
+            let plan = plan_switch_clobbering(
+                switch.realizer,
+                Some(switch.podman),
+                Some(switch.systemd),
+                live.as_ref(),
+                &new,
+                adopt,
+                &clobber,
+            )?;
+            confirm(&plan).map_err(|why| NodeError::ClobberNotConfirmed {
+                app: app.to_string(),
+                why,
+            })?;
+            self.finished(switch.switch(generation))
+        })
+    }
+
+    /// App `app` as the newest generation of the store that declares it
+    /// says, for `--clobber` of an app that neither `checked` (the current
+    /// and the new generation) declares. A generation that cannot be
+    /// loaded is passed over: it says nothing of the app.
+    fn last_declared<'g>(
+        &self,
+        app: &str,
+        checked: impl IntoIterator<Item = Option<&'g archy_graph::Graph>>,
+    ) -> Result<archy_graph::app::AppSpec, NodeError> {
+        let mut names: BTreeSet<String> = checked
+            .into_iter()
+            .flatten()
+            .flat_map(archy_graph::app::apps)
+            .map(|a| a.name.to_string())
+            .collect();
+        for entry in self.store.generations()?.iter().rev() {
+            let Ok(loaded) = archy_build::load(&self.store, entry.number()) else {
+                continue;
+            };
+            if let Some(spec) = archy_graph::app::app(&loaded.graph, app) {
+                return Ok(spec.clone());
+            }
+            names.extend(archy_graph::app::apps(&loaded.graph).map(|a| a.name.to_string()));
+        }
+        Err(NodeError::NoSuchApp {
+            app: app.to_string(),
+            apps: names.into_iter().collect(),
+        })
     }
 
     /// Switches back to generation `to`, or to the one that ran before the

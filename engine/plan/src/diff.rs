@@ -46,6 +46,9 @@ pub struct Observed {
     /// (inactive or failed). A unit not listed is taken to run: so it is
     /// when nobody asked systemd (an image built offline).
     pub inactive_units: BTreeSet<UnitName>,
+    /// Apps whose data directories the switch removes (`archy switch
+    /// --clobber APP`).
+    pub clobber: crate::lifecycle::Clobbering,
     /// A rollback: the generation it goes back to ran every unit it wants,
     /// so a changed unit that is down (it failed in the generation that
     /// failed) is started. A switch forward leaves such a unit down.
@@ -79,6 +82,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
         unit_files_changed: Vec::new(),
         units: Vec::new(),
         unchanged: 0,
+        clobber: Vec::new(),
     };
     for kind in CHANGE_KINDS {
         for n in new.nodes.iter().filter(|n| n.key.kind == kind) {
@@ -113,6 +117,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
         }
     }
     plan_units(live, new, observed, &remade, &mut plan);
+    crate::lifecycle::clobber(live, new, observed, &mut plan);
     plan
 }
 
@@ -597,7 +602,9 @@ fn plan_units(
             .filter(|d| !matches!(d, Drift::UnitFile { path, .. } if *path != u.path))
             .collect();
         let (op, reason) = match (old, live) {
-            (Some(o), _) if o.node.hash == u.node.hash && !foreign => {
+            // A unit whose app stopped or started again has the same
+            // hash, but not the same [Install]: its file is rewritten.
+            (Some(o), _) if o.node.hash == u.node.hash && o.sections == u.sections && !foreign => {
                 let rewrite = drift
                     .iter()
                     .any(|d| matches!(d, Drift::UnitFile { .. } | Drift::Disabled { .. }));
@@ -719,6 +726,15 @@ fn plan_units(
     plan.unit_files_changed.dedup_by(|a, b| a.path == b.path);
     follow_restarts(&sources, observed, &mut actions);
     start_what_stops_with(&sources, &stop_first, observed, &mut actions);
+    crate::lifecycle::start_restarted_apps(&live_sources, &sources, observed, &mut actions);
+    crate::lifecycle::stop_stopped_apps(
+        &live_sources,
+        &sources,
+        observed,
+        &mut actions,
+        &mut stops,
+        &mut stop_first,
+    );
     let by_op = |op: UnitOp| -> Vec<UnitName> {
         actions
             .iter()
@@ -744,7 +760,7 @@ fn plan_units(
                 .find(|a| a.unit == unit && stop_first.contains(&unit))
             {
                 Some(a) => a.reason.clone(),
-                None => Reason::Removed,
+                None => crate::lifecycle::stop_reason(&sources, &unit).unwrap_or(Reason::Removed),
             };
             plan.units.push(UnitAction {
                 unit,

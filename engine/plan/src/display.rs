@@ -39,6 +39,15 @@ pub fn render(plan: &Plan) -> String {
             );
         }
     }
+    if !plan.clobber.is_empty() {
+        let _ = writeln!(
+            out,
+            "data removed (--clobber), once the app's units are stopped; nothing brings it back, not even a rollback:"
+        );
+        for c in &plan.clobber {
+            let _ = writeln!(out, "  clobber  {} (app {}'s data)", c.path, c.app);
+        }
+    }
     if !plan.changes.is_empty() {
         let _ = writeln!(out, "changes:");
         for c in &plan.changes {

@@ -81,6 +81,14 @@ pub enum Reason {
     Dropin { name: String, sections: Vec<String> },
     /// A drop-in for it left the description: its file is removed.
     DropinRemoved { name: String },
+    /// Of an app declared `state: "stopped"`: stopped and disabled, never
+    /// started; its data is kept.
+    AppStopped { app: String },
+    /// Of an app that was stopped and runs again: started.
+    AppStarted { app: String },
+    /// `--clobber APP` removed the app's data: its directory is made again,
+    /// empty.
+    Clobbered { app: String },
 }
 
 impl fmt::Display for Reason {
@@ -146,6 +154,13 @@ impl fmt::Display for Reason {
                 write!(f, "unit changed: drop-in {name} {}", list.join(" "))
             }
             Reason::DropinRemoved { name } => write!(f, "unit changed: drop-in {name} removed"),
+            Reason::AppStopped { app } => {
+                write!(f, "app {app} is stopped: disabled, not started, data kept")
+            }
+            Reason::AppStarted { app } => write!(f, "app {app} runs again"),
+            Reason::Clobbered { app } => {
+                write!(f, "app {app}'s data was clobbered: made again, empty")
+            }
         }
     }
 }
@@ -236,6 +251,14 @@ pub struct ImageAction {
     pub containers: Vec<String>,
 }
 
+/// A data directory `archy switch --clobber APP` removes, after the
+/// app's units are stopped. Nothing brings it back, not even a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clobber {
+    pub app: String,
+    pub path: String,
+}
+
 /// A switch from one generation to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -255,12 +278,17 @@ pub struct Plan {
     pub units: Vec<UnitAction>,
     /// How many resources stay exactly as they are.
     pub unchanged: usize,
+    /// Data directories removed on the operator's explicit word
+    /// (`--clobber APP`), after the stops and before the files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clobber: Vec<Clobber>,
 }
 
 impl Plan {
     /// True when the switch would change nothing at all.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+            && self.clobber.is_empty()
             && self.images.is_empty()
             && self.unit_files_changed.is_empty()
             && self.units.iter().all(|u| u.op == UnitOp::Skip)

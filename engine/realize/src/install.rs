@@ -91,6 +91,10 @@ pub(crate) fn links_of_source(
     graph: &archy_graph::Graph,
 ) -> Result<BTreeMap<String, String>> {
     use archy_graph::{Kind, Resource, ResourceKey};
+    if u.stopped_app.is_some() {
+        // A stopped app's unit is disabled: no links.
+        return Ok(BTreeMap::new());
+    }
     match &u.node.resource {
         Resource::Unit(spec) if spec.name.is_template() => {
             // A template's DefaultInstance= link is the declared

@@ -17,6 +17,7 @@
 
 mod accounts;
 mod apply;
+mod clobber;
 pub mod derive;
 mod drift;
 mod error;
@@ -36,6 +37,7 @@ use archy_store::StateDir;
 use archy_units::UnitSource;
 use serde::Serialize;
 
+pub use clobber::Clobbered;
 pub use error::{Error, Result};
 pub use record::{OwnedKind, OwnedPath, Record, SecretRecord};
 

@@ -302,13 +302,23 @@ pub fn drift(
             .find(|i| i.answers_to(reference))
             .map(|i| i.id.as_str())
     };
+    // A stopped app's containers are not run: none of them missing,
+    // stopped or on another image is drift.
+    let stopped = archy_graph::app::stopped_units(graph);
     let mut out = Vec::new();
     for n in &graph.nodes {
         let Resource::Container(c) = &n.resource else {
             continue;
         };
         let name = c.name.to_string();
-        let Some(found) = running.iter().find(|r| r.name == name) else {
+        let of_stopped_app = stopped
+            .keys()
+            .any(|u| u.as_str() == format!("{name}.service"));
+        let found = running.iter().find(|r| r.name == name);
+        if of_stopped_app && found.is_none_or(|r| r.labels.get(CONTAINER_LABEL) == Some(&name)) {
+            continue;
+        }
+        let Some(found) = found else {
             out.push(ContainerDrift::Missing { container: name });
             continue;
         };

@@ -238,6 +238,7 @@ mod tests {
                 }],
                 units: vec![],
                 unchanged: 3,
+                clobber: vec![],
             },
             done: vec![],
             command: "archy switch".into(),

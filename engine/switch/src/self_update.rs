@@ -135,5 +135,6 @@ pub fn restore_archy_first(failed: &Graph, target: &Graph) -> Option<archy_plan:
         unit_files_changed: Vec::new(),
         units: Vec::new(),
         unchanged: 0,
+        clobber: Default::default(),
     })
 }

@@ -34,6 +34,10 @@ pub struct Switcher<'a> {
     pub command: String,
     /// How long one unit job may take.
     pub job_timeout: Duration,
+    /// Apps whose data directories this switch removes (`--clobber APP`,
+    /// confirmed by the operator). Never the rollback's: data removed
+    /// stays removed.
+    pub clobber: archy_plan::Clobbering,
 }
 
 /// How a switch ended.
@@ -197,7 +201,30 @@ pub fn plan_switch(
     new: &Graph,
     adopt: bool,
 ) -> Result<Plan, SwitchError> {
-    let observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
+    plan_switch_clobbering(
+        realizer,
+        podman,
+        systemd,
+        live,
+        new,
+        adopt,
+        &Default::default(),
+    )
+}
+
+/// [`plan_switch`], removing the data directories of the apps `clobber`
+/// names (`archy switch --clobber APP`).
+pub fn plan_switch_clobbering(
+    realizer: &Realizer,
+    podman: Option<&dyn PodmanAccess>,
+    systemd: Option<&dyn ServiceManager>,
+    live: Option<&Graph>,
+    new: &Graph,
+    adopt: bool,
+    clobber: &archy_plan::Clobbering,
+) -> Result<Plan, SwitchError> {
+    let mut observed = observe_all(realizer, podman, systemd, live, new, adopt)?;
+    observed.clobber = clobber.clone();
     Ok(archy_plan::plan(live, new, &observed))
 }
 
@@ -281,7 +308,13 @@ pub fn wanted_running(graph: &Graph, plan: &Plan) -> Vec<archy_systemd::UnitName
                         || started.contains(u.unit.as_str())
                 }
             };
-            opted_in && wanted && !u.refuses_manual_start() && !u.is_template() && u.stays_active()
+            // A stopped app's units are not run, so not watched.
+            opted_in
+                && wanted
+                && u.stopped_app.is_none()
+                && !u.refuses_manual_start()
+                && !u.is_template()
+                && u.stays_active()
         })
         .map(|u| u.unit)
         // A unit and a drop-in of it are one unit.
@@ -387,6 +420,7 @@ impl Switcher<'_> {
             &new,
             self.adopt,
         )?;
+        observed.clobber = self.clobber.clone();
         let mut plan = archy_plan::plan(live.as_ref(), &new, &observed);
         if from == Some(to) && plan.is_empty() {
             // The generation that runs: nothing to write, but the units it
@@ -613,6 +647,14 @@ impl Switcher<'_> {
             units::run(action, self.systemd, self.job_timeout).map_err(Failure::Unit)?;
             in_systemd += t.elapsed();
             self.done(journal, format!("{} {}", action.op, action.unit))?;
+        }
+        // The app's units are stopped: its data goes, on the operator's
+        // word (`--clobber`), before the files (which make a directory the
+        // new generation still declares again, empty).
+        for c in &plan.clobber {
+            let how = self.realizer.clobber(&c.path).map_err(Failure::Files)?;
+            tracing::warn!(app = %c.app, path = %c.path, ?how, "clobbered the app's data");
+            self.done(journal, format!("clobber {}", c.path))?;
         }
         let applied = self
             .realizer

@@ -122,6 +122,7 @@ impl Node {
             adopt: false,
             command: "archy reconcile".into(),
             job_timeout: Duration::from_secs(5),
+            clobber: Default::default(),
         }
     }
 

@@ -70,6 +70,10 @@ pub struct UnitSource<'a> {
     pub node: &'a Node,
     /// What the file is: the unit's own, none (an instance), a drop-in.
     pub role: Role,
+    /// The stopped app this unit is of: its `[Install]` is left out of
+    /// `sections` (so nothing enables it, and Quadlet makes no link), and
+    /// a switch stops it and starts it never.
+    pub stopped_app: Option<archy_graph::names::AppName>,
 }
 
 /// The `[Unit]` keys that say "this unit needs that one first".
@@ -92,6 +96,7 @@ impl<'a> UnitSource<'a> {
                 quadlet: false,
                 node,
                 role: Role::Dropin,
+                stopped_app: None,
             });
         }
         let unit = generated_unit(&node.key);
@@ -136,6 +141,7 @@ impl<'a> UnitSource<'a> {
             quadlet,
             node,
             role: Role::Own,
+            stopped_app: None,
         })
     }
 
@@ -153,6 +159,7 @@ impl<'a> UnitSource<'a> {
             quadlet: false,
             node,
             role: Role::Instance,
+            stopped_app: None,
         })
     }
 
@@ -380,20 +387,47 @@ pub trait GraphUnits {
 
 impl GraphUnits for Graph {
     fn unit_sources(&self) -> Vec<UnitSource<'_>> {
+        let stopped = archy_graph::app::stopped_units(self);
         self.nodes
             .iter()
-            .filter_map(|n| self.unit_source(n))
+            .filter_map(|n| own_unit_source(self, n))
+            .map(|u| u.of_stopped_app(&stopped))
             .collect()
     }
 
     fn unit_source<'a>(&'a self, node: &'a Node) -> Option<UnitSource<'a>> {
-        let Resource::Instance(i) = &node.resource else {
-            return UnitSource::of(node);
-        };
-        let template = self.get(&ResourceKey {
-            kind: Kind::Unit,
-            id: i.template.to_string(),
-        })?;
-        UnitSource::instance(node, i, template)
+        let stopped = archy_graph::app::stopped_units(self);
+        own_unit_source(self, node).map(|u| u.of_stopped_app(&stopped))
+    }
+}
+
+/// The unit `node` is or makes, as its resource says.
+fn own_unit_source<'a>(graph: &'a Graph, node: &'a Node) -> Option<UnitSource<'a>> {
+    let Resource::Instance(i) = &node.resource else {
+        return UnitSource::of(node);
+    };
+    let template = graph.get(&ResourceKey {
+        kind: Kind::Unit,
+        id: i.template.to_string(),
+    })?;
+    UnitSource::instance(node, i, template)
+}
+
+impl UnitSource<'_> {
+    /// Marks a unit of a stopped app (`stopped`: the graph's, by unit) and
+    /// leaves its `[Install]` out: what it is when nothing may start it.
+    /// A drop-in is of its unit, not an app.
+    fn of_stopped_app(
+        mut self,
+        stopped: &std::collections::BTreeMap<UnitName, archy_graph::names::AppName>,
+    ) -> Self {
+        if self.role == Role::Dropin {
+            return self;
+        }
+        if let Some(app) = stopped.get(&self.unit) {
+            self.sections.retain(|s| s.name != "Install");
+            self.stopped_app = Some(app.clone());
+        }
+        self
     }
 }

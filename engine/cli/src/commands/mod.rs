@@ -30,7 +30,15 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
             dry_run: true,
             json,
             adopt,
+            ..
         } => switch::plan(node, &args.source(), *adopt, *json),
+        Command::Switch {
+            node: args,
+            adopt,
+            clobber: Some(app),
+            yes,
+            ..
+        } => switch::clobber(node, &args.source(), *adopt, app, *yes, wait),
         Command::Switch {
             node: args, adopt, ..
         } => switch::run(node, &args.source(), *adopt, wait),

@@ -29,6 +29,61 @@ pub fn run(node: &Node, source: &Source, adopt: bool, wait: bool) -> Result<Exit
     Ok(Exit::Done)
 }
 
+/// `archy switch --clobber APP [--yes]`: the plan, with the data it
+/// removes, confirmed on a terminal (y/N) or by `--yes`; refused without
+/// either.
+pub fn clobber(
+    node: &Node,
+    source: &Source,
+    adopt: bool,
+    app: &str,
+    yes: bool,
+    wait: bool,
+) -> Result<Exit, NodeError> {
+    if node.is_offline() {
+        return Err(NodeError::RootNotHere {
+            command: "archy switch --clobber",
+        });
+    }
+    let session = node.open("archy switch --clobber", wait)?;
+    notices(session.recovery());
+    let done = session.switch_clobbering(source, adopt, app, |plan| confirm(plan, app, yes))?;
+    switched(&done);
+    Ok(Exit::Done)
+}
+
+/// Shows the plan and asks whether to remove `app`'s data, unless `yes`
+/// said so already.
+fn confirm(plan: &Plan, app: &str, yes: bool) -> Result<(), String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if plan.clobber.is_empty() {
+        println!("app {app} declares no data directories: nothing of its data to remove");
+    }
+    if yes {
+        // The plan is printed once it is carried out, as a switch's is.
+        return Ok(());
+    }
+    print!("{}", render_plan(plan));
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(
+            "removing an app's data needs a yes, and there is no terminal to ask on (pass --yes)"
+                .into(),
+        );
+    }
+    print!("remove app {app}'s data? It is deleted for good: no rollback brings it back. [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err("not confirmed".into()),
+    }
+}
+
 pub fn rollback(node: &Node, to: Option<u64>, wait: bool) -> Result<Exit, NodeError> {
     let session = node.open("archy rollback", wait)?;
     notices(session.recovery());

@@ -4,6 +4,7 @@
 //! placeholder so evaluation can go on and report the rest.
 
 mod accounts;
+mod app;
 mod container;
 mod fs;
 mod health;
@@ -281,6 +282,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "health_tcp", Kind::Health, health::tcp);
     register2(engine, state, "health_cmd", Kind::Health, health::cmd);
     register2(engine, state, "health_archy", Kind::Health, health::archy);
+    register2(engine, state, "app_lifecycle", Kind::App, app::app);
     instance::register(engine, state);
     engine.register_fn("check_options", check_options);
 }
