@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 use rustix::io::Errno;
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use crate::error::{Result, StoreError};
 
@@ -55,12 +55,18 @@ pub(crate) enum Placed {
 
 /// Renames `temp` to `target` unless `target` exists. A racing writer of
 /// the same object wins harmlessly: its file has the same content.
-pub(crate) fn place_noclobber(
-    mut temp: NamedTempFile,
+pub(crate) fn place_noclobber(temp: NamedTempFile, target: &Path, dir: &Path) -> Result<Placed> {
+    place_path_noclobber(temp.into_temp_path(), target, dir)
+}
+
+/// [`place_noclobber`] for a temp file already closed, as a batch keeps
+/// them: thousands of open files would run out of descriptors.
+pub(crate) fn place_path_noclobber(
+    mut temp: TempPath,
     target: &Path,
     dir: &Path,
 ) -> Result<Placed> {
-    match rename_noreplace(temp.path(), target) {
+    match rename_noreplace(&temp, target) {
         Ok(()) => {
             // The temp path no longer exists; stop its drop from deleting
             // whatever might get that name later.
@@ -140,6 +146,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .map_err(|err| StoreError::write("flush the directory", dir, err))
+}
+
+/// Flushes everything written to the file system that holds `dir`
+/// (`syncfs(2)`): one flush for many files' content, instead of one
+/// `fsync` each. The kernel reports a write-back error of any file since
+/// the last call here, so an error means some content may not be durable.
+pub(crate) fn sync_file_system(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|handle| rustix::fs::syncfs(&handle).map_err(io::Error::from))
+        .map_err(|err| StoreError::write("flush the file system of", dir, err))
 }
 
 /// Deletes a file, treating "already gone" as success: deletions are

@@ -1,9 +1,11 @@
 //! Writing and reading objects.
 
 use std::fs::{self, File, Permissions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::SystemTime;
 
 use tempfile::NamedTempFile;
 
@@ -15,7 +17,7 @@ use crate::objects::{ObjectId, ObjectName};
 
 /// Objects are read-only for everyone: nothing may change an object after
 /// it is named by its hash.
-const OBJECT_MODE: u32 = 0o444;
+pub(crate) const OBJECT_MODE: u32 = 0o444;
 
 /// What an insert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +54,7 @@ impl Store {
 
     /// [`Store::insert_bytes`] without the final flush of the store
     /// directory: the content is durable, the name may not be until the
-    /// directory is flushed. For [`ObjectBatch`](crate::ObjectBatch), which
-    /// flushes once for many objects.
+    /// directory is flushed.
     pub(crate) fn insert_bytes_unflushed(
         &self,
         name: &ObjectName,
@@ -73,25 +74,31 @@ impl Store {
     /// Adds the content of the file `src` as an object named `name`,
     /// streaming: the file is never held in memory.
     ///
-    /// The file is hashed first, so an object that is already there costs
-    /// one read and no write. A new one is copied by the kernel
-    /// (`copy_file_range`, a reflink where the file system can) and the copy
-    /// is hashed again: that is the content the name must promise, and a
-    /// source that changed in between is refused rather than stored torn.
+    /// One pass: the kernel copies the file into a temp file
+    /// (`copy_file_range`, a reflink where the file system can) while a
+    /// second thread hashes what has been copied so far. The digest is of
+    /// the copy itself, so the name always promises the content stored. A
+    /// source that changed during the copy (its size, times or inode moved;
+    /// for a file changed in the last seconds, its content, see
+    /// [`SourceState`]) is refused rather than stored torn. An object
+    /// already there costs the copy, which is deleted before it is flushed.
     pub fn insert_file(&self, name: &ObjectName, src: &Path) -> Result<(ObjectId, Inserted)> {
-        let id = ObjectId::new(
-            hash_file(src).map_err(|err| StoreError::read("read", src, err))?,
-            name.clone(),
-        );
-        if self.contains(&id)? {
-            return Ok((id, Inserted::AlreadyPresent));
-        }
-        let mut temp = atomic::create_temp(&self.objects_dir)?;
-        let len = copy_into(src, &mut temp, &self.objects_dir)?;
-        if hash_temp(&mut temp, &self.objects_dir)? != id.digest() {
+        let source = File::open(src).map_err(|err| StoreError::read("open", src, err))?;
+        let before = SourceState::of(&source, src)?;
+        let temp = atomic::create_temp(&self.objects_dir)?;
+        let (digest, len) = copy_hashing(&source, src, &temp, &self.objects_dir)?;
+        let changed = SourceState::of(&source, src)? != before
+            || len != before.len
+            || (before.is_racy()
+                && hash_file(src).map_err(|err| StoreError::read("read", src, err))? != digest);
+        if changed {
             return Err(StoreError::SourceChanged {
                 path: src.to_owned(),
             });
+        }
+        let id = ObjectId::new(digest, name.clone());
+        if self.contains(&id)? {
+            return Ok((id, Inserted::AlreadyPresent));
         }
         let inserted = self.seal_and_place(temp, &id, len)?;
         Ok((id, inserted))
@@ -144,30 +151,134 @@ impl Store {
     }
 }
 
-/// Copies the file `src` into `temp`, returning the length. `io::copy`
-/// between two files lets the kernel do it (`copy_file_range`), which
-/// beats any user-space buffer size.
-fn copy_into(src: &Path, temp: &mut NamedTempFile, dir: &Path) -> Result<u64> {
-    let mut source = File::open(src).map_err(|err| StoreError::read("open", src, err))?;
-    io::copy(&mut source, temp.as_file_mut()).map_err(|err| {
-        // `io::copy` does not say which side failed. Only the destination
-        // can be full; anything else is reported against the source, with
-        // the OS error itself to tell the rest.
-        if is_disk_full(&err) {
-            StoreError::write("copy into", dir, err)
-        } else {
-            StoreError::read("copy", src, err)
-        }
+/// How much the kernel copies before the hashing thread is told to hash
+/// it: large enough that the copy's system calls cost nothing, small
+/// enough that the hashing finishes soon after the copy.
+const COPY_CHUNK: u64 = 8 << 20;
+
+/// How much the hashing thread reads at once: fits the CPU's cache, so
+/// the hash reads what was just read rather than memory.
+const HASH_READ: usize = 256 << 10;
+
+/// Copies the file `source` into `temp` and hashes the copy, returning its
+/// digest and length. The copy is made by the kernel in chunks on this
+/// thread; another thread reads each chunk back from `temp` once it is
+/// there and hashes it, so the two overlap.
+fn copy_hashing(
+    source: &File,
+    src: &Path,
+    temp: &NamedTempFile,
+    dir: &Path,
+) -> Result<(Digest, u64)> {
+    let copy = temp.as_file();
+    let (copied_tx, copied_rx) = mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || hash_copied(copy, &copied_rx));
+        let mut len = 0;
+        let copied = loop {
+            // `io::copy` between files lets the kernel do it, falling back
+            // to a buffer where it cannot (another file system, a pipe).
+            match io::copy(&mut Read::take(source, COPY_CHUNK), &mut &*copy) {
+                Ok(0) => break Ok(len),
+                Ok(n) => {
+                    len += n;
+                    // A closed channel means the hasher failed; its error
+                    // is reported below.
+                    if copied_tx.send(len).is_err() {
+                        break Ok(len);
+                    }
+                }
+                Err(err) => break Err(err),
+            }
+        };
+        drop(copied_tx);
+        let hashed = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let len = copied.map_err(|err| {
+            // `io::copy` does not say which side failed. Only the
+            // destination can be full; anything else is reported against
+            // the source, with the OS error itself to tell the rest.
+            if is_disk_full(&err) {
+                StoreError::write("copy into", dir, err)
+            } else {
+                StoreError::read("copy", src, err)
+            }
+        })?;
+        let (digest, hashed_len) =
+            hashed.map_err(|err| StoreError::read("read back a temp file in", dir, err))?;
+        debug_assert_eq!(hashed_len, len, "the hasher saw every copied byte");
+        Ok((digest, len))
     })
 }
 
-/// Hashes what was written to `temp`, from its start.
-fn hash_temp(temp: &mut NamedTempFile, dir: &Path) -> Result<Digest> {
-    let file = temp.as_file_mut();
-    let hashed = file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| hash_reader(file));
-    hashed.map_err(|err| StoreError::read("read back a temp file in", dir, err))
+/// Hashes `copy` from its start, up to each length received from the
+/// copier, returning the digest and the length hashed once the copier
+/// hangs up.
+fn hash_copied(copy: &File, copied: &mpsc::Receiver<u64>) -> io::Result<(Digest, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; HASH_READ];
+    let mut hashed = 0u64;
+    for end in copied {
+        while hashed < end {
+            let want = usize::try_from(end - hashed).map_or(HASH_READ, |left| left.min(HASH_READ));
+            let read = copy.read_at(&mut buffer[..want], hashed)?;
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the copy is shorter than what was copied into it",
+                ));
+            }
+            hasher.update(&buffer[..read]);
+            hashed += read as u64;
+        }
+    }
+    Ok((hasher.finalize().into(), hashed))
+}
+
+/// What changes when a file is written to, from `fstat`: a copy made
+/// between two equal states is not torn. A write updates the change time
+/// (which no one can set back); a rename-over or truncate moves the inode
+/// or size.
+#[derive(Debug, PartialEq, Eq)]
+struct SourceState {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// How recent a change time makes a file "racy": a file system whose
+/// clock ticks coarsely (whole seconds on some, two on FAT) may give a
+/// write just after the first `fstat` the same change time as the one
+/// before it. Such a file is hashed again after the copy.
+const RACY_WINDOW_SECS: i64 = 3;
+
+impl SourceState {
+    fn of(file: &File, path: &Path) -> Result<Self> {
+        let meta = file
+            .metadata()
+            .map_err(|err| StoreError::read("look at", path, err))?;
+        Ok(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// Whether the file changed so recently that a further change might
+    /// not move its change time; see [`RACY_WINDOW_SECS`].
+    fn is_racy(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        self.ctime.0 >= now.saturating_sub(RACY_WINDOW_SECS)
+    }
 }
 
 /// Hashes the file at `path` without reading it into memory.

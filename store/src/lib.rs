@@ -18,7 +18,8 @@
 //! The store knows nothing about what objects mean: an object is bytes named
 //! by their blake3 digest, so verifying one is re-hashing it. Every write
 //! follows the same protocol (temp file, fsync, atomic rename, directory
-//! fsync), so a crash at any point leaves a valid store.
+//! fsync; a batch flushes all its temp files with one `syncfs` instead),
+//! so a crash at any point leaves a valid store.
 //!
 //! Operations that change the state dir assume the caller holds the
 //! [`StateLock`]; the primitives never overwrite an object or a record

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -208,4 +208,126 @@ fn a_read_only_state_dir_is_reported_and_still_readable() {
         .insert_bytes(&name("app.conf"), b"config one")
         .expect("an existing object needs no write");
     assert_eq!(inserted, Inserted::AlreadyPresent);
+}
+
+#[test]
+fn a_batch_on_a_full_disk_names_nothing_and_leaves_no_temp_file() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mount) = tmpfs_or_skip("a_batch_on_a_full_disk", "size=256k") else {
+        return;
+    };
+    let store = Store::open(&StateDir::new(mount.path().join("state"))).expect("open");
+    let mut batch = store.batch();
+    let mut written = Vec::new();
+    let err = loop {
+        let n = written.len() as u32;
+        let mut content = vec![0xbb; 16 * 1024];
+        content[..4].copy_from_slice(&n.to_le_bytes());
+        match batch.insert_bytes(&name("filler"), &content) {
+            Ok((id, _)) => written.push(id),
+            Err(err) => break err,
+        }
+        assert!(n < 1000, "the 256 KiB tmpfs never filled up");
+    };
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    // The build gives up: nothing it wrote gets a name.
+    drop(batch);
+    assert!(!written.is_empty());
+    for id in &written {
+        assert!(!store.contains(id).expect("contains"), "{id} has a name");
+    }
+    assert!(temp_files(store.objects_dir()).is_empty());
+    assert!(store.verify().expect("verify").is_clean());
+}
+
+#[test]
+fn a_batch_finished_on_a_read_only_disk_names_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mount) = tmpfs_or_skip("a_batch_finished_on_a_read_only_disk", "size=1m") else {
+        return;
+    };
+    let store = Store::open(&StateDir::new(mount.path().join("state"))).expect("open");
+    let mut batch = store.batch();
+    let (id, _) = batch
+        .insert_bytes(&name("app.conf"), b"config")
+        .expect("insert");
+    mount.remount_read_only();
+    let err = batch.finish().expect_err("read-only");
+    assert!(matches!(err, StoreError::NotWritable { .. }), "{err:?}");
+    assert!(!store.contains(&id).expect("contains"));
+}
+
+/// An ext4 file system in an image file, loop-mounted; unmounted when
+/// dropped.
+struct Ext4Image {
+    image: PathBuf,
+    mount: TempDir,
+    _dir: TempDir,
+}
+
+impl Ext4Image {
+    fn mount() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let image = dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .and_then(|file| file.set_len(32 * 1024 * 1024))
+            .map_err(|err| err.to_string())?;
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .map_err(|err| format!("cannot run mkfs.ext4: {err}"))?;
+        if !made.status.success() {
+            return Err(String::from_utf8_lossy(&made.stderr).trim().to_owned());
+        }
+        let mount = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let image_arg = image.to_str().ok_or("a non-UTF-8 temp path")?;
+        mount_command(mount.path(), &["-o", "loop", image_arg])?;
+        Ok(Self {
+            image,
+            mount,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Ext4Image {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(self.mount.path()).status();
+        if !matches!(unmounted, Ok(status) if status.success()) {
+            eprintln!("could not unmount {}", self.mount.path().display());
+        }
+    }
+}
+
+/// What a power cut would keep is what reached the device. ext4 allocates
+/// blocks late, so a file's content reaches the image only when it is
+/// flushed: flushing the directory alone would not write it.
+#[test]
+fn a_finished_batch_has_its_content_on_the_device() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let disk = match Ext4Image::mount() {
+        Ok(disk) => disk,
+        Err(reason) => {
+            eprintln!("SKIPPED a_finished_batch_has_its_content_on_the_device: {reason}");
+            return;
+        }
+    };
+    let store = Store::open(&StateDir::new(disk.mount.path().join("state"))).expect("open");
+    // Bytes that appear nowhere else on the device.
+    let marker: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut batch = store.batch();
+    let (id, _) = batch
+        .insert_bytes(&name("marker.bin"), &marker)
+        .expect("insert");
+    batch.finish().expect("finish");
+    assert!(store.contains(&id).expect("contains"));
+
+    let device = std::fs::read(&disk.image).expect("read the image");
+    assert!(
+        device.windows(4096).any(|block| block == &marker[..4096]),
+        "the named object's content is not on the device"
+    );
 }

@@ -4,7 +4,8 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
@@ -102,6 +103,57 @@ fn insert_file_streams_large_files_to_the_same_id_as_insert_bytes() {
         .expect("insert again");
     assert_eq!((again, inserted), (id.clone(), Inserted::AlreadyPresent));
     assert_eq!(file_identity(&store.object_path(&id)), before);
+    assert!(temp_files(store.objects_dir()).is_empty());
+}
+
+/// A writer keeps stamping a version number into the first and the last
+/// byte of the source while it is inserted. A copy that took the first
+/// byte before a write and the last after it would be torn: it must be
+/// refused, and anything stored must be one version throughout.
+#[test]
+fn insert_file_refuses_a_source_written_during_the_copy() {
+    let (dir, store) = temp_store();
+    let size = 32 << 20;
+    let src = dir.path().join("busy.bin");
+    fs::write(&src, vec![0u8; size]).expect("write the source");
+    let stop = AtomicBool::new(false);
+    let outcome = thread::scope(|scope| {
+        scope.spawn(|| {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&src)
+                .expect("open the source for writing");
+            let mut version = 1u8;
+            while !stop.load(Ordering::Relaxed) {
+                file.write_at(&[version], 0).expect("write");
+                file.write_at(&[version], size as u64 - 1).expect("write");
+                version = version.wrapping_add(1);
+            }
+        });
+        let outcome = store.insert_file(&name("busy.bin"), &src);
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    });
+    match outcome {
+        Err(StoreError::SourceChanged { path }) => assert_eq!(path, src),
+        // Only if the writer never ran during the copy.
+        Ok((id, _)) => {
+            let stored = store.read(&id).expect("read");
+            assert_eq!(stored[0], stored[size - 1], "a torn copy was stored");
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+    assert!(temp_files(store.objects_dir()).is_empty());
+}
+
+#[test]
+fn insert_file_of_an_object_already_there_leaves_no_temp_file() {
+    let (dir, store) = temp_store();
+    let src = dir.path().join("app.bin");
+    fs::write(&src, b"binary").expect("write the source");
+    let existing = insert(&store, "app.bin", b"binary");
+    let (id, inserted) = store.insert_file(&name("app.bin"), &src).expect("insert");
+    assert_eq!((id, inserted), (existing, Inserted::AlreadyPresent));
     assert!(temp_files(store.objects_dir()).is_empty());
 }
 
