@@ -129,8 +129,7 @@ impl Store {
     pub fn find_named(&self, name: &ObjectName) -> Result<Option<ObjectId>> {
         let suffix = format!("-{name}");
         for entry in atomic::read_dir(self.objects_dir())? {
-            let entry =
-                entry.map_err(|err| StoreError::read("list", self.objects_dir(), err))?;
+            let entry = entry.map_err(|err| StoreError::read("list", self.objects_dir(), err))?;
             let file = entry.file_name();
             let Some(file) = file.to_str() else { continue };
             if file.len() == 64 + suffix.len()
@@ -185,13 +184,17 @@ mod tests {
         let (dir, store) = store();
         let src = source(&dir, b"#!/bin/sh\necho hi\n");
         let expected = Expected::Blake3(Digest::of(b"#!/bin/sh\necho hi\n"));
-        let (id, inserted) = store.insert_checked(&name("hi+x"), &src, &expected, true).unwrap();
+        let (id, inserted) = store
+            .insert_checked(&name("hi+x"), &src, &expected, true)
+            .unwrap();
         assert_eq!(inserted, Inserted::Written(18));
         let meta = std::fs::metadata(store.object_path(&id)).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o555);
         // Present: the source is not read again (it is gone and it works).
         std::fs::remove_file(&src).unwrap();
-        let again = store.insert_checked(&name("hi+x"), &src, &expected, true).unwrap();
+        let again = store
+            .insert_checked(&name("hi+x"), &src, &expected, true)
+            .unwrap();
         assert_eq!(again, (id, Inserted::AlreadyPresent));
     }
 
@@ -227,7 +230,9 @@ mod tests {
         assert_eq!(store.find_named(&n).unwrap(), Some(id));
         assert_eq!(store.find_named(&name("other")).unwrap(), None);
         let wrong = Expected::Sha256("0".repeat(64));
-        let err = store.insert_checked(&name("x"), &src, &wrong, false).unwrap_err();
+        let err = store
+            .insert_checked(&name("x"), &src, &wrong, false)
+            .unwrap_err();
         assert!(err.to_string().contains(sha), "{err}");
     }
 }

@@ -16,11 +16,11 @@ use archy_store::{
 };
 
 use crate::error::BuildError;
-use crate::software::{Origin, store_software};
 use crate::objects::{
     build_contexts, context_file_object_name, context_object_name, file_blobs, graph_object_name,
     resource_object_name,
 };
+use crate::software::{Origin, store_software};
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq)]

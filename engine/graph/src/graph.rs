@@ -249,7 +249,10 @@ fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Prob
             problems.push(
                 Problem::at(
                     &e.at,
-                    format!("{q} lies inside {p}, which is declared as a{} {k}", if *k == Kind::Artifact { "n" } else { "" }),
+                    format!(
+                        "{q} lies inside {p}, which is declared as a{} {k}",
+                        if *k == Kind::Artifact { "n" } else { "" }
+                    ),
                 )
                 .also(&d.at, format!("the {k} is declared here"))
                 .hint(hint),

@@ -41,9 +41,9 @@ pub enum TreeEntry {
 impl TreeEntry {
     pub fn path(&self) -> &str {
         match self {
-            TreeEntry::Dir { path } | TreeEntry::File { path, .. } | TreeEntry::Link { path, .. } => {
-                path
-            }
+            TreeEntry::Dir { path }
+            | TreeEntry::File { path, .. }
+            | TreeEntry::Link { path, .. } => path,
         }
     }
 }
@@ -109,7 +109,11 @@ pub fn link_stays_inside(at: &str, target: &str) -> bool {
         return false;
     }
     // The link's own folder, then the target's parts on top of it.
-    let mut depth: usize = at.split('/').filter(|p| !p.is_empty()).count().saturating_sub(1);
+    let mut depth: usize = at
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .count()
+        .saturating_sub(1);
     for part in target.split('/') {
         match part {
             "" | "." => {}

@@ -95,7 +95,12 @@ impl<'a> Session<'a> {
         Ok(self.accounts.get_or_insert_with(Accounts::default))
     }
 
-    pub(crate) fn ids(&mut self, owner: Option<&str>, group: Option<&str>, path: &str) -> Result<(u32, u32)> {
+    pub(crate) fn ids(
+        &mut self,
+        owner: Option<&str>,
+        group: Option<&str>,
+        path: &str,
+    ) -> Result<(u32, u32)> {
         let accounts = self.accounts()?;
         Ok((accounts.uid(owner, path)?, accounts.gid(group, path)?))
     }

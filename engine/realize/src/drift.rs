@@ -169,12 +169,11 @@ impl Checker<'_> {
         if self.foreign(&path, &found) {
             return Ok(());
         }
-        let store = archy_store::Store::open(self.realizer.state_dir()).map_err(|e| {
-            Error::Software {
+        let store =
+            archy_store::Store::open(self.realizer.state_dir()).map_err(|e| Error::Software {
                 path: path.clone(),
                 why: e.to_string(),
-            }
-        })?;
+            })?;
         let object = archy_build::software::artifact_object(&store, a)
             .ok()
             .flatten();
@@ -195,7 +194,10 @@ impl Checker<'_> {
                     .then(|| "links elsewhere than its store object".to_string())
             }
             (Found::File(m), Placement::Copy, Some(id)) => {
-                let same = m.len() == fs::metadata(store.object_path(id)).map(|o| o.len()).unwrap_or(u64::MAX)
+                let same = m.len()
+                    == fs::metadata(store.object_path(id))
+                        .map(|o| o.len())
+                        .unwrap_or(u64::MAX)
                     && digest_of(&host)? == id.digest();
                 let meta = m.clone();
                 self.metadata(Kind::Artifact, &path, &meta, a.mode, &a.owner, &a.group);
@@ -221,7 +223,11 @@ impl Checker<'_> {
         if self.foreign(&path, &found) {
             return Ok(());
         }
-        let folder = self.realizer.state_dir().trees().join(t.manifest.to_string());
+        let folder = self
+            .realizer
+            .state_dir()
+            .trees()
+            .join(t.manifest.to_string());
         let want = crate::software::node_view(&self.realizer.root, &folder);
         let what = match found {
             Found::Nothing => {

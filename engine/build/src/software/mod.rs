@@ -72,9 +72,12 @@ pub enum SoftwareError {
     #[error("{what}: download failed: {why}")]
     Download { what: String, why: String },
     #[error("{what}: {error}")]
-    Store { what: String, error: StoreError },
+    Store {
+        what: String,
+        error: Box<StoreError>,
+    },
     #[error("{what}: {error}")]
-    Tree { what: String, error: TreeError },
+    Tree { what: String, error: Box<TreeError> },
     #[error(
         "{what}: the tree from {source_path} hashes to blake3:{actual}, but the node declares blake3:{declared}; \
          nothing was stored. Check the source, or declare the hash `archy hash tree` prints"
@@ -91,13 +94,22 @@ impl SoftwareError {
     /// Whether the error says the node description (or what it names) is
     /// wrong, rather than the machine.
     pub fn is_input(&self) -> bool {
-        !matches!(
-            self,
-            SoftwareError::Store {
-                error: StoreError::DiskFull { .. } | StoreError::NotWritable { .. } | StoreError::Io { .. },
-                ..
-            }
-        )
+        let machine = |e: &StoreError| {
+            matches!(
+                e,
+                StoreError::DiskFull { .. }
+                    | StoreError::NotWritable { .. }
+                    | StoreError::Io { .. }
+            )
+        };
+        match self {
+            SoftwareError::Store { error, .. } => !machine(error),
+            SoftwareError::Tree { error, .. } => match &**error {
+                TreeError::Store(e) => !machine(e),
+                _ => true,
+            },
+            _ => true,
+        }
     }
 }
 
@@ -126,7 +138,11 @@ impl Stored {
 
 /// Stores every artifact's and tree's bytes of `graph`, fetching what the
 /// store lacks, and lays every tree out.
-pub fn store_software(store: &Store, graph: &Graph, origin: &Origin) -> Result<Stored, SoftwareError> {
+pub fn store_software(
+    store: &Store,
+    graph: &Graph,
+    origin: &Origin,
+) -> Result<Stored, SoftwareError> {
     let mut stored = Stored::default();
     for node in &graph.nodes {
         match &node.resource {
@@ -181,7 +197,7 @@ fn artifact(
     let what = described(node);
     let store_err = |error| SoftwareError::Store {
         what: what.clone(),
-        error,
+        error: Box::new(error),
     };
     if let Some(id) = artifact_object(store, spec).map_err(store_err)? {
         stored.count(id, Inserted::AlreadyPresent);
@@ -216,13 +232,15 @@ fn tree(
     let key = &node.key;
     let what = described(node);
     let manifest_id = manifest_object(spec.manifest);
-    let in_store = store.contains(&manifest_id).map_err(|error| SoftwareError::Store {
-        what: what.clone(),
-        error,
-    })?;
+    let in_store = store
+        .contains(&manifest_id)
+        .map_err(|error| SoftwareError::Store {
+            what: what.clone(),
+            error: Box::new(error),
+        })?;
     let tree_err = |error| SoftwareError::Tree {
         what: what.clone(),
-        error,
+        error: Box::new(error),
     };
     let manifest = if in_store {
         stored_manifest(store, spec.manifest).map_err(tree_err)?
@@ -237,7 +255,7 @@ fn tree(
             .insert_bytes(manifest_id.name(), &manifest.encode())
             .map_err(|error| SoftwareError::Store {
                 what: what.clone(),
-                error,
+                error: Box::new(error),
             })?;
         stored.count(id, inserted);
         manifest
@@ -251,7 +269,9 @@ fn tree(
             ..
         } = entry
         {
-            stored.objects.insert(file_object(path, *executable, *content));
+            stored
+                .objects
+                .insert(file_object(path, *executable, *content));
         }
     }
     ensure_tree(store, spec.manifest).map_err(tree_err)?;
@@ -267,7 +287,7 @@ fn store_tree(
 ) -> Result<TreeManifest, SoftwareError> {
     let tree_err = |error| SoftwareError::Tree {
         what: what.to_string(),
-        error,
+        error: Box::new(error),
     };
     let manifest = read_tree(path, None).map_err(tree_err)?;
     if manifest.digest() != spec.manifest {
@@ -307,11 +327,13 @@ fn fetch(
             return Err(SoftwareError::NoSource { what });
         };
         let joined = root.join(source);
-        let path = joined.canonicalize().map_err(|error| SoftwareError::Missing {
-            what: what.clone(),
-            path: joined.clone(),
-            error,
-        })?;
+        let path = joined
+            .canonicalize()
+            .map_err(|error| SoftwareError::Missing {
+                what: what.clone(),
+                path: joined.clone(),
+                error,
+            })?;
         let root = root.canonicalize().unwrap_or_else(|_| root.clone());
         if !path.starts_with(&root) {
             return Err(SoftwareError::OutsideRoot {

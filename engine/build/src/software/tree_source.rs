@@ -38,8 +38,9 @@ pub fn file_object(path: &str, executable: bool, content: Digest) -> ObjectId {
     let name = software_object_name(&base, executable);
     ObjectId::new(
         content,
-        ObjectName::try_from(name.as_str())
-            .unwrap_or_else(|_| ObjectName::try_from("file").unwrap_or_else(|e| unreachable!("{e}"))),
+        ObjectName::try_from(name.as_str()).unwrap_or_else(|_| {
+            ObjectName::try_from("file").unwrap_or_else(|e| unreachable!("{e}"))
+        }),
     )
 }
 
@@ -187,7 +188,14 @@ fn walk(
             let (content, size) = take_file(&mut file, &path, &host, executable, None, None)?;
             if let Some(store) = store {
                 let mut file = File::open(&host).map_err(|e| io_err(&host, e))?;
-                take_file(&mut file, &path, &host, executable, Some(store), Some((content, size)))?;
+                take_file(
+                    &mut file,
+                    &path,
+                    &host,
+                    executable,
+                    Some(store),
+                    Some((content, size)),
+                )?;
             }
             entries.add(TreeEntry::File {
                 path,
@@ -309,7 +317,10 @@ fn read_archive(
                     .unwrap_or_default();
                 let target = archive_path(&target, entries)?.unwrap_or_default();
                 let Some(&(content, size, executable)) = seen.get(&target) else {
-                    return Err(entries.refuse(&path, "is a hard link to a file the archive does not have before it"));
+                    return Err(entries.refuse(
+                        &path,
+                        "is a hard link to a file the archive does not have before it",
+                    ));
                 };
                 seen.insert(path.clone(), (content, size, executable));
                 entries.add(TreeEntry::File {
@@ -319,7 +330,10 @@ fn read_archive(
                     size,
                 })?;
             }
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => {}
             _ => return Err(entries.refuse(&path, "is a device, fifo or other special file")),
         }
     }
@@ -331,13 +345,23 @@ fn read_archive(
         let Some(path) = archive_path(&raw, entries)? else {
             continue;
         };
-        if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
+        if !matches!(
+            entry.header().entry_type(),
+            tar::EntryType::Regular | tar::EntryType::Continuous
+        ) {
             continue;
         }
         let Some(&(content, size, executable)) = seen.get(&path) else {
             continue;
         };
-        take_file(&mut entry, &path, source, executable, Some(store), Some((content, size)))?;
+        take_file(
+            &mut entry,
+            &path,
+            source,
+            executable,
+            Some(store),
+            Some((content, size)),
+        )?;
     }
     Ok(())
 }

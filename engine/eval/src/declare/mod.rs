@@ -268,7 +268,13 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "network", Kind::Network, podman::network);
     register2(engine, state, "volume", Kind::Volume, podman::volume);
     register2(engine, state, "secret", Kind::Secret, accounts::secret);
-    register2(engine, state, "artifact", Kind::Artifact, software::artifact);
+    register2(
+        engine,
+        state,
+        "artifact",
+        Kind::Artifact,
+        software::artifact,
+    );
     register2(engine, state, "tree", Kind::Tree, software::tree);
     register2(engine, state, "health_unit", Kind::Health, health::unit);
     register2(engine, state, "health_http", Kind::Health, health::http);

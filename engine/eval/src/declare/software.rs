@@ -14,7 +14,8 @@ use rhai::Dynamic;
 use super::opts::Opts;
 use super::{Res, State};
 
-const SOURCE_HINT: &str = "use a path relative to the node description's folder (\"bin/validator\"), or an https:// URL";
+const SOURCE_HINT: &str =
+    "use a path relative to the node description's folder (\"bin/validator\"), or an https:// URL";
 
 pub fn artifact(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
     let what = format!("artifact {}", super::opts::display(&path));
@@ -27,10 +28,16 @@ pub fn artifact(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res
         &at,
     );
     let path = o.first_arg::<AbsPath>(&path);
-    let source = source(&mut o, "artifact(path, #{ source: \"bin/app\", blake3: \"...\" })");
+    let source = source(
+        &mut o,
+        "artifact(path, #{ source: \"bin/app\", blake3: \"...\" })",
+    );
     let hash = match (o.has("blake3"), o.has("sha256")) {
         (true, true) => {
-            o.fail("gives both `blake3` and `sha256`", Some("declare one hash".into()));
+            o.fail(
+                "gives both `blake3` and `sha256`",
+                Some("declare one hash".into()),
+            );
             None
         }
         (false, false) => {
@@ -63,14 +70,19 @@ pub fn artifact(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res
             o.fail_key(
                 "place",
                 &format!("is {other:?}"),
-                Some("use \"link\" (a symlink into the store) or \"copy\" (a file of its own)".into()),
+                Some(
+                    "use \"link\" (a symlink into the store) or \"copy\" (a file of its own)"
+                        .into(),
+                ),
             );
             None
         }
     };
     // A link points at a store object: root's and read-only. Anything
     // else the author asks for needs a file of its own.
-    let root = |a: &Option<archy_graph::names::AccountName>| a.as_ref().is_none_or(|a| a.as_str() == "root");
+    let root = |a: &Option<archy_graph::names::AccountName>| {
+        a.as_ref().is_none_or(|a| a.as_str() == "root")
+    };
     let store_like = root(&owner)
         && root(&group)
         && mode.is_some_and(|m| matches!(m.bits(), 0o444 | 0o555 | 0o644 | 0o755));
@@ -78,7 +90,10 @@ pub fn artifact(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res
         o.fail_key(
             "place",
             "is \"link\", but a link into the store is root's and read-only (mode 0444 or 0555)",
-            Some("leave `place` out, or use place: \"copy\" for a file with its own mode and owner".into()),
+            Some(
+                "leave `place` out, or use place: \"copy\" for a file with its own mode and owner"
+                    .into(),
+            ),
         );
     }
     let place = place.unwrap_or(if store_like {
@@ -106,7 +121,10 @@ pub fn tree(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
     let what = format!("tree {}", super::opts::display(&path));
     let mut o = Opts::new(what, options, &["source", "blake3"], &at);
     let path = o.first_arg::<AbsPath>(&path);
-    let source = source(&mut o, "tree(path, #{ source: \"ui/dist.tar.gz\", blake3: \"...\" })");
+    let source = source(
+        &mut o,
+        "tree(path, #{ source: \"ui/dist.tar.gz\", blake3: \"...\" })",
+    );
     if !o.has("blake3") {
         o.fail(
             "needs `blake3`, the hash of the tree",
@@ -130,7 +148,10 @@ pub fn tree(state: &State, at: Span, path: Dynamic, options: Dynamic) -> Res {
 /// (as imports do).
 fn source(o: &mut Opts, example: &str) -> Option<String> {
     if !o.has("source") {
-        o.fail("needs `source`, where its bytes come from", Some(example.into()));
+        o.fail(
+            "needs `source`, where its bytes come from",
+            Some(example.into()),
+        );
         return None;
     }
     let s = o.string("source")?;
@@ -139,7 +160,11 @@ fn source(o: &mut Opts, example: &str) -> Option<String> {
         .or_else(|| s.strip_prefix("http://"))
     {
         if rest.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            o.fail_key("source", &format!("{s:?} is not a URL"), Some(SOURCE_HINT.into()));
+            o.fail_key(
+                "source",
+                &format!("{s:?} is not a URL"),
+                Some(SOURCE_HINT.into()),
+            );
             return None;
         }
         return Some(s);
@@ -148,7 +173,8 @@ fn source(o: &mut Opts, example: &str) -> Option<String> {
         || s.starts_with('/')
         || s.contains('\0')
         || s.contains("://")
-        || s.split('/').any(|part| part == ".." || part.is_empty() && s.len() > 1);
+        || s.split('/')
+            .any(|part| part == ".." || part.is_empty() && s.len() > 1);
     if bad {
         o.fail_key(
             "source",
@@ -178,7 +204,11 @@ fn blake3(o: &mut Opts) -> Option<Digest> {
 fn sha256(o: &mut Opts) -> Option<String> {
     let s = o.string("sha256")?;
     let hex = s.strip_prefix("sha256:").unwrap_or(&s);
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Some(hex.to_string());
     }
     o.fail_key(
