@@ -22,8 +22,11 @@ use std::thread;
 /// HTTP server crate would not let a handler cut a body short.
 struct Server {
     addr: SocketAddr,
-    ranges: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    ranges: Arc<Mutex<Vec<Request>>>,
 }
+
+/// A request's path and its `Range` header.
+type Request = (String, Option<String>);
 
 impl Server {
     fn start(files: BTreeMap<String, Vec<u8>>, cut: Option<usize>) -> Server {
@@ -76,12 +79,12 @@ impl Server {
         format!("http://{}/{name}", self.addr)
     }
 
-    fn requests(&self) -> Vec<(String, Option<String>)> {
+    fn requests(&self) -> Vec<Request> {
         self.ranges.lock().unwrap().clone()
     }
 }
 
-fn read_head(stream: &mut TcpStream) -> Option<(String, Option<String>)> {
+fn read_head(stream: &mut TcpStream) -> Option<Request> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
