@@ -336,6 +336,7 @@ fn observability_example() {
 // --- scalebox --------------------------------------------------------------
 
 const SCALEBOX_CONFIG: &str = "/etc/scalebox/config";
+const SCALEBOX_PROGRAM: &str = "/etc/archy/examples/scalebox/scaleboxd";
 const SCALEBOX_SECRET: &str = "/var/lib/archy/secrets/scalebox-token";
 
 fn scalebox_pid(n: &ArchyNode) -> String {
@@ -411,9 +412,17 @@ fn scalebox_example() {
     );
     assert_eq!(n.prop("scalebox.service", "NRestarts"), "1");
 
-    // A new binary: exactly scalebox.service restarts, and the new one runs.
+    // A new binary: the author changes the program and declares its new
+    // hash; exactly scalebox.service restarts, and the new one runs from
+    // a link into the store.
     let pid = scalebox_pid(&n);
-    write(&n, SCALEBOX, &edited(&source, "VERSION=1\n", "VERSION=2\n"));
+    let program = edited(&example("scalebox/scaleboxd"), "VERSION=1\n", "VERSION=2\n");
+    write(&n, SCALEBOX_PROGRAM, &program);
+    let old_hash = blake3::hash(example("scalebox/scaleboxd").as_bytes())
+        .to_hex()
+        .to_string();
+    let new_hash = blake3::hash(program.as_bytes()).to_hex().to_string();
+    write(&n, SCALEBOX, &edited(&source, &old_hash, &new_hash));
     let s = switch(&n, SCALEBOX);
     s.assert_jobs(&["restart scalebox.service"]);
     assert_eq!(
@@ -429,9 +438,16 @@ fn scalebox_example() {
         read(&n, "/run/scalebox/status").as_deref(),
         Some(format!("version=2\npid={new}\n").as_str())
     );
-    let binary = read(&n, "/usr/local/bin/scaleboxd").expect("the binary");
-    assert!(binary.contains("VERSION=2\n"));
-    assert_eq!(sh(&n, "stat -c %a /usr/local/bin/scaleboxd").trim(), "755");
+    assert_eq!(sh(&n, "cat /usr/local/bin/scaleboxd"), program);
+    let target = sh(&n, "readlink /usr/local/bin/scaleboxd");
+    assert!(
+        target.starts_with(&format!("/var/lib/archy/store/{new_hash}")),
+        "{target}"
+    );
+    assert_eq!(
+        sh(&n, "stat -L -c '%a %U' /usr/local/bin/scaleboxd").trim(),
+        "555 root"
+    );
 
     let out = n.archy(&["status"]);
     assert!(out.status.success(), "status:\n{}", text(&out));

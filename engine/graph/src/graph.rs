@@ -235,13 +235,25 @@ fn check_paths(by_key: &BTreeMap<ResourceKey, Declared>, problems: &mut Vec<Prob
             paths.insert(&key.id, (d, key.kind));
         }
     }
-    // Sorted order puts "/a" right before "/a/..."; a file followed by a
-    // path below it is a file used as a directory.
-    let sorted: Vec<_> = paths.iter().collect();
-    for pair in sorted.windows(2) {
-        let ((p, (d, k)), (q, (e, _))) = (pair[0], pair[1]);
+    // Each path against the nearest declared path above it: a file, an
+    // artifact or a tree there is used as a directory. (Not neighbours in
+    // sorted order: "/a-b" sorts between "/a" and "/a/c".)
+    for (q, (e, _)) in &paths {
+        let mut at = *q;
+        let parent = loop {
+            let Some((up, _)) = at.rsplit_once('/') else {
+                break None;
+            };
+            if let Some((p, found)) = paths.get_key_value(up) {
+                break Some((*p, found));
+            }
+            at = up;
+        };
+        let Some((p, (d, k))) = parent else {
+            continue;
+        };
         let whole = matches!(k, Kind::File | Kind::Artifact | Kind::Tree);
-        if whole && q.starts_with(p) && q.as_bytes().get(p.len()) == Some(&b'/') {
+        if whole {
             let hint = if *k == Kind::Tree {
                 "a tree is replaced whole: put the file into the tree's source, or move it"
             } else {

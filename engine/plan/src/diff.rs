@@ -403,6 +403,21 @@ pub(crate) fn changed_references<'n>(
         .collect()
 }
 
+/// What to name as the change behind the reference `r`: `r` itself, or,
+/// for a unit (an instance's template) whose text is the same and that
+/// changed only through what it reads (a new binary in ExecStart=), that
+/// file, so the plan says `reads /usr/local/bin/validator, which changed`.
+fn what_changed(r: &ResourceKey, live: &Graph, new: &Graph) -> String {
+    if r.kind == Kind::Unit
+        && let (Some(o), Some(n)) = (live.get(r), new.get(r))
+        && o.resource == n.resource
+        && let Some(deeper) = changed_references(o, n, live, new).first()
+    {
+        return deeper.id.clone();
+    }
+    r.id.clone()
+}
+
 /// Whether `r` is a file or directory at or below one of `triggers`.
 fn is_reload_trigger(r: &ResourceKey, triggers: &[archy_graph::names::AbsPath]) -> bool {
     matches!(r.kind, Kind::File | Kind::Dir | Kind::Artifact | Kind::Tree)
@@ -459,7 +474,9 @@ fn changed_unit(
         (false, _) => Reason::UnitChanged {
             sections: running.clone(),
         },
-        (true, Some(r)) => Reason::Reads { what: r.id.clone() },
+        (true, Some(r)) => Reason::Reads {
+            what: what_changed(r, live, new),
+        },
         (true, None) if sections.is_empty() => Reason::Cosmetic,
         (true, None) => Reason::InstallOnly,
     };

@@ -87,6 +87,38 @@ fn a_changed_config_restarts_only_its_instance() {
 }
 
 #[test]
+fn a_new_binary_of_the_template_restarts_every_instance_naming_the_binary() {
+    let with = |hash: &str| {
+        node(
+            "/usr/local/bin/w",
+            "x=1",
+            "y=1",
+            &format!(
+                r#"artifact("/usr/local/bin/w", #{{ source: "bin/w", blake3: "{}", mode: 0o755 }}),"#,
+                hash.repeat(64)
+            ),
+        )
+    };
+    let p = plan(Some(&with("1")), &with("2"), &Observed::default());
+    assert_eq!(
+        ops(&p),
+        vec![
+            (s("w@a.service"), UnitOp::Restart),
+            (s("w@b.service"), UnitOp::Restart)
+        ]
+    );
+    for unit in p.units.iter().filter(|u| u.op == UnitOp::Restart) {
+        assert_eq!(
+            unit.reason,
+            Reason::Reads {
+                what: "/usr/local/bin/w".into()
+            },
+            "{unit:?}"
+        );
+    }
+}
+
+#[test]
 fn a_changed_template_restarts_every_instance() {
     let p = plan(
         Some(&base()),

@@ -30,6 +30,23 @@ fn store(state_dir: &StateDir) -> Result<Store> {
     })
 }
 
+/// The crash tests' hook (feature `crash-points` only): with
+/// `ARCHY_PAUSE_AFTER="installed <path>"` in its environment, the realizer
+/// stops for a minute right after that artifact or tree is in place (the
+/// others of the switch maybe not yet), so a test can kill it there.
+#[cfg(feature = "crash-points")]
+fn pause_point(path: &str) {
+    if std::env::var("ARCHY_PAUSE_AFTER").is_ok_and(|s| s.strip_prefix("installed ") == Some(path))
+    {
+        tracing::warn!("pausing after installing {path} (ARCHY_PAUSE_AFTER)");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+/// Without the feature `crash-points`, a production realizer has no hook.
+#[cfg(not(feature = "crash-points"))]
+fn pause_point(_path: &str) {}
+
 impl Session<'_> {
     /// Puts `a` in place: a symlink to its store object, or a copy of it
     /// with the artifact's own mode and owner.
@@ -65,6 +82,7 @@ impl Session<'_> {
             }
         })?;
         tracing::info!(%path, object = %id, "installed");
+        pause_point(&path);
         self.applied.written.push(path);
         Ok(())
     }
@@ -85,6 +103,7 @@ impl Session<'_> {
             fsops::write_link(&target.host, &node_view(root, &folder))
         })?;
         tracing::info!(%path, tree = %t.manifest, "installed");
+        pause_point(&path);
         self.applied.written.push(path);
         Ok(())
     }

@@ -102,13 +102,20 @@ impl SoftwareError {
     /// Whether the error says the node description (or what it names) is
     /// wrong, rather than the machine.
     pub fn is_input(&self) -> bool {
-        match self {
-            SoftwareError::Store { error, .. } => !matches!(
-                **error,
+        let machine = |e: &StoreError| {
+            matches!(
+                e,
                 StoreError::DiskFull { .. }
                     | StoreError::NotWritable { .. }
                     | StoreError::Io { .. }
-            ),
+            )
+        };
+        match self {
+            SoftwareError::Store { error, .. } => !machine(error),
+            SoftwareError::Tree { error, .. } => match &**error {
+                TreeError::Store(e) => !machine(e),
+                _ => true,
+            },
             _ => true,
         }
     }
