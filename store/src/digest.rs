@@ -23,6 +23,14 @@ impl Digest {
         Self::from(blake3::hash(bytes))
     }
 
+    /// The digest of the file at `path`, read as a stream (never whole
+    /// into memory).
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        let mut hasher = blake3::Hasher::new();
+        std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+        Ok(Self::from(hasher.finalize()))
+    }
+
     /// Wraps raw digest bytes (the caller computed them with blake3).
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)

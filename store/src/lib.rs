@@ -109,6 +109,24 @@ impl Store {
     }
 }
 
+/// A size for people: `512 B`, `3.4 KiB`, `1.2 GiB` (for messages and
+/// reports).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // Precision is irrelevant here; the value is only printed.
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Creates `dir` (mode 0755: objects are world-readable so that services
 /// running as their own users can read the files archy links to) unless it
 /// exists. Checking first keeps opening an existing store from writing.

@@ -134,17 +134,5 @@ fn measure(store: &Store, graph: &Graph, space: FreeSpace) -> Result<SpaceNeed, 
 
 /// `512 B`, `3.2 MiB`: for the messages.
 pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    // Precision is irrelevant: the value is only printed.
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    archy_store::human_bytes(n)
 }

@@ -128,12 +128,8 @@ pub fn running_archy_hash() -> String {
         return id.digest().to_string();
     }
     // blake3 alone (no sha256 beside it): read at the disk's speed.
-    std::fs::File::open(&exe)
-        .and_then(|mut f| {
-            let mut hasher = blake3::Hasher::new();
-            std::io::copy(&mut f, &mut hasher)?;
-            Ok(hasher.finalize().to_hex().to_string())
-        })
+    archy_store::Digest::of_file(&exe)
+        .map(|d| d.to_string())
         .unwrap_or_default()
 }
 

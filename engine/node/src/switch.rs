@@ -101,6 +101,16 @@ impl Node {
 }
 
 impl Session<'_> {
+    /// Generation `n`'s graph, from the store.
+    fn load_graph(&self, n: u64) -> Result<archy_graph::Graph, NodeError> {
+        archy_build::load(&self.store, n)
+            .map(|l| l.graph)
+            .map_err(|source| NodeError::Load {
+                generation: n,
+                source: Box::new(source),
+            })
+    }
+
     /// Builds `source` and switches the node to it through the health gate
     /// (with `adopt`, files archy did not write are backed up and taken
     /// over). A generation that fails is rolled back:
@@ -128,14 +138,7 @@ impl Session<'_> {
     ) -> Result<Switched, NodeError> {
         self.node.running("switch")?;
         let generation = self.build(source)?.number();
-        let load = |n: u64| {
-            archy_build::load(&self.store, n)
-                .map(|l| l.graph)
-                .map_err(|source| NodeError::Load {
-                    generation: n,
-                    source: Box::new(source),
-                })
-        };
+        let load = |n: u64| self.load_graph(n);
         let live = self.store.current()?.map(load).transpose()?;
         let new = load(generation)?;
         let earlier = match archy_graph::app::app(&new, app) {
@@ -225,14 +228,7 @@ impl Session<'_> {
     pub fn realize_offline(&self, source: &Source, adopt: bool) -> Result<Offline, NodeError> {
         let root = self.node.fs_root().to_owned();
         let generation = self.build(source)?.number();
-        let load = |n: u64| {
-            archy_build::load(&self.store, n)
-                .map(|l| l.graph)
-                .map_err(|source| NodeError::Load {
-                    generation: n,
-                    source: Box::new(source),
-                })
-        };
+        let load = |n: u64| self.load_graph(n);
         let live = self.store.current()?.map(load).transpose()?;
         let new = load(generation)?;
         let realizer = Realizer::new(&root, self.state_dir());

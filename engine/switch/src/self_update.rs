@@ -88,13 +88,7 @@ pub fn ensure_recovery_binary(store: &Store) {
         {
             return Ok(id);
         }
-        let digest: Digest = std::fs::File::open(&exe)
-            .and_then(|mut f| {
-                let mut h = blake3::Hasher::new();
-                std::io::copy(&mut f, &mut h)?;
-                Ok(h.finalize().into())
-            })
-            .map_err(|e| e.to_string())?;
+        let digest = Digest::of_file(&exe).map_err(|e| e.to_string())?;
         let name = ObjectName::try_from("archy+x").map_err(|e| e.to_string())?;
         store
             .insert_checked(&name, &exe, &Expected::Blake3(digest), true)

@@ -66,21 +66,7 @@ pub fn count(n: usize, thing: &str) -> String {
 }
 
 /// A size for people: `512 B`, `3.4 KiB`, `1.2 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    // Precision is irrelevant here; the value is only printed.
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use archy_store::human_bytes;
 
 /// Pretty JSON on stdout, written as it is serialized (no copy of the
 /// whole text is held: a graph of large file texts prints in the memory
