@@ -108,3 +108,56 @@ fn shipped_nodes() {
         });
     }
 }
+
+/// The functions (name and arity) each shipped module defines, from its
+/// text: `fn name(a, b)` at the start of a line.
+fn defined_functions(text: &str) -> Vec<(String, usize)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim_start();
+            let rest = rest.strip_prefix("private ").unwrap_or(rest);
+            let rest = rest.strip_prefix("fn ")?;
+            let (name, args) = rest.split_once('(')?;
+            let args = args.split_once(')')?.0;
+            let arity = args.split(',').filter(|a| !a.trim().is_empty()).count();
+            Some((name.trim().to_string(), arity))
+        })
+        .collect()
+}
+
+/// rhai 1.27 keeps a function it resolved inside one module in a cache
+/// that outlives the call, so a call without a namespace in another
+/// module to a function of the same name and arity may run the first
+/// module's (which one depends on rhai's hash keys, so on the build: see
+/// rhaiscript/rhai#1083). No two shipped modules may define the same
+/// helper; only `app`, every app module's entry point, is always called
+/// through its module's name (`lnd::app(...)`).
+#[test]
+fn no_two_shipped_modules_define_the_same_helper() {
+    let mut seen: BTreeMap<(String, usize), String> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    for folder in ["apps", "stdlib"] {
+        for entry in std::fs::read_dir(repo_root().join(folder)).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "rhai") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("module");
+            let module = format!(
+                "{folder}/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            for f in defined_functions(&text) {
+                if f.0 == "app" && f.1 == 2 {
+                    continue;
+                }
+                if let Some(first) = seen.get(&f) {
+                    clashes.push(format!("{}/{} in {module} and {first}", f.0, f.1));
+                } else {
+                    seen.insert(f, module.clone());
+                }
+            }
+        }
+    }
+    assert!(clashes.is_empty(), "rename one of each: {clashes:?}");
+}
