@@ -449,7 +449,11 @@ impl Switcher<'_> {
         if from == Some(to) && plan.is_empty() {
             return Ok(Outcome::Unchanged { to });
         }
-        crate::self_update::ensure_recovery_binary(self.store);
+        // Recovery will run `<state>/bin/archy` once this generation's
+        // archy-recover.service is written: it must exist first.
+        if crate::self_update::archy_artifact(&new).is_some() {
+            crate::self_update::ensure_recovery_binary(self.store);
+        }
         // Every image is in place before the journal exists: a failed pull
         // or build ends the switch with nothing changed.
         self.make_images(&new, &plan)?;
