@@ -104,6 +104,44 @@ impl Store {
         Ok((id, inserted))
     }
 
+    /// Adds the file `src` as the object `name` with the declared blake3
+    /// `expected`, with file mode `mode` (0444, or 0555 for a program):
+    /// the fast path of [`insert_file`](Self::insert_file) (the kernel's
+    /// copy, hashed as it lands), and the copy's digest must be the
+    /// declared one before it gets a name. No check of the source's times
+    /// is needed: whatever was copied is what is checked. A mismatch
+    /// stores nothing.
+    pub(crate) fn insert_file_declared(
+        &self,
+        name: &ObjectName,
+        src: &Path,
+        expected: Digest,
+        mode: u32,
+    ) -> Result<(ObjectId, Inserted)> {
+        let source = File::open(src).map_err(|err| StoreError::read("open", src, err))?;
+        let temp = atomic::create_temp(&self.objects_dir)?;
+        let (digest, len) = copy_hashing(&source, src, &temp, &self.objects_dir)?;
+        if digest != expected {
+            return Err(StoreError::HashMismatch {
+                path: src.to_owned(),
+                declared: format!("blake3:{expected}"),
+                actual: format!("blake3:{digest}"),
+            });
+        }
+        let id = ObjectId::new(digest, name.clone());
+        let dir = &self.objects_dir;
+        temp.as_file()
+            .set_permissions(Permissions::from_mode(mode))
+            .map_err(|err| StoreError::write("make a temp file read-only in", dir, err))?;
+        atomic::sync_file(&temp, dir)?;
+        let placed = atomic::place_noclobber(temp, &self.object_path(&id), dir)?;
+        atomic::sync_dir(dir)?;
+        Ok(match placed {
+            Placed::Renamed => (id, Inserted::Written(len)),
+            Placed::AlreadyThere => (id, Inserted::AlreadyPresent),
+        })
+    }
+
     /// Reads the whole object `id`, checking that its content still hashes
     /// to its name.
     pub fn read(&self, id: &ObjectId) -> Result<Vec<u8>> {
