@@ -244,6 +244,31 @@ fn open_archive(source: &Path) -> Result<Box<dyn Read>, TreeError> {
     })
 }
 
+/// The target an archive's link entry names.
+fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    entry
+        .link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Records a file of an archive, for the hard links after it and the
+/// second pass.
+fn add_file(
+    entries: &mut Entries,
+    seen: &mut BTreeMap<String, (Digest, u64, bool)>,
+    path: String,
+    (content, size, executable): (Digest, u64, bool),
+) -> Result<(), TreeError> {
+    seen.insert(path.clone(), (content, size, executable));
+    entries.add(TreeEntry::File {
+        path,
+        executable,
+        content,
+        size,
+    })
+}
+
 /// A relative path in an archive, cleaned: `./a/b/` is `a/b`; `None` for
 /// the root itself. Absolute paths and `..` are refused.
 fn archive_path(raw: &str, entries: &Entries) -> Result<Option<String>, TreeError> {
@@ -291,19 +316,10 @@ fn read_archive(
                 }
                 let executable = mode & 0o111 != 0;
                 let (content, size) = take_file(&mut entry, &path, source, executable, None, None)?;
-                seen.insert(path.clone(), (content, size, executable));
-                entries.add(TreeEntry::File {
-                    path,
-                    executable,
-                    content,
-                    size,
-                })?;
+                add_file(entries, &mut seen, path, (content, size, executable))?;
             }
             EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
+                let target = link_name(&entry);
                 if !link_stays_inside(&path, &target) {
                     return Err(entries.refuse(&path, "links out of the tree"));
                 }
@@ -311,24 +327,14 @@ fn read_archive(
             }
             EntryType::Link => {
                 // A hard link: the same bytes as a file listed before it.
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let target = archive_path(&target, entries)?.unwrap_or_default();
+                let target = archive_path(&link_name(&entry), entries)?.unwrap_or_default();
                 let Some(&(content, size, executable)) = seen.get(&target) else {
                     return Err(entries.refuse(
                         &path,
                         "is a hard link to a file the archive does not have before it",
                     ));
                 };
-                seen.insert(path.clone(), (content, size, executable));
-                entries.add(TreeEntry::File {
-                    path,
-                    executable,
-                    content,
-                    size,
-                })?;
+                add_file(entries, &mut seen, path, (content, size, executable))?;
             }
             EntryType::XGlobalHeader
             | EntryType::XHeader
