@@ -67,7 +67,7 @@ impl Store {
         let mut temp = atomic::create_temp(&self.objects_dir)?;
         temp.write_all(bytes)
             .map_err(|err| StoreError::write("write a temp file in", &self.objects_dir, err))?;
-        let inserted = self.seal_and_rename(temp, &id, bytes.len() as u64)?;
+        let inserted = self.seal_and_rename(temp, &id, bytes.len() as u64, OBJECT_MODE)?;
         Ok((id, inserted))
     }
 
@@ -100,7 +100,7 @@ impl Store {
         if self.contains(&id)? {
             return Ok((id, Inserted::AlreadyPresent));
         }
-        let inserted = self.seal_and_place(temp, &id, len)?;
+        let inserted = self.seal_and_place(temp, &id, len, OBJECT_MODE)?;
         Ok((id, inserted))
     }
 
@@ -129,17 +129,8 @@ impl Store {
             });
         }
         let id = ObjectId::new(digest, name.clone());
-        let dir = &self.objects_dir;
-        temp.as_file()
-            .set_permissions(Permissions::from_mode(mode))
-            .map_err(|err| StoreError::write("make a temp file read-only in", dir, err))?;
-        atomic::sync_file(&temp, dir)?;
-        let placed = atomic::place_noclobber(temp, &self.object_path(&id), dir)?;
-        atomic::sync_dir(dir)?;
-        Ok(match placed {
-            Placed::Renamed => (id, Inserted::Written(len)),
-            Placed::AlreadyThere => (id, Inserted::AlreadyPresent),
-        })
+        let inserted = self.seal_and_place(temp, &id, len, mode)?;
+        Ok((id, inserted))
     }
 
     /// Reads the whole object `id`, checking that its content still hashes
@@ -164,10 +155,17 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Turns a fully written temp file into the object `id`: read-only,
-    /// flushed, renamed into place without replacing, directory flushed.
-    fn seal_and_place(&self, temp: NamedTempFile, id: &ObjectId, len: u64) -> Result<Inserted> {
-        let inserted = self.seal_and_rename(temp, id, len)?;
+    /// Turns a fully written temp file into the object `id`: read-only
+    /// (`mode`: [`OBJECT_MODE`], or 0555 for a program), flushed, renamed
+    /// into place without replacing, directory flushed.
+    pub(crate) fn seal_and_place(
+        &self,
+        temp: NamedTempFile,
+        id: &ObjectId,
+        len: u64,
+        mode: u32,
+    ) -> Result<Inserted> {
+        let inserted = self.seal_and_rename(temp, id, len, mode)?;
         if let Inserted::Written(_) = inserted {
             atomic::sync_dir(&self.objects_dir)?;
         }
@@ -176,10 +174,16 @@ impl Store {
 
     /// [`Self::seal_and_place`] up to the rename: the directory is not
     /// flushed.
-    fn seal_and_rename(&self, temp: NamedTempFile, id: &ObjectId, len: u64) -> Result<Inserted> {
+    fn seal_and_rename(
+        &self,
+        temp: NamedTempFile,
+        id: &ObjectId,
+        len: u64,
+        mode: u32,
+    ) -> Result<Inserted> {
         let dir = &self.objects_dir;
         temp.as_file()
-            .set_permissions(Permissions::from_mode(OBJECT_MODE))
+            .set_permissions(Permissions::from_mode(mode))
             .map_err(|err| StoreError::write("make a temp file read-only in", dir, err))?;
         atomic::sync_file(&temp, dir)?;
         match atomic::place_noclobber(temp, &self.object_path(id), dir)? {

@@ -6,15 +6,14 @@
 //! a temp file in the store. Only when the hash matches the declaration is
 //! the temp file named; otherwise it is deleted and nothing was stored.
 
-use std::fs::{File, Permissions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
 use crate::Store;
-use crate::atomic::{self, Placed};
+use crate::atomic;
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
 use crate::insert::Inserted;
@@ -22,7 +21,7 @@ use crate::objects::{ObjectId, ObjectName};
 
 /// Read-only for all, and runnable: a program in the store.
 const PROGRAM_MODE: u32 = 0o555;
-const DATA_MODE: u32 = 0o444;
+const DATA_MODE: u32 = crate::insert::OBJECT_MODE;
 
 /// The hash a piece of software was declared with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,16 +115,8 @@ impl Store {
         }
         let id = ObjectId::new(digest, name.clone());
         let mode = if executable { PROGRAM_MODE } else { DATA_MODE };
-        temp.as_file()
-            .set_permissions(Permissions::from_mode(mode))
-            .map_err(|err| StoreError::write("make a temp file read-only in", dir, err))?;
-        atomic::sync_file(&temp, dir)?;
-        let placed = atomic::place_noclobber(temp, &self.object_path(&id), dir)?;
-        atomic::sync_dir(dir)?;
-        Ok(match placed {
-            Placed::Renamed => (id, Inserted::Written(len)),
-            Placed::AlreadyThere => (id, Inserted::AlreadyPresent),
-        })
+        let inserted = self.seal_and_place(temp, &id, len, mode)?;
+        Ok((id, inserted))
     }
 
     /// The object named `name`, whatever its digest: how software declared
