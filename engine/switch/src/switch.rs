@@ -479,7 +479,7 @@ impl Switcher<'_> {
             .and_then(|()| self.gate(&new, &mut journal));
         match result {
             Ok(()) => {
-                self.commit(from, to)?;
+                self.commit(from, to, &new)?;
                 Ok(Outcome::Switched { to, plan })
             }
             // A switch to the generation that runs (a secret made anew) has
@@ -582,7 +582,7 @@ impl Switcher<'_> {
             }
             Phase::HealthGate => match self.gate(&new, &mut journal) {
                 Ok(()) => {
-                    self.commit(journal.from, to)?;
+                    self.commit(journal.from, to, &new)?;
                     Ok(Some(Outcome::Switched {
                         to,
                         plan: journal.plan,
@@ -832,12 +832,11 @@ impl Switcher<'_> {
     }
 
     /// The switch passed: `current` flips, the generation is good.
-    fn commit(&self, from: Option<u64>, to: u64) -> Result<(), SwitchError> {
+    /// `graph` is generation `to`'s.
+    fn commit(&self, from: Option<u64>, to: u64, graph: &Graph) -> Result<(), SwitchError> {
         self.store.set_outcome(to, Recorded::Good, None)?;
         self.store.set_last_good(to)?;
-        if let Ok(graph) = self.load(to) {
-            crate::self_update::keep_recovery_binary(self.store, self.realizer.root(), &graph);
-        }
+        crate::self_update::keep_recovery_binary(self.store, self.realizer.root(), graph);
         if let Some(from) = from.filter(|f| *f != to) {
             self.store.set_previous(from)?;
         }
@@ -861,10 +860,12 @@ impl Switcher<'_> {
         let failed = journal.to;
         // A new archy that failed goes first: the old binary is back
         // before the verdict is recorded.
-        if let Some(n) = journal.back_to
-            && let Ok(target) = self.load(n)
-            && let Some(first) = crate::self_update::restore_archy_first(failed_graph, &target)
-            && let Err(e) = self.realizer.apply_changes(&target, &first)
+        // Loaded once, here; an error is reported once the rollback is
+        // journaled, where it always was.
+        let loaded = journal.back_to.map(|n| self.load(n));
+        if let Some(Ok(target)) = &loaded
+            && let Some(first) = crate::self_update::restore_archy_first(failed_graph, target)
+            && let Err(e) = self.realizer.apply_changes(target, &first)
         {
             tracing::warn!("cannot put the old archy back first: {e}");
         }
@@ -882,8 +883,8 @@ impl Switcher<'_> {
         });
         journal.save(self.store.state_dir())?;
         let back_to = journal.back_to;
-        let target = match back_to {
-            Some(n) => self.load(n)?,
+        let target = match loaded {
+            Some(graph) => graph?,
             None => empty_graph(),
         };
         // Going back starts what the good generation ran, also the units
