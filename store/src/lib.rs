@@ -59,7 +59,7 @@ pub use lock::{LockHolder, StateLock};
 pub use objects::{MAX_NAME_LEN, ObjectId, ObjectName};
 pub use retention::GcPolicy;
 pub use rotations::{RotationsError, SecretRotations};
-pub use software::Expected;
+pub use software::{Expected, FileHashes};
 pub use space::FreeSpace;
 pub use state_dir::{DEFAULT_STATE_DIR, Link, StateDir};
 pub use verify::{CorruptObject, MissingReference, UnreadableObject, VerifyReport};

@@ -139,6 +139,53 @@ impl Store {
     }
 }
 
+/// A file's blake3 and sha256 (64 lowercase hex digits) and its size,
+/// read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHashes {
+    pub blake3: Digest,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl FileHashes {
+    /// Hashes the file at `path` without holding it in memory.
+    pub fn of(path: &Path) -> io::Result<FileHashes> {
+        let mut file = File::open(path)?;
+        let mut blake = blake3::Hasher::new();
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            blake.update(&buf[..n]);
+            sha.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(FileHashes {
+            blake3: blake.finalize().into(),
+            sha256: hex(&sha.finalize()),
+            size,
+        })
+    }
+}
+
+impl Expected {
+    /// Whether the regular file at `path` holds exactly the declared
+    /// bytes (false when it cannot be read).
+    pub fn matches_file(&self, path: &Path) -> bool {
+        match self {
+            Expected::Blake3(d) => Digest::of_file(path).is_ok_and(|actual| actual == *d),
+            Expected::Sha256(hex) => FileHashes::of(path).is_ok_and(|h| h.sha256 == *hex),
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

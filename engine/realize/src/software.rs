@@ -112,31 +112,6 @@ impl Session<'_> {
 /// Whether the regular file at `host` holds exactly the bytes `hash`
 /// declares.
 pub(crate) fn holds(host: &Path, hash: &archy_graph::resource::ContentHash) -> bool {
-    use archy_graph::resource::ContentHash;
-    use sha2::Digest as _;
-    let Ok(meta) = fs::symlink_metadata(host) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    let Ok(mut file) = fs::File::open(host) else {
-        return false;
-    };
-    match hash {
-        ContentHash::Blake3(d) => {
-            let mut h = blake3::Hasher::new();
-            std::io::copy(&mut file, &mut h).is_ok()
-                && archy_graph::Digest::from(h.finalize()) == *d
-        }
-        ContentHash::Sha256(hex) => {
-            let mut h = sha2::Sha256::new();
-            std::io::copy(&mut file, &mut h).is_ok()
-                && h.finalize()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-                    == *hex
-        }
-    }
+    fs::symlink_metadata(host).is_ok_and(|m| m.is_file())
+        && archy_build::software::expected(hash).matches_file(host)
 }

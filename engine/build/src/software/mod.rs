@@ -162,7 +162,8 @@ pub fn store_software(
     Ok(stored)
 }
 
-fn expected(hash: &ContentHash) -> Expected {
+/// What the store checks software against: the declared hash.
+pub fn expected(hash: &ContentHash) -> Expected {
     match hash {
         ContentHash::Blake3(d) => Expected::Blake3(*d),
         ContentHash::Sha256(h) => Expected::Sha256(h.clone()),
