@@ -117,6 +117,19 @@ pub enum Command {
         #[arg(long, requires = "clobber")]
         yes: bool,
     },
+    /// Hand a container adopted in place over to its Quadlet unit now: the
+    /// old container is stopped (with its declared stop timeout) and the
+    /// unit started in its place, through the health gate.
+    Adopt {
+        /// Hand it over now (the only way there is: without it, the
+        /// hand-over waits for the next switch that restarts the app, or
+        /// the next boot).
+        #[arg(long, required = true)]
+        now: bool,
+        /// The adopted container (as `archy status` lists it).
+        #[arg(value_name = "CONTAINER")]
+        name: String,
+    },
     /// Switch back to the generation that ran before this one (or --to N),
     /// without evaluating anything.
     Rollback {

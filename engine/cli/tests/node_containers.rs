@@ -263,8 +263,27 @@ fn a_container_started_by_hand_is_adopted_with_its_data() {
     let plan = n.archy(&["switch", "--dry-run", "/etc/archy/node.rhai"]);
     let plan = String::from_utf8_lossy(&plan.stdout).to_string();
     assert!(plan.contains("adopt    container legacy"), "{plan}");
+    // It runs another command than declared: adopted as it runs, the
+    // command corrected at the hand-over.
+    assert!(
+        plan.contains("adopt, hand over at next restart (then corrected: command"),
+        "{plan}"
+    );
     let out = n.switch_ok();
     assert!(out.contains("switched to generation 1"), "{out}");
+    let status = n.archy(&["status"]);
+    let said = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{said}");
+    assert!(
+        said.contains("container legacy: adopted, hand-over pending"),
+        "{said}"
+    );
+    let out = n.archy(&["adopt", "--now", "legacy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // One container of that name, archy's, with the data it had.
     let all = n
         .node

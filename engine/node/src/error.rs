@@ -51,6 +51,17 @@ pub enum NodeError {
         "--clobber {app}: the new generation runs app {app}, so its data cannot be removed under it; nothing was changed"
     )]
     AppStillRuns { app: String },
+    /// `archy adopt --now NAME`: no adopted container of that name waits
+    /// for its hand-over.
+    #[error("adopt --now {name}: no adopted container {name} waits for its hand-over ({})", pending_list(.pending))]
+    NotAdopted { name: String, pending: Vec<String> },
+    /// `archy adopt --now NAME` of a container that differs from its
+    /// declaration in what a hand-over could lose.
+    #[error("adopt --now {name}: the container differs from its declaration: {}; nothing was changed", .differences.join(", "))]
+    AdoptedDiffers {
+        name: String,
+        differences: Vec<String>,
+    },
     /// The operator did not confirm `--clobber APP` (or could not: no
     /// terminal and no `--yes`).
     #[error("--clobber {app}: {why}; nothing was changed")]
@@ -267,6 +278,12 @@ impl NodeError {
             NodeError::AppStillRuns { .. } => {
                 "declare it state: \"stopped\" (or drop it from the node), then switch with --clobber again"
             }
+            NodeError::NotAdopted { .. } => {
+                "`archy status` lists the adopted containers whose hand-over is pending"
+            }
+            NodeError::AdoptedDiffers { .. } => {
+                "make the description match the running container (image, mounts, network), switch, then hand it over; or stop and remove the container yourself, and the next switch starts its unit"
+            }
             NodeError::ClobberNotConfirmed { .. } => {
                 "read the plan, then answer y on a terminal, or pass --yes where there is none"
             }
@@ -315,5 +332,14 @@ impl NodeError {
             _ => return None,
         };
         Some(text.to_string())
+    }
+}
+
+/// The adopted containers waiting for their hand-over, for an error.
+fn pending_list(pending: &[String]) -> String {
+    if pending.is_empty() {
+        "none does".to_owned()
+    } else {
+        format!("pending: {}", pending.join(", "))
     }
 }

@@ -78,6 +78,8 @@ impl From<&NodeError> for Exit {
             | NodeError::NoPrevious
             | NodeError::NoSuchApp { .. }
             | NodeError::AppStillRuns { .. }
+            | NodeError::NotAdopted { .. }
+            | NodeError::AdoptedDiffers { .. }
             | NodeError::ClobberNotConfirmed { .. }
             | NodeError::RootNotHere { .. }
             | NodeError::NeverSwitched

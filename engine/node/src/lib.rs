@@ -16,6 +16,7 @@
 //! | gc (`archy gc`, and after every good switch) | `gc.rs` |
 //! | OTA: apply, check, status, hold; release keys and bundles | `ota/`, `release.rs` |
 
+mod adopt;
 mod build;
 mod error;
 mod evaluate;

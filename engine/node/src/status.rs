@@ -34,6 +34,9 @@ pub struct Status {
     pub generation: Option<u64>,
     pub clean: bool,
     pub drift: Vec<Entry>,
+    /// Containers adopted in place whose hand-over is pending (their
+    /// units held): not drift.
+    pub hand_over_pending: Vec<String>,
 }
 
 impl Status {
@@ -86,13 +89,15 @@ pub(crate) fn secrets_dir(realizer: &Realizer) -> String {
 }
 
 /// The drift of the running node from generation `graph`, with repairs.
-fn entries(state_dir: &StateDir, graph: &Graph) -> Result<Vec<Entry>, NodeError> {
+/// And the containers whose hand-over is pending.
+fn entries(state_dir: &StateDir, graph: &Graph) -> Result<(Vec<Entry>, Vec<String>), NodeError> {
     let realizer = Realizer::new(Path::new("/"), state_dir);
     let systemd = connect_for("cannot ask systemd which units run")?;
     let podman = NodePodman::new(Some(&systemd));
     let drift = archy_switch::drift::observe(&realizer, &systemd, &podman, graph)
         .map_err(archy_switch::switch::SwitchError::from)?;
-    Ok(with_repairs(graph, drift, &secrets_dir(&realizer)))
+    let pending = archy_switch::drift::pending_hand_overs(&realizer, graph);
+    Ok((with_repairs(graph, drift, &secrets_dir(&realizer)), pending))
 }
 
 impl Node {
@@ -119,9 +124,9 @@ impl Node {
                 )
             }
         };
-        let drift = match &live {
+        let (drift, hand_over_pending) = match &live {
             Some(l) => entries(&self.state_dir, &l.graph)?,
-            None => Vec::new(),
+            None => Default::default(),
         };
         tracing::info!(
             target: "archy::timing",
@@ -132,6 +137,7 @@ impl Node {
             generation: live.map(|l| l.record.number),
             clean: drift.is_empty(),
             drift,
+            hand_over_pending,
         })
     }
 }

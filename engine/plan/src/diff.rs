@@ -38,6 +38,14 @@ pub struct Observed {
     pub missing_images: BTreeSet<String>,
     /// Declared container names taken by a container archy did not make.
     pub foreign_containers: BTreeSet<String>,
+    /// Of `foreign_containers`, those that run: adopted as they run
+    /// ([`crate::adopt`]), with how they differ from their declaration.
+    /// A foreign container that does not run is removed and its unit
+    /// started, as nothing is lost by it.
+    pub adoptions: BTreeMap<String, crate::Adoption>,
+    /// Adopted containers the operator asked to hand over now (`archy
+    /// adopt --now`).
+    pub hand_over: BTreeSet<String>,
     /// How the node differs from the live generation (`archy status`,
     /// `archy reconcile`); empty for a switch, which rewrites what changed
     /// and leaves the rest.
@@ -70,7 +78,15 @@ const CHANGE_KINDS: [Kind; 7] = [
 /// Plans the switch from `live` (none on a node archy never switched) to
 /// `new`.
 pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
-    let observed = &merged(observed);
+    let mut observed = merged(observed);
+    // An adopted container runs its app: its held unit is planned as one
+    // that runs, so that a change that would restart it is seen.
+    for name in observed.adoptions.keys() {
+        if let Ok(unit) = UnitName::try_from(format!("{name}.service").as_str()) {
+            observed.inactive_units.remove(&unit);
+        }
+    }
+    let observed = &observed;
     let lost = lost_secrets(new, observed);
     let old: BTreeMap<&ResourceKey, &Node> = live
         .map(|g| g.nodes.iter().map(|n| (&n.key, n)).collect())
@@ -569,6 +585,34 @@ fn socket_service(socket: &UnitSource) -> Option<UnitName> {
     }
 }
 
+/// What happens to the unit of an adopted container that the plan would
+/// otherwise `op`: the hand-over when the switch restarts it anyway (a
+/// unit the live generation had) or the operator asked for it, and the
+/// container is safe to hand over; else it stays held.
+fn held(
+    a: &crate::Adoption,
+    container: &str,
+    in_live: bool,
+    op: UnitOp,
+    reason: Reason,
+    observed: &Observed,
+) -> (UnitOp, Reason) {
+    let safe = a.mode() != crate::AdoptMode::Differs;
+    if safe && observed.hand_over.contains(container) {
+        return (UnitOp::Start, Reason::HandOverAsked);
+    }
+    let restarts = in_live && matches!(op, UnitOp::Restart | UnitOp::Start);
+    if safe && restarts {
+        return (
+            UnitOp::Start,
+            Reason::HandOver {
+                because: Box::new(reason),
+            },
+        );
+    }
+    (UnitOp::Skip, Reason::HandOverPending { mode: a.mode() })
+}
+
 /// What a unit that is new in this generation needs.
 fn new_unit(u: &UnitSource) -> (UnitOp, Reason) {
     if u.is_template() {
@@ -607,10 +651,28 @@ fn plan_units(
         let old = before.get(&u.unit).copied();
         let foreign = u.node.key.kind == Kind::Container
             && observed.foreign_containers.contains(&u.node.key.id);
-        if foreign {
-            plan.changes
-                .push(change(u.node, ChangeOp::Adopt, Reason::ForeignContainer));
+        let adoption = foreign
+            .then(|| observed.adoptions.get(&u.node.key.id))
+            .flatten();
+        match adoption {
+            Some(a) if !a.held => plan.changes.push(change(
+                u.node,
+                ChangeOp::Adopt,
+                Reason::Adopting {
+                    mode: a.mode(),
+                    differences: a.listed(),
+                },
+            )),
+            Some(_) => {}
+            None if foreign => {
+                plan.changes
+                    .push(change(u.node, ChangeOp::Adopt, Reason::ForeignContainer));
+            }
+            None => {}
         }
+        // An adopted container in the way stays: its unit is planned as
+        // any other, then held (below).
+        let replaced = foreign && adoption.is_none();
         let reread = u.node.refs.iter().find(|r| remade.contains(r));
         let drift: Vec<&Drift> = observed
             .drift
@@ -621,7 +683,7 @@ fn plan_units(
         let (op, reason) = match (old, live) {
             // A unit whose app stopped or started again has the same
             // hash, but not the same [Install]: its file is rewritten.
-            (Some(o), _) if o.node.hash == u.node.hash && o.sections == u.sections && !foreign => {
+            (Some(o), _) if o.node.hash == u.node.hash && o.sections == u.sections && !replaced => {
                 let rewrite = drift
                     .iter()
                     .any(|d| matches!(d, Drift::UnitFile { .. } | Drift::Disabled { .. }));
@@ -647,7 +709,9 @@ fn plan_units(
                         },
                     ),
                 });
+                let asked = adoption.is_some() && observed.hand_over.contains(&u.node.key.id);
                 match (drifted_unit(u, &drift), reread) {
+                    (None, None) if asked => (UnitOp::Skip, Reason::HandOverAsked),
                     (None, None) => {
                         plan.unchanged += 1;
                         continue;
@@ -687,10 +751,10 @@ fn plan_units(
             }
         };
         // The container in the way goes; its unit starts in its place.
-        let (op, reason) = if foreign {
-            (UnitOp::Start, Reason::ForeignContainer)
-        } else {
-            (op, reason)
+        let (op, reason) = match adoption {
+            None if foreign => (UnitOp::Start, Reason::ForeignContainer),
+            None => (op, reason),
+            Some(a) => held(a, &u.node.key.id, old.is_some(), op, reason, observed),
         };
         actions.push(UnitAction {
             unit: u.unit.clone(),

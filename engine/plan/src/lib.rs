@@ -2,6 +2,7 @@
 //! switch out. Pure: what apply observed on the node comes in as data
 //! ([`Observed`]), so every decision here is a library test.
 
+pub mod adopt;
 mod diff;
 pub mod display;
 pub mod drift;
@@ -12,6 +13,7 @@ mod order;
 pub mod plan;
 mod repair;
 
+pub use adopt::{AdoptMode, Adoption, Aspect, Difference};
 pub use archy_units::unit_file_path;
 pub use diff::{Observed, plan};
 pub use drift::Drift;

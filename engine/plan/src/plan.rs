@@ -52,6 +52,22 @@ pub enum Reason {
     /// It is made from a secret whose value is lost (see `SecretLost`):
     /// it cannot be written, and is left as it is.
     FromLostSecret { secret: String },
+    /// A container with this name runs that archy did not make, and it is
+    /// adopted as it runs (see [`crate::adopt`]): its unit is written and
+    /// held, not started.
+    Adopting {
+        mode: crate::AdoptMode,
+        differences: Vec<String>,
+    },
+    /// Its adopted container runs in its place: the unit is not started
+    /// until the hand-over.
+    HandOverPending { mode: crate::AdoptMode },
+    /// The switch restarts it anyway (`because`): the adopted container is
+    /// stopped and the unit started in its place.
+    HandOver { because: Box<Reason> },
+    /// `archy adopt --now`: the adopted container is stopped and the unit
+    /// started in its place.
+    HandOverAsked,
     /// Its unit runs, but podman lost its record of the container: what
     /// is left of it is stopped and the unit started again, which makes
     /// the container anew (volumes and bind-mounted data stay).
@@ -123,6 +139,32 @@ impl fmt::Display for Reason {
             Reason::FromLostSecret { secret } => {
                 write!(f, "made from secret {secret}, which is lost: left as it is")
             }
+            Reason::Adopting { mode, differences } => {
+                f.write_str("runs, made outside archy: ")?;
+                match mode {
+                    crate::AdoptMode::InPlace => f.write_str("adopt in place"),
+                    crate::AdoptMode::AtRestart => write!(
+                        f,
+                        "adopt, hand over at next restart (then corrected: {})",
+                        differences.join(", ")
+                    ),
+                    crate::AdoptMode::Differs => write!(
+                        f,
+                        "differs: {}; adopted as it runs, never handed over by a switch",
+                        differences.join(", ")
+                    ),
+                }
+            }
+            Reason::HandOverPending { mode } => match mode {
+                crate::AdoptMode::Differs => f.write_str(
+                    "adopted, hand-over refused (the container differs): not started",
+                ),
+                _ => f.write_str("adopted, hand-over pending: not started while its container runs"),
+            },
+            Reason::HandOver { because } => {
+                write!(f, "hand-over of the adopted container ({because})")
+            }
+            Reason::HandOverAsked => f.write_str("hand-over of the adopted container (asked)"),
             Reason::PodmanLost => {
                 f.write_str("podman lost the container: its unit is started again, volumes kept")
             }

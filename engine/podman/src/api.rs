@@ -7,7 +7,7 @@
 //!
 //! Only endpoints whose podman-api models parse podman 5.4's answers are
 //! used (lists, `exists`, build, pull, delete); see `convert`. Creating a
-//! secret goes around podman-api; see `raw`.
+//! secret and inspecting a container go around podman-api; see `raw`.
 
 use std::fmt;
 use std::future::Future;
@@ -354,6 +354,31 @@ impl Podman for PodmanApi {
                 listed?.into_iter().map(convert::container).collect(),
                 found?.into_iter().map(convert::image).collect(),
             ))
+        })
+    }
+
+    fn inspect_container(&self, name: &str) -> Result<Option<crate::ContainerDetails>> {
+        let what = format!("inspect container {name}");
+        check_path_part(&what, name, false)?;
+        let raw = |path: String| async move {
+            self.raw.get_json(&path).await.map_err(|e| match e {
+                RawError::Connect(message) => Failure::Connect(message),
+                RawError::Failed(message) => Failure::Said(message),
+            })
+        };
+        self.quick(&what, async {
+            let Some(json) = raw(format!("/containers/{name}/json")).await? else {
+                return Ok(None);
+            };
+            let mut details = crate::inspect::container(&json);
+            // The image's own environment is not the container's doing.
+            if !details.image_id.is_empty() {
+                let image = raw(format!("/images/{}/json", details.image_id)).await?;
+                if let Some(image) = image {
+                    details.image_env_keys = crate::inspect::env_keys(&image["Config"]["Env"]);
+                }
+            }
+            Ok(Some(details))
         })
     }
 

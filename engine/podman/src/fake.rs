@@ -29,6 +29,7 @@ pub enum Call {
     PutSecret(String),
     RemoveSecret(String),
     ClearLostNetworking(PathBuf),
+    InspectContainer(String),
 }
 
 /// A secret's value, kept out of `Debug` output.
@@ -44,6 +45,9 @@ impl fmt::Debug for SecretValue {
 struct State {
     images: Vec<ImageInfo>,
     containers: Vec<ContainerInfo>,
+    /// What `inspect_container` answers, by name (a listed container
+    /// without details is inspected from its listing).
+    details: BTreeMap<String, crate::ContainerDetails>,
     secrets: BTreeMap<String, SecretValue>,
     /// Reference -> podman's message.
     failing_pulls: BTreeMap<String, String>,
@@ -145,6 +149,12 @@ impl FakePodman {
     }
 
     /// Adds a secret without recording a call.
+    /// Sets what inspecting the container `details.name` answers (it must
+    /// be listed too, with [`add_container`](Self::add_container)).
+    pub fn set_details(&self, details: crate::ContainerDetails) {
+        self.state().details.insert(details.name.clone(), details);
+    }
+
     pub fn add_secret(&self, name: &str, value: &[u8]) {
         let value = SecretValue(value.to_vec());
         self.state().secrets.insert(name.to_owned(), value);
@@ -285,6 +295,26 @@ impl Podman for FakePodman {
         Ok(state.containers.clone())
     }
 
+    fn inspect_container(&self, name: &str) -> Result<Option<crate::ContainerDetails>> {
+        let mut state = self.state();
+        state.call(Call::InspectContainer(name.to_owned()))?;
+        let Some(listed) = state.containers.iter().find(|c| c.name == name) else {
+            return Ok(None);
+        };
+        let from_listing = crate::ContainerDetails {
+            id: listed.id.clone(),
+            name: listed.name.clone(),
+            running: listed.is_running(),
+            image_id: listed.image_id.clone(),
+            image_name: listed.image.clone(),
+            labels: listed.labels.clone(),
+            ..Default::default()
+        };
+        Ok(Some(
+            state.details.get(name).cloned().unwrap_or(from_listing),
+        ))
+    }
+
     fn remove_container(&self, name: &str, timeout: Duration) -> Result<()> {
         let mut state = self.state();
         state.call(Call::RemoveContainer {
@@ -292,6 +322,7 @@ impl Podman for FakePodman {
             timeout,
         })?;
         state.containers.retain(|c| c.name != name);
+        state.details.remove(name);
         Ok(())
     }
 

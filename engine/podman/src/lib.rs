@@ -22,6 +22,7 @@ mod convert;
 mod error;
 #[cfg(feature = "testing")]
 pub mod fake;
+mod inspect;
 mod lost;
 mod output;
 mod raw;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use api::{DEFAULT_CALL_TIMEOUT, PodmanApi};
 pub use error::Error;
+pub use inspect::{ContainerDetails, MountInfo, PODMAN_ENV};
 
 /// The API socket of the rootful podman (socket-activated by
 /// `podman.socket`).
@@ -63,6 +65,12 @@ pub trait Podman: fmt::Debug {
 
     /// Every container, running or not.
     fn containers(&self) -> Result<Vec<ContainerInfo>>;
+
+    /// What podman knows of the container `name` (`podman inspect`), with
+    /// the environment keys its image sets: what a running container archy
+    /// did not make is compared with its declaration by. `None`: there is
+    /// no such container.
+    fn inspect_container(&self, name: &str) -> Result<Option<ContainerDetails>>;
 
     /// Stops the container `name` (SIGKILL after `timeout` if it has not
     /// exited by then) and removes it. Its volumes stay: they hold the

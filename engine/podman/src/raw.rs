@@ -1,4 +1,6 @@
-//! The one request podman-api cannot make right: creating a secret.
+//! The requests podman-api cannot make right: creating a secret, and
+//! inspecting a container (its model fails on podman 5's answer; see
+//! `inspect`).
 //!
 //! podman-api's `Secrets::create` sends the value JSON-encoded, and podman
 //! stores the request body as it is, so a secret `hunter2` became
@@ -70,6 +72,38 @@ impl RawClient {
             .await
             .map_err(|e| RawError::Failed(e.to_string()))?;
         Err(RawError::Failed(refusal(status, &body)))
+    }
+}
+
+impl RawClient {
+    /// `GET LIBPOD/PATH` as JSON; `None` when podman says there is no such
+    /// thing (HTTP 404).
+    pub(crate) async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>, RawError> {
+        let endpoint = format!("{LIBPOD}{path}");
+        let uri = self
+            .transport
+            .make_uri(&endpoint)
+            .map_err(|e| RawError::Failed(e.to_string()))?;
+        let request = Request::get(uri)
+            .body(Body::empty())
+            .map_err(|e| RawError::Failed(e.to_string()))?;
+        let response = self.transport.request(request).await.map_err(|e| match e {
+            conn::Error::Hyper(e) if e.is_connect() => RawError::Connect(e.to_string()),
+            e => RawError::Failed(e.to_string()),
+        })?;
+        let status = response.status();
+        let body = hyper::body::to_bytes(response.into_body())
+            .await
+            .map_err(|e| RawError::Failed(e.to_string()))?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(RawError::Failed(refusal(status, &body)));
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| RawError::Failed(format!("podman's answer is not JSON: {e}")))
     }
 }
 

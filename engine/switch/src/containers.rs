@@ -75,7 +75,8 @@ pub enum ContainerError {
     },
 }
 
-/// How long an adopted container has to stop before it is killed.
+/// How long a container made outside archy has to stop before it is
+/// killed, unless its declaration gives its own stop timeout.
 const ADOPT_STOP: Duration = Duration::from_secs(30);
 
 /// An image that could not be made: the switch stops before changing
@@ -98,7 +99,9 @@ pub fn uses_podman(graph: &Graph) -> bool {
 }
 
 /// Adds what podman says to what the realizer saw: missing images and
-/// foreign containers with declared names.
+/// foreign containers with declared names, and of those that run, how they
+/// differ from their declaration (`held` is the caller's to fill in, from
+/// the node's disk).
 pub fn observe(
     podman: &dyn Podman,
     graph: &Graph,
@@ -127,12 +130,35 @@ pub fn observe(
             observed.missing_images.insert(reference);
         }
     }
-    let wanted: BTreeSet<&str> = declared.iter().map(|c| c.name.as_str()).collect();
     for c in podman.containers()? {
         let ours = c.labels.get(CONTAINER_LABEL) == Some(&c.name);
-        if wanted.contains(c.name.as_str()) && !ours {
-            observed.foreign_containers.insert(c.name);
+        let Some(spec) = declared.iter().find(|d| d.name.as_str() == c.name) else {
+            continue;
+        };
+        if ours {
+            continue;
         }
+        // One that runs is adopted as it runs: compared with what its
+        // Quadlet file would make.
+        if c.is_running()
+            && let Some(details) = podman.inspect_container(&c.name)?
+            && details.running
+        {
+            let declared = spec.image.reference();
+            let declared_id = images
+                .iter()
+                .find(|i| i.answers_to(&declared))
+                .map(|i| i.id.as_str());
+            let differences = crate::adopt::compare(spec, &details, declared_id);
+            observed.adoptions.insert(
+                c.name.clone(),
+                archy_plan::Adoption {
+                    differences,
+                    held: false,
+                },
+            );
+        }
+        observed.foreign_containers.insert(c.name);
     }
     Ok(())
 }
@@ -225,13 +251,27 @@ pub fn sync_secrets(
 
 /// Removes the container archy did not make that holds a declared name;
 /// its volumes stay.
-pub fn remove_foreign(podman: &dyn Podman, name: &str) -> Result<(), ContainerError> {
+pub fn remove_foreign(
+    podman: &dyn Podman,
+    graph: &Graph,
+    name: &str,
+) -> Result<(), ContainerError> {
+    // bitcoind flushes its cache on the way down: it gets what its
+    // declaration gives it, as under its unit.
+    let stop = graph
+        .nodes
+        .iter()
+        .find_map(|n| match &n.resource {
+            Resource::Container(c) if c.name.as_str() == name => c.stop_timeout,
+            _ => None,
+        })
+        .map_or(ADOPT_STOP, |t| Duration::from_millis(t.0).max(ADOPT_STOP));
     tracing::info!(
         container = name,
         "adopting: removing the container made outside archy"
     );
     podman
-        .remove_container(name, ADOPT_STOP)
+        .remove_container(name, stop)
         .map_err(|source| ContainerError::Adopt {
             name: name.to_string(),
             source,

@@ -58,8 +58,11 @@ pub fn observe(
     let activity = systemd.unit_activity(&units)?;
     let by_unit: BTreeMap<&str, &UnitActivity> =
         activity.iter().map(|a| (a.unit.as_str(), a)).collect();
+    // An adopted container's held unit does not run until its hand-over.
+    let held =
+        |unit: &str| crate::adopt::is_held(realizer.root(), unit.trim_end_matches(".service"));
     for a in &activity {
-        if !a.is_up() && !a.condition_failed {
+        if !a.is_up() && !a.condition_failed && !held(a.unit.as_str()) {
             out.push(Drift::Inactive {
                 unit: a.unit.clone(),
                 state: format!("{} ({})", a.active_state, a.sub_state),
@@ -68,7 +71,7 @@ pub fn observe(
     }
     let in_systemd = started.elapsed() - disk - in_podman;
     if let Some(listed) = listed {
-        out.extend(containers(listed, graph, &by_unit));
+        out.extend(containers(listed, graph, &by_unit, realizer.root()));
     }
     // debug, not info: a reconcile with nothing to do logs one line only.
     tracing::debug!(
@@ -81,6 +84,18 @@ pub fn observe(
         in_systemd.as_secs_f64() * 1e3,
     );
     Ok(out)
+}
+
+/// The containers of `graph` adopted in place whose hand-over is pending
+/// (their units held), from the node's disk alone.
+pub fn pending_hand_overs(realizer: &Realizer, graph: &Graph) -> Vec<String> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.key.kind == Kind::Container)
+        .map(|n| n.key.id.clone())
+        .filter(|name| crate::adopt::is_held(realizer.root(), name))
+        .collect()
 }
 
 /// What podman lists: its containers and images, or why it could not.
@@ -98,7 +113,12 @@ fn has_containers(graph: &Graph) -> bool {
 /// runs is not merely missing: podman lost its state (its database), and
 /// the processes its unit still has must go before the unit can make the
 /// container anew.
-fn containers(listed: Listed, graph: &Graph, units: &BTreeMap<&str, &UnitActivity>) -> Vec<Drift> {
+fn containers(
+    listed: Listed,
+    graph: &Graph,
+    units: &BTreeMap<&str, &UnitActivity>,
+    root: &std::path::Path,
+) -> Vec<Drift> {
     let (running, images) = match listed {
         Ok(l) => l,
         Err(why) => {
@@ -121,7 +141,13 @@ fn containers(listed: Listed, graph: &Graph, units: &BTreeMap<&str, &UnitActivit
     container_drift(graph, &running, &images)
         .into_iter()
         .filter(|d| match d {
-            ContainerDrift::Foreign { .. } => true,
+            // Adopted and running, its hand-over pending: as it should be.
+            ContainerDrift::Foreign { container } => {
+                let runs = running
+                    .iter()
+                    .any(|r| r.name == *container && r.is_running());
+                !(runs && crate::adopt::is_held(root, container))
+            }
             ContainerDrift::Missing { container }
             | ContainerDrift::Stopped { container, .. }
             | ContainerDrift::OtherImage { container, .. } => !starting(container),

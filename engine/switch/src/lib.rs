@@ -10,6 +10,7 @@
 //!   enable it, so the `archy` binary `cargo test` builds for those tests
 //!   has the hook and a `cargo build` of archy does not.
 
+pub mod adopt;
 pub mod containers;
 pub mod drift;
 pub mod health;

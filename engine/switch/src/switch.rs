@@ -145,6 +145,9 @@ pub fn observe(
         .map_err(SwitchError::Observe)?;
     if containers::uses_podman(graph) {
         containers::observe(podman.podman()?, graph, &mut observed)?;
+        for (name, adoption) in &mut observed.adoptions {
+            adoption.held = crate::adopt::is_held(realizer.root(), name);
+        }
     }
     Ok(observed)
 }
@@ -409,6 +412,17 @@ impl Switcher<'_> {
 
     /// Switches the node to generation `to`: see the module comment.
     pub fn switch(&self, to: u64) -> Result<Outcome, SwitchError> {
+        self.switch_handing_over(to, &Default::default())
+    }
+
+    /// [`Switcher::switch`], handing over the adopted containers
+    /// `hand_over` names as well (`archy adopt --now`): each is stopped
+    /// and its unit started in its place.
+    pub fn switch_handing_over(
+        &self,
+        to: u64,
+        hand_over: &std::collections::BTreeSet<String>,
+    ) -> Result<Outcome, SwitchError> {
         let from = self.store.current()?;
         let live = from.map(|n| self.load(n)).transpose()?;
         let new = self.load(to)?;
@@ -421,6 +435,7 @@ impl Switcher<'_> {
             self.adopt,
         )?;
         observed.clobber = self.clobber.clone();
+        observed.hand_over = hand_over.clone();
         let mut plan = archy_plan::plan(live.as_ref(), &new, &observed);
         if from == Some(to) && plan.is_empty() {
             // The generation that runs: nothing to write, but the units it
@@ -512,9 +527,14 @@ impl Switcher<'_> {
             .filter(|u| u.refuses_manual_start())
             .map(|u| u.unit.to_string())
             .collect();
+        // A held unit waits for its hand-over: its adopted container runs.
+        let root = self.realizer.root();
+        let held = |u: &archy_systemd::UnitName| {
+            crate::adopt::is_held(root, u.as_str().trim_end_matches(".service"))
+        };
         let units: Vec<_> = crate::drift::units_that_run(graph)
             .into_iter()
-            .filter(|u| !refuses.contains(u.as_str()) && inactive.contains(u))
+            .filter(|u| !refuses.contains(u.as_str()) && inactive.contains(u) && !held(u))
             .collect();
         if units.is_empty() {
             return Ok(Vec::new());
@@ -664,13 +684,16 @@ impl Switcher<'_> {
             .realizer
             .apply_changes(new, plan)
             .map_err(Failure::Files)?;
+        // Adopted containers' units are held before systemd reads them, and
+        // those handed over let go, so that the reload sees both.
+        let held = self.hold_and_release(plan, journal)?;
         if containers::uses_podman(new) {
             let podman = self.podman_for_apply()?;
             containers::sync_secrets(podman, self.realizer, new, &applied.secrets_generated)
                 .map_err(|e| Failure::Podman(Box::new(e)))?;
         }
         self.done(journal, "files".to_string())?;
-        if !plan.unit_files_changed.is_empty() {
+        if !plan.unit_files_changed.is_empty() || held {
             let t = Instant::now();
             self.systemd
                 .daemon_reload(self.job_timeout)
@@ -714,10 +737,14 @@ impl Switcher<'_> {
                 // systemd restarted it along with the unit it needs.
                 continue;
             }
-            if action.reason == Reason::ForeignContainer && action.op == UnitOp::Start {
+            let replaces = matches!(
+                action.reason,
+                Reason::ForeignContainer | Reason::HandOver { .. } | Reason::HandOverAsked
+            );
+            if replaces && action.op == UnitOp::Start {
                 let podman = self.podman_for_apply()?;
                 let name = action.unit.as_str().trim_end_matches(".service");
-                containers::remove_foreign(podman, name)
+                containers::remove_foreign(podman, new, name)
                     .map_err(|e| Failure::Podman(Box::new(e)))?;
                 self.done(journal, format!("adopt {name}"))?;
             }
@@ -734,6 +761,37 @@ impl Switcher<'_> {
             in_systemd.as_secs_f64() * 1e3,
         );
         Ok(())
+    }
+
+    /// Holds the units of the containers `plan` adopts, and lets go of
+    /// those it hands over (their start follows). Whether any drop-in was
+    /// written or removed (so systemd must reload).
+    fn hold_and_release(&self, plan: &Plan, journal: &mut Journal) -> Result<bool, Failure> {
+        let root = self.realizer.root();
+        let failed = |source: std::io::Error| {
+            Failure::Files(archy_realize::Error::Io {
+                action: "hold or release an adopted container's unit",
+                path: root.join("run/systemd/system").display().to_string(),
+                source,
+            })
+        };
+        let mut touched = false;
+        for c in &plan.changes {
+            if c.op == ChangeOp::Adopt && matches!(c.reason, Reason::Adopting { .. }) {
+                crate::adopt::hold(root, &c.key.id).map_err(failed)?;
+                self.done(journal, format!("hold {}", c.key.id))?;
+                touched = true;
+            }
+        }
+        for a in &plan.units {
+            let starts = matches!(a.op, UnitOp::Start | UnitOp::Restart);
+            let name = a.unit.as_str().trim_end_matches(".service");
+            if starts && crate::adopt::release(root, name).map_err(failed)? {
+                self.done(journal, format!("release {name}"))?;
+                touched = true;
+            }
+        }
+        Ok(touched)
     }
 
     /// podman, for a step of apply that needs it.
@@ -780,18 +838,28 @@ impl Switcher<'_> {
                     && matches!(c.op, ChangeOp::Create | ChangeOp::Update)
             })
         };
+        let root = self.realizer.root();
+        let held = |unit: &archy_graph::names::UnitName| {
+            crate::adopt::is_held(root, unit.as_str().trim_end_matches(".service"))
+        };
         let checks: Vec<_> = graph
             .nodes
             .iter()
             .filter_map(|n| match &n.resource {
                 Resource::Health(h) => match &h.probe {
                     archy_graph::resource::HealthProbe::Archy(p) if !brought(p) => None,
+                    // A held unit does not run: its adopted container does,
+                    // which the app's other checks reach.
+                    archy_graph::resource::HealthProbe::Unit(u) if held(u) => None,
                     _ => Some(h),
                 },
                 _ => None,
             })
             .collect();
-        let wanted = wanted_running(graph, plan);
+        // An adopted container runs in place of its held unit: the unit
+        // is not watched, its app's checks are (they reach the container).
+        let mut wanted = wanted_running(graph, plan);
+        wanted.retain(|u| !crate::adopt::is_held(root, u.as_str().trim_end_matches(".service")));
         // The declared checks and the failed-unit watch run side by side:
         // the gate takes as long as the slower of them.
         let (failed, dead) = std::thread::scope(|scope| {

@@ -42,6 +42,7 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
         Command::Switch {
             node: args, adopt, ..
         } => switch::run(node, &args.source(), *adopt, wait),
+        Command::Adopt { name, .. } => switch::adopt_now(node, name, wait),
         Command::Rollback { to } => switch::rollback(node, *to, wait),
         Command::Recover => switch::recover(node),
         Command::Generations { json } => generations::run(node, *json),

@@ -26,6 +26,11 @@ pub fn run(node: &Node, json: bool, generation: Option<u64>) -> Result<Exit, Nod
                 print(&status.drift);
             }
         }
+        for name in &status.hand_over_pending {
+            println!(
+                "  container {name}: adopted, hand-over pending (at the next switch that restarts it, `archy adopt --now {name}`, or the next boot)"
+            );
+        }
     }
     if !status.is_clean() {
         eprintln!(

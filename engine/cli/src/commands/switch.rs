@@ -29,6 +29,14 @@ pub fn run(node: &Node, source: &Source, adopt: bool, wait: bool) -> Result<Exit
     Ok(Exit::Done)
 }
 
+/// `archy adopt --now CONTAINER`: the hand-over of an adopted container.
+pub fn adopt_now(node: &Node, name: &str, wait: bool) -> Result<Exit, NodeError> {
+    let session = node.open("archy adopt --now", wait)?;
+    notices(session.recovery());
+    switched(&session.adopt_now(name)?);
+    Ok(Exit::Done)
+}
+
 /// `archy switch --clobber APP [--yes]`: the plan, with the data it
 /// removes, confirmed on a terminal (y/N) or by `--yes`; refused without
 /// either.

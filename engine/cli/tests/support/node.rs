@@ -175,6 +175,17 @@ impl TestNode {
         node
     }
 
+    /// Powers the node off and boots it again on the same root (`node
+    /// reboot`): what it wrote stays, `/run` starts empty.
+    pub fn reboot(&mut self) {
+        run_script(&["reboot", &self.name]);
+        let pid = run_script(&["pid", &self.name]);
+        self.pid = pid
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("node pid {}: not a PID: {pid:?}", self.name));
+    }
+
     /// The node's name, as `tests/node/node` knows it.
     pub fn name(&self) -> &str {
         &self.name

@@ -1,0 +1,338 @@
+//! Adopting a running node without a restart, on a real node: containers
+//! started with plain `podman run` as the old first-boot script did (its
+//! names, its network, its folders) are adopted by `archy switch` as they
+//! run; the switch that changes one app's config hands that one over to
+//! its Quadlet unit; a reboot brings everything up from the units. Needs
+//! root; see `support/node.rs`.
+
+mod support;
+
+use support::archy_node::ArchyNode;
+use support::node::TestNode;
+
+const BUSYBOX: &str = "localhost/testbed/busybox:latest";
+
+/// The old script's containers: name, address, port (published on
+/// 127.0.0.1), what each serves from, and what more it mounts.
+const OLD: [(&str, u8, u16, &str, &str); 4] = [
+    (
+        "bitcoin-knots",
+        10,
+        18332,
+        "/var/lib/archipelago/bitcoin",
+        "",
+    ),
+    (
+        "lnd",
+        11,
+        18080,
+        "/var/lib/archipelago/lnd",
+        "/etc/lnd/lnd.conf:/www/lnd.conf:ro",
+    ),
+    ("electrumx", 12, 50001, "/var/lib/archipelago/electrumx", ""),
+    (
+        "archy-bitcoin-ui",
+        20,
+        18090,
+        "/var/lib/archipelago/bitcoin-ui",
+        "",
+    ),
+];
+
+/// What the old script ran: each container serves its folder over HTTP.
+fn start_old_node(n: &ArchyNode) {
+    n.node.exec_ok(&[
+        "podman",
+        "network",
+        "create",
+        "--subnet",
+        "10.21.21.0/24",
+        "bitcoin",
+    ]);
+    n.node.exec_ok(&[
+        "sh",
+        "-c",
+        "mkdir -p /etc/lnd && echo 'alias=old' > /etc/lnd/lnd.conf",
+    ]);
+    for (name, host, port, data, extra) in OLD {
+        n.node.exec_ok(&[
+            "sh",
+            "-c",
+            &format!("mkdir -p {data} && echo {name} > {data}/index.html"),
+        ]);
+        let ip = format!("--ip=10.21.21.{host}");
+        let publish = format!("127.0.0.1:{port}:{port}");
+        let volume = format!("{data}:/www");
+        let listen = port.to_string();
+        let mut argv = vec![
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "bitcoin",
+            &ip,
+            "-p",
+            &publish,
+            "-v",
+            &volume,
+        ];
+        if !extra.is_empty() {
+            argv.extend(["-v", extra]);
+        }
+        argv.extend([BUSYBOX, "httpd", "-f", "-p", &listen, "-h", "/www"]);
+        n.node.exec_ok(&argv);
+    }
+}
+
+/// A node description that matches the old node; `lnd_conf` is lnd's
+/// config file.
+fn description(lnd_conf: &str) -> String {
+    let mut out = format!(
+        r#"[
+    network("bitcoin", #{{ subnet: "10.21.21.0/24" }}),
+    file("/etc/lnd/lnd.conf", #{{ text: "{lnd_conf}\n" }}),
+"#
+    );
+    for (name, host, port, data, extra) in OLD {
+        let mut volumes = format!("\"{data}:/www\"");
+        if !extra.is_empty() {
+            volumes.push_str(&format!(", \"{extra}\""));
+        }
+        let requires = if name == "bitcoin-knots" {
+            ""
+        } else {
+            r#"requires: ["bitcoin-knots"],"#
+        };
+        out.push_str(&format!(
+            r#"    container("{name}", #{{
+        image: "{BUSYBOX}",
+        network: "bitcoin",
+        podman_args: ["--ip=10.21.21.{host}"],
+        ports: ["127.0.0.1:{port}:{port}"],
+        volumes: [{volumes}],
+        exec: ["httpd", "-f", "-p", "{port}", "-h", "/www"],
+        {requires}
+    }}),
+    health_http("http://127.0.0.1:{port}/", #{{ within: "30s" }}),
+"#
+        ));
+    }
+    out.push(']');
+    out
+}
+
+/// Each old container's id and start time.
+fn ids(n: &ArchyNode) -> Vec<String> {
+    OLD.iter()
+        .map(|(name, ..)| {
+            n.node
+                .exec_ok(&[
+                    "podman",
+                    "inspect",
+                    "--format",
+                    "{{.Id}} {{.State.StartedAt}}",
+                    name,
+                ])
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The HTTP status each container's port answers with.
+fn probes(n: &ArchyNode) -> Vec<String> {
+    OLD.iter()
+        .map(|(_, _, port, ..)| {
+            let out = n.node.exec(&[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("http://127.0.0.1:{port}/"),
+            ]);
+            String::from_utf8_lossy(&out.stdout).to_string()
+        })
+        .collect()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(n: &ArchyNode, args: &[&str]) -> String {
+    let out = n.archy(args);
+    let t = text(&out);
+    assert!(out.status.success(), "archy {}:\n{t}", args.join(" "));
+    t
+}
+
+#[test]
+fn a_running_node_is_adopted_in_place_handed_over_and_rebooted() {
+    if !TestNode::available() {
+        return;
+    }
+    let mut n = ArchyNode::up("adopt-run");
+    start_old_node(&n);
+    let before = ids(&n);
+    let all_200 = vec!["200".to_string(); OLD.len()];
+    assert_eq!(probes(&n), all_200);
+    n.write(&description("alias=old"));
+
+    // The dry run says how each is adopted, and touches nothing.
+    let plan = ok(
+        &n,
+        &["switch", "--dry-run", "--adopt", "/etc/archy/node.rhai"],
+    );
+    for (name, ..) in OLD {
+        let line = plan
+            .lines()
+            .find(|l| l.contains("adopt") && l.contains(&format!(" {name} ")))
+            .unwrap_or_else(|| panic!("no adoption of {name} in:\n{plan}"));
+        assert!(line.ends_with("adopt in place"), "{line}");
+    }
+    assert!(
+        !n.node
+            .root_path()
+            .join("etc/containers/systemd/lnd.container")
+            .exists()
+    );
+
+    // The switch adopts them as they run: same containers, same starts,
+    // every probe answers, the units are written and enabled, not started.
+    let out = ok(&n, &["switch", "--adopt", "/etc/archy/node.rhai"]);
+    assert!(out.contains("switched to generation 1"), "{out}");
+    assert_eq!(ids(&n), before, "a container was restarted:\n{out}");
+    assert_eq!(probes(&n), all_200);
+    for (name, ..) in OLD {
+        let unit = format!("{name}.service");
+        assert_eq!(n.prop(&unit, "ActiveState"), "inactive", "{unit}");
+        assert_eq!(
+            n.prop(&unit, "SourcePath"),
+            format!("/etc/containers/systemd/{name}.container")
+        );
+        // Quadlet's generator turns [Install] into this link: the unit
+        // starts at the next boot.
+        assert!(
+            n.node
+                .root_path()
+                .join(format!(
+                    "run/systemd/generator/multi-user.target.wants/{unit}"
+                ))
+                .exists(),
+            "{unit} is not enabled"
+        );
+    }
+
+    // Status: clean but for the pending hand-overs; reconcile does nothing.
+    let status = n.archy(&["status"]);
+    let said = text(&status);
+    assert_eq!(status.status.code(), Some(0), "{said}");
+    for (name, ..) in OLD {
+        assert!(
+            said.contains(&format!("container {name}: adopted, hand-over pending")),
+            "{said}"
+        );
+    }
+    let out = ok(&n, &["reconcile"]);
+    assert!(
+        out.contains("the node is as it says; nothing to do"),
+        "{out}"
+    );
+    assert_eq!(ids(&n), before);
+    // A switch to the same description does nothing either.
+    let out = ok(&n, &["switch", "/etc/archy/node.rhai"]);
+    assert!(out.contains("is already running: nothing to do"), "{out}");
+
+    // lnd's config changes: lnd alone is handed over to its unit.
+    n.write(&description("alias=new"));
+    let out = ok(&n, &["switch", "/etc/archy/node.rhai"]);
+    assert!(out.contains("hand-over of the adopted container"), "{out}");
+    let after = ids(&n);
+    for (i, (name, ..)) in OLD.iter().enumerate() {
+        if *name == "lnd" {
+            assert_ne!(after[i], before[i], "lnd was not handed over");
+        } else {
+            assert_eq!(after[i], before[i], "{name} was restarted:\n{out}");
+        }
+    }
+    assert!(n.active("lnd.service"));
+    assert_eq!(
+        n.node
+            .exec_ok(&[
+                "podman",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"io.archy.container\"}}",
+                "lnd"
+            ])
+            .trim(),
+        "lnd"
+    );
+    assert_eq!(n.prop("bitcoin-knots.service", "ActiveState"), "inactive");
+    assert_eq!(probes(&n), all_200);
+    assert_eq!(
+        n.node
+            .exec_ok(&["curl", "-fsS", "http://127.0.0.1:18080/lnd.conf"]),
+        "alias=new\n"
+    );
+
+    // `archy adopt --now` hands one over on the operator's word.
+    ok(&n, &["adopt", "--now", "electrumx"]);
+    assert!(n.active("electrumx.service"));
+    let refused = n.archy(&["adopt", "--now", "electrumx"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+
+    // A reboot: every container comes up from its Quadlet unit.
+    n.node.reboot();
+    for (name, ..) in OLD {
+        let unit = format!("{name}.service");
+        assert!(n.active(&unit), "{unit} is not active after the reboot");
+    }
+    assert_eq!(probes(&n), all_200);
+    let status = n.archy(&["status"]);
+    let said = text(&status);
+    assert_eq!(status.status.code(), Some(0), "{said}");
+    assert!(!said.contains("hand-over pending"), "{said}");
+}
+
+#[test]
+fn a_container_that_differs_is_adopted_and_never_handed_over() {
+    if !TestNode::available() {
+        return;
+    }
+    let n = ArchyNode::up("adopt-diff");
+    start_old_node(&n);
+    let before = ids(&n);
+    // The description puts bitcoind's data somewhere else than the old
+    // container has it: starting the unit would start an empty node.
+    let text_of = description("alias=old").replace(
+        "\"/var/lib/archipelago/bitcoin:/www\"",
+        "\"/var/lib/bitcoind:/www\"",
+    );
+    n.write(&text_of);
+    let plan = ok(
+        &n,
+        &["switch", "--dry-run", "--adopt", "/etc/archy/node.rhai"],
+    );
+    assert!(
+        plan.contains(
+            "differs: mount /var/lib/archipelago/bitcoin:/www (declared /var/lib/bitcoind:/www)"
+        ),
+        "{plan}"
+    );
+    ok(&n, &["switch", "--adopt", "/etc/archy/node.rhai"]);
+    assert_eq!(ids(&n), before);
+    let refused = n.archy(&["adopt", "--now", "bitcoin-knots"]);
+    let said = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("differs from its declaration"), "{said}");
+    assert_eq!(ids(&n), before);
+}
