@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
@@ -39,8 +41,23 @@ const OLD: [(&str, u8, u16, &str, &str); 4] = [
     ),
 ];
 
+/// The old script's secrets, as it wrote them (`echo VALUE > FILE`).
+const OLD_SECRETS: [(&str, &str); 2] = [
+    ("bitcoin-rpc-password", "oldRpcPassword1234"),
+    ("lnd-wallet-password", "oldWalletPassword5678"),
+];
+
 /// What the old script ran: each container serves its folder over HTTP.
 fn start_old_node(n: &ArchyNode) {
+    for (name, value) in OLD_SECRETS {
+        n.node.exec_ok(&[
+            "sh",
+            "-c",
+            &format!(
+                "mkdir -p /var/lib/archipelago/secrets && echo {value} > /var/lib/archipelago/secrets/{name} && chmod 0644 /var/lib/archipelago/secrets/{name}"
+            ),
+        ]);
+    }
     n.node.exec_ok(&[
         "podman",
         "network",
@@ -90,9 +107,17 @@ fn start_old_node(n: &ArchyNode) {
 /// config file.
 fn description(lnd_conf: &str) -> String {
     let mut out = format!(
-        r#"[
+        r#"import "stdlib/archy" as archy;
+[
     network("bitcoin", #{{ subnet: "10.21.21.0/24" }}),
     file("/etc/lnd/lnd.conf", #{{ text: "{lnd_conf}\n" }}),
+    secret("bitcoin-rpc-password", #{{ regenerate: true }}),
+    secret("lnd-wallet-password", #{{}}),
+    archy::secret_imports(#{{
+        "bitcoin-rpc-password": "/var/lib/archipelago/secrets/bitcoin-rpc-password",
+        "lnd-wallet-password": "/var/lib/archipelago/secrets/lnd-wallet-password",
+    }}),
+    file("/etc/bitcoin/bitcoin.conf", #{{ text: "rpcauth={{{{secret.bitcoin-rpc-password | rpcauth node}}}}\n", mode: "0600" }}),
 "#
     );
     for (name, host, port, data, extra) in OLD {
@@ -231,6 +256,32 @@ fn a_running_node_is_adopted_in_place_handed_over_and_rebooted() {
         );
     }
 
+    // The old node's secrets were imported, not made anew: bitcoind's
+    // rpcauth= derives from the old RPC password, the wallet password is
+    // the old one; both 0600, the old files left in place.
+    let secrets = n.node.root_path().join("var/lib/archy/secrets");
+    for (name, value) in OLD_SECRETS {
+        let path = secrets.join(name);
+        assert_eq!(std::fs::read_to_string(&path).expect(name), value);
+        let mode = std::fs::metadata(&path).expect(name).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        assert!(
+            n.node
+                .root_path()
+                .join("var/lib/archipelago/secrets")
+                .join(name)
+                .exists()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(n.node.root_path().join("etc/bitcoin/bitcoin.conf"))
+            .expect("bitcoin.conf"),
+        format!(
+            "rpcauth={}\n",
+            archy_realize::derive::rpcauth("node", OLD_SECRETS[0].1.as_bytes())
+        )
+    );
+
     // Status: clean but for the pending hand-overs; reconcile does nothing.
     let status = n.archy(&["status"]);
     let said = text(&status);
@@ -318,6 +369,26 @@ fn a_container_that_differs_is_adopted_and_never_handed_over() {
         "\"/var/lib/bitcoind:/www\"",
     );
     n.write(&text_of);
+    // The wallet password's old file is gone: it must not be made anew,
+    // so the switch refuses, changing nothing.
+    let wallet = "/var/lib/archipelago/secrets/lnd-wallet-password";
+    n.node.exec_ok(&["mv", wallet, "/root/wallet.bak"]);
+    let refused = n.archy(&["switch", "--adopt", "/etc/archy/node.rhai"]);
+    let said = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "secret lnd-wallet-password: to be imported from {wallet}, but it does not exist"
+        )),
+        "{said}"
+    );
+    assert!(
+        !n.node
+            .root_path()
+            .join("var/lib/archy/secrets/lnd-wallet-password")
+            .exists()
+    );
+    n.node.exec_ok(&["mv", "/root/wallet.bak", wallet]);
     let plan = ok(
         &n,
         &["switch", "--dry-run", "--adopt", "/etc/archy/node.rhai"],
@@ -326,6 +397,10 @@ fn a_container_that_differs_is_adopted_and_never_handed_over() {
         plan.contains(
             "differs: mount /var/lib/archipelago/bitcoin:/www (declared /var/lib/bitcoind:/www)"
         ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("imported from {wallet} (left in place)")),
         "{plan}"
     );
     ok(&n, &["switch", "--adopt", "/etc/archy/node.rhai"]);

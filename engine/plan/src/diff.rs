@@ -46,6 +46,10 @@ pub struct Observed {
     /// Adopted containers the operator asked to hand over now (`archy
     /// adopt --now`).
     pub hand_over: BTreeSet<String>,
+    /// Of `missing_secrets`, those the description imports from an old
+    /// node's file (`archy::secret_imports`), and whether that file can
+    /// give the value.
+    pub imports: BTreeMap<String, Import>,
     /// How the node differs from the live generation (`archy status`,
     /// `archy reconcile`); empty for a switch, which rewrites what changed
     /// and leaves the rest.
@@ -61,6 +65,15 @@ pub struct Observed {
     /// so a changed unit that is down (it failed in the generation that
     /// failed) is started. A switch forward leaves such a unit down.
     pub start_wanted: bool,
+}
+
+/// A secret's value to be taken from an old node's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// The file, on the node.
+    pub from: String,
+    /// Why it cannot give the value (missing, empty, ...), or `None`.
+    pub unusable: Option<String>,
 }
 
 /// The order changes are applied in: accounts before the files they own.
@@ -125,6 +138,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
             plan.changes.push(removed(o));
         }
     }
+    imported(&now, observed, &mut plan);
     let remade = rederived_files(&old, new, &mut plan);
     for o in live.into_iter().flat_map(|g| &g.nodes) {
         if o.key.kind == Kind::Volume && !now.contains_key(&o.key) {
@@ -229,6 +243,41 @@ fn created(n: &Node, observed: &Observed) -> Change {
         (true, true, _) => change(n, ChangeOp::Create, Reason::Adopted),
         (_, _, Kind::Secret) => change(n, ChangeOp::Generate, Reason::New),
         _ => change(n, ChangeOp::Create, Reason::New),
+    }
+}
+
+/// A missing secret the description imports is taken from its old file;
+/// when that file cannot give it, a secret that must not be made anew
+/// (`regenerate: false`, a wallet password) refuses the switch, and one
+/// that may is generated.
+fn imported(now: &BTreeMap<&ResourceKey, &Node>, observed: &Observed, plan: &mut Plan) {
+    for c in &mut plan.changes {
+        if c.key.kind != Kind::Secret || c.op != ChangeOp::Generate {
+            continue;
+        }
+        let Some(import) = observed.imports.get(&c.key.id) else {
+            continue;
+        };
+        let regenerate = now
+            .get(&c.key)
+            .is_some_and(|n| matches!(&n.resource, Resource::Secret(s) if s.regenerate));
+        let from = import.from.clone();
+        match (&import.unusable, regenerate) {
+            (None, _) => c.reason = Reason::Imported { from },
+            (Some(why), false) => {
+                c.op = ChangeOp::Refuse;
+                c.reason = Reason::ImportMissing {
+                    from,
+                    problem: why.clone(),
+                };
+            }
+            (Some(why), true) => {
+                c.reason = Reason::ImportMissingGenerated {
+                    from,
+                    problem: why.clone(),
+                };
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod repair;
 
 pub use adopt::{AdoptMode, Adoption, Aspect, Difference};
 pub use archy_units::unit_file_path;
-pub use diff::{Observed, plan};
+pub use diff::{Import, Observed, plan};
 pub use drift::Drift;
 pub use lifecycle::Clobbering;
 pub use order::{dependency_order, stop_order};

@@ -68,6 +68,15 @@ pub enum Reason {
     /// `archy adopt --now`: the adopted container is stopped and the unit
     /// started in its place.
     HandOverAsked,
+    /// Its value is taken from the old node's file `from`, which stays.
+    Imported { from: String },
+    /// It is to be imported from `from`, which cannot give the value
+    /// (`problem`), and it must not be made anew: the switch refuses.
+    ImportMissing { from: String, problem: String },
+    /// It is to be imported from `from`, which cannot give the value
+    /// (`problem`); everything that uses it derives from it, so a new value is
+    /// made.
+    ImportMissingGenerated { from: String, problem: String },
     /// Its unit runs, but podman lost its record of the container: what
     /// is left of it is stopped and the unit started again, which makes
     /// the container anew (volumes and bind-mounted data stay).
@@ -165,6 +174,15 @@ impl fmt::Display for Reason {
                 write!(f, "hand-over of the adopted container ({because})")
             }
             Reason::HandOverAsked => f.write_str("hand-over of the adopted container (asked)"),
+            Reason::Imported { from } => write!(f, "imported from {from} (left in place)"),
+            Reason::ImportMissing { from, problem } => write!(
+                f,
+                "to be imported from {from}, but {problem}, and a new value is not safe (regenerate: false): put the old value back there, then switch again"
+            ),
+            Reason::ImportMissingGenerated { from, problem } => write!(
+                f,
+                "to be imported from {from}, but {problem}: a new value is made (everything that uses it derives from it)"
+            ),
             Reason::PodmanLost => {
                 f.write_str("podman lost the container: its unit is started again, volumes kept")
             }

@@ -243,3 +243,70 @@ fn a_foreign_container_that_does_not_run_is_still_replaced() {
         Some((UnitOp::Start, &Reason::ForeignContainer))
     );
 }
+
+/// Two secrets: one whose users derive from it, one that matters beyond
+/// the node.
+fn secrets() -> Graph {
+    let src = MemSources::default().with(
+        "node.rhai",
+        r#"[
+            secret("rpc", #{ regenerate: true }),
+            secret("wallet", #{}),
+        ]"#,
+    );
+    graph_of(src, Inputs::default())
+}
+
+fn importing(unusable: Option<&str>) -> Observed {
+    let import = |name: &str| archy_plan::Import {
+        from: format!("/old/{name}"),
+        unusable: unusable.map(str::to_owned),
+    };
+    Observed {
+        missing_secrets: [s("rpc"), s("wallet")].into(),
+        imports: [(s("rpc"), import("rpc")), (s("wallet"), import("wallet"))].into(),
+        ..Observed::default()
+    }
+}
+
+#[test]
+fn secrets_are_imported_from_the_old_files() {
+    let p = plan(None, &secrets(), &importing(None));
+    let got: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| (c.key.id.as_str(), &c.op, &c.reason))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "rpc",
+                &ChangeOp::Generate,
+                &Reason::Imported {
+                    from: s("/old/rpc")
+                }
+            ),
+            (
+                "wallet",
+                &ChangeOp::Generate,
+                &Reason::Imported {
+                    from: s("/old/wallet")
+                }
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_missing_import_refuses_only_for_a_secret_that_must_not_be_made_anew() {
+    let p = plan(None, &secrets(), &importing(Some("it does not exist")));
+    let refused: Vec<_> = p.refusals().map(|c| c.key.id.as_str()).collect();
+    assert_eq!(refused, vec!["wallet"]);
+    let rpc = p.changes.iter().find(|c| c.key.id == "rpc").expect("rpc");
+    assert_eq!(rpc.op, ChangeOp::Generate);
+    assert_eq!(
+        rpc.reason.to_string(),
+        "to be imported from /old/rpc, but it does not exist: a new value is made (everything that uses it derives from it)"
+    );
+}

@@ -439,7 +439,17 @@ impl<'a> Session<'a> {
                 None => op == ChangeOp::Generate && bumped,
             };
         let mode = sec.mode.bits();
-        if regenerate {
+        if let (false, Reason::Imported { from }) = (present, reason) {
+            // The old node's value, taken as it is; its file stays.
+            let source = crate::fsops::locate(self.root, from).host;
+            let mut value = crate::imports::read(&source)
+                .map_err(|e| Error::io("import the secret from", &source)(e))?;
+            let written = fsops::write_file(&path, &value, mode, uid, gid);
+            value.fill(0);
+            written?;
+            tracing::info!(secret = %name, from = %from, "imported the old node's value");
+            self.applied.secrets_generated.push(name.clone());
+        } else if regenerate {
             secrets::write_new(&name, &path, sec.length as usize, mode, uid, gid)?;
             tracing::info!(secret = %name, "generated a new value");
             self.applied.secrets_generated.push(name.clone());

@@ -22,6 +22,7 @@ pub mod derive;
 mod drift;
 mod error;
 mod fsops;
+pub mod imports;
 mod install;
 mod record;
 mod secrets;
@@ -158,11 +159,22 @@ impl Realizer {
                 unowned.insert(target);
             }
         }
+        // Each missing secret the description imports: whether its old
+        // file can give the value.
+        let imports = imports::declared(new)
+            .into_iter()
+            .filter(|(name, _)| missing_secrets.contains(name))
+            .map(|(name, from)| {
+                let unusable = imports::unusable(&self.host_path(&from));
+                (name, archy_plan::Import { from, unusable })
+            })
+            .collect();
         Ok(Observed {
             unowned,
             missing_secrets,
             identical,
             adopt,
+            imports,
             ..Observed::default()
         })
     }

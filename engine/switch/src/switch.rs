@@ -63,6 +63,10 @@ pub enum SwitchError {
     /// nothing was changed.
     #[error("the switch would overwrite what archy did not write:\n{}", list(.0))]
     Refused(Vec<Change>),
+    /// A secret to be imported from an old node's file that cannot give
+    /// it, and that must not be made anew: nothing was changed.
+    #[error("{}; nothing was changed", list_imports(.0))]
+    ImportsMissing(Vec<Change>),
     /// An image could not be pulled or built: nothing was changed.
     #[error("an image the generation needs could not be made, so nothing was changed: {0}")]
     Image(#[from] ImageFailure),
@@ -121,6 +125,14 @@ pub enum SwitchError {
         why: String,
         rollback: String,
     },
+}
+
+fn list_imports(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("secret {}: {}", c.key.id, c.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn list(changes: &[Change]) -> String {
@@ -450,7 +462,13 @@ impl Switcher<'_> {
             observed.drift = stopped;
             plan = archy_plan::plan(live.as_ref(), &new, &observed);
         }
-        let refused: Vec<Change> = plan.refusals().cloned().collect();
+        let (imports, refused): (Vec<Change>, Vec<Change>) = plan
+            .refusals()
+            .cloned()
+            .partition(|c| matches!(c.reason, Reason::ImportMissing { .. }));
+        if !imports.is_empty() {
+            return Err(SwitchError::ImportsMissing(imports));
+        }
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
         }
