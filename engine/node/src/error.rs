@@ -307,8 +307,8 @@ impl NodeError {
             NodeError::Switch(e) if matches!(**e, SwitchError::Image(_)) => {
                 "fix the image reference or its build context (the error above says what failed) and switch again"
             }
-            NodeError::Switch(e) if matches!(**e, SwitchError::ImportsMissing(_)) => {
-                "copy the old value back to that file (mode 0600), or, for a value nothing outside the node needs, drop it from archy::secret_imports"
+            NodeError::Switch(e) if matches!(**e, SwitchError::RefusedBecause(_)) => {
+                "each line says what to do; nothing was changed"
             }
             NodeError::Switch(e) if matches!(**e, SwitchError::Refused(_)) => {
                 "nothing was changed; move the file away, or pass --adopt to back it up and manage it"

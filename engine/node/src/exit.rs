@@ -52,7 +52,7 @@ impl From<&SwitchError> for Exit {
         match err {
             // Nothing was changed, and the description or the operator can
             // fix it.
-            SwitchError::Image(_) | SwitchError::Refused(_) | SwitchError::ImportsMissing(_) => {
+            SwitchError::Image(_) | SwitchError::Refused(_) | SwitchError::RefusedBecause(_) => {
                 Exit::Input
             }
             _ => Exit::System,

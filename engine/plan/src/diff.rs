@@ -50,6 +50,9 @@ pub struct Observed {
     /// node's file (`archy::secret_imports`), and whether that file can
     /// give the value.
     pub imports: BTreeMap<String, Import>,
+    /// Containers rootless podman runs (name to the owner's uid): a
+    /// declared one is not adoptable by a rootful archy.
+    pub rootless: BTreeMap<String, u32>,
     /// How the node differs from the live generation (`archy status`,
     /// `archy reconcile`); empty for a switch, which rewrites what changed
     /// and leaves the rest.
@@ -718,6 +721,16 @@ fn plan_units(
                     .push(change(u.node, ChangeOp::Adopt, Reason::ForeignContainer));
             }
             None => {}
+        }
+        if u.node.key.kind == Kind::Container
+            && let Some(uid) = observed.rootless.get(&u.node.key.id)
+        {
+            plan.changes.push(change(
+                u.node,
+                ChangeOp::Refuse,
+                Reason::Rootless { uid: *uid },
+            ));
+            continue;
         }
         // An adopted container in the way stays: its unit is planned as
         // any other, then held (below).

@@ -68,6 +68,9 @@ pub enum Reason {
     /// `archy adopt --now`: the adopted container is stopped and the unit
     /// started in its place.
     HandOverAsked,
+    /// A container of this name runs under rootless podman as user `uid`:
+    /// a rootful archy cannot adopt it, and its unit would fight it.
+    Rootless { uid: u32 },
     /// Its value is taken from the old node's file `from`, which stays.
     Imported { from: String },
     /// It is to be imported from `from`, which cannot give the value
@@ -174,6 +177,10 @@ impl fmt::Display for Reason {
                 write!(f, "hand-over of the adopted container ({because})")
             }
             Reason::HandOverAsked => f.write_str("hand-over of the adopted container (asked)"),
+            Reason::Rootless { uid } => write!(
+                f,
+                "runs under rootless podman as uid {uid}: not adoptable by a rootful archy; stop it as that user (podman stop, or its systemctl --user unit), make its data readable to the declared container, then switch again; or leave it out of the description"
+            ),
             Reason::Imported { from } => write!(f, "imported from {from} (left in place)"),
             Reason::ImportMissing { from, problem } => write!(
                 f,

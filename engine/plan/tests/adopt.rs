@@ -310,3 +310,24 @@ fn a_missing_import_refuses_only_for_a_secret_that_must_not_be_made_anew() {
         "to be imported from /old/rpc, but it does not exist: a new value is made (everything that uses it derives from it)"
     );
 }
+
+#[test]
+fn a_declared_container_that_runs_rootless_refuses_the_switch() {
+    let g = node("a=1");
+    let observed = Observed {
+        rootless: [(s("lnd"), 1000)].into(),
+        ..Observed::default()
+    };
+    let p = plan(None, &g, &observed);
+    let refused: Vec<_> = p
+        .refusals()
+        .map(|c| (c.key.id.as_str(), &c.reason))
+        .collect();
+    assert_eq!(refused, vec![("lnd", &Reason::Rootless { uid: 1000 })]);
+    assert!(unit(&p, "lnd.service").is_none(), "{p:#?}");
+    let text = render(&p);
+    assert!(
+        text.contains("runs under rootless podman as uid 1000: not adoptable by a rootful archy"),
+        "{text}"
+    );
+}

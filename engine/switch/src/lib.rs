@@ -16,6 +16,7 @@ pub mod drift;
 pub mod health;
 pub mod journal;
 pub mod podman_state;
+pub mod rootless;
 pub mod self_update;
 pub mod switch;
 pub mod units;

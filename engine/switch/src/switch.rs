@@ -63,10 +63,11 @@ pub enum SwitchError {
     /// nothing was changed.
     #[error("the switch would overwrite what archy did not write:\n{}", list(.0))]
     Refused(Vec<Change>),
-    /// A secret to be imported from an old node's file that cannot give
-    /// it, and that must not be made anew: nothing was changed.
-    #[error("{}; nothing was changed", list_imports(.0))]
-    ImportsMissing(Vec<Change>),
+    /// The plan refuses for a reason of the node's own (a secret to be
+    /// imported whose file cannot give it and that must not be made anew,
+    /// a container that runs rootless): nothing was changed.
+    #[error("{}; nothing was changed", list_refusals(.0))]
+    RefusedBecause(Vec<Change>),
     /// An image could not be pulled or built: nothing was changed.
     #[error("an image the generation needs could not be made, so nothing was changed: {0}")]
     Image(#[from] ImageFailure),
@@ -127,10 +128,10 @@ pub enum SwitchError {
     },
 }
 
-fn list_imports(changes: &[Change]) -> String {
+fn list_refusals(changes: &[Change]) -> String {
     changes
         .iter()
-        .map(|c| format!("secret {}: {}", c.key.id, c.reason))
+        .map(|c| format!("{} {}: {}", c.key.kind.as_str(), c.key.id, c.reason))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -160,6 +161,7 @@ pub fn observe(
         for (name, adoption) in &mut observed.adoptions {
             adoption.held = crate::adopt::is_held(realizer.root(), name);
         }
+        observed.rootless = crate::rootless::rootless_containers(&realizer.root().join("proc"));
     }
     Ok(observed)
 }
@@ -462,12 +464,14 @@ impl Switcher<'_> {
             observed.drift = stopped;
             plan = archy_plan::plan(live.as_ref(), &new, &observed);
         }
-        let (imports, refused): (Vec<Change>, Vec<Change>) = plan
-            .refusals()
-            .cloned()
-            .partition(|c| matches!(c.reason, Reason::ImportMissing { .. }));
-        if !imports.is_empty() {
-            return Err(SwitchError::ImportsMissing(imports));
+        let (own, refused): (Vec<Change>, Vec<Change>) = plan.refusals().cloned().partition(|c| {
+            matches!(
+                c.reason,
+                Reason::ImportMissing { .. } | Reason::Rootless { .. }
+            )
+        });
+        if !own.is_empty() {
+            return Err(SwitchError::RefusedBecause(own));
         }
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
