@@ -637,6 +637,34 @@ fn socket_service(socket: &UnitSource) -> Option<UnitName> {
     }
 }
 
+/// An adopted container's held unit that systemd would restart along with
+/// a unit it needs (see `follow_restarts`) does not run, so systemd would
+/// not: the app restarts anyway, so it is handed over, with a job of its
+/// own; one that differs stays held.
+fn hand_over_followers(sources: &[UnitSource], observed: &Observed, actions: &mut [UnitAction]) {
+    for a in actions.iter_mut().filter(|a| a.with.is_some()) {
+        let adoption = sources
+            .iter()
+            .find(|u| u.unit == a.unit && u.node.key.kind == Kind::Container)
+            .and_then(|u| observed.adoptions.get(&u.node.key.id));
+        let Some(adoption) = adoption else {
+            continue;
+        };
+        a.with = None;
+        if adoption.mode() == crate::AdoptMode::Differs {
+            a.op = UnitOp::Skip;
+            a.reason = Reason::HandOverPending {
+                mode: adoption.mode(),
+            };
+        } else {
+            a.op = UnitOp::Start;
+            a.reason = Reason::HandOver {
+                because: Box::new(a.reason.clone()),
+            };
+        }
+    }
+}
+
 /// What happens to the unit of an adopted container that the plan would
 /// otherwise `op`: the hand-over when the switch restarts it anyway (a
 /// unit the live generation had) or the operator asked for it, and the
@@ -878,6 +906,7 @@ fn plan_units(
         &mut stops,
         &mut stop_first,
     );
+    hand_over_followers(&sources, observed, &mut actions);
     let by_op = |op: UnitOp| -> Vec<UnitName> {
         actions
             .iter()

@@ -331,3 +331,43 @@ fn a_declared_container_that_runs_rootless_refuses_the_switch() {
         "{text}"
     );
 }
+
+#[test]
+fn an_adopted_app_that_would_restart_with_what_it_needs_is_handed_over() {
+    // bitcoin-knots runs under its unit already, lnd is still adopted:
+    // bitcoin-knots's unit changes, and lnd, which needs it, would restart
+    // with it; being held, it gets a hand-over of its own.
+    let a = node("a=1");
+    let src = MemSources::default().with(
+        "node.rhai",
+        r#"[
+            file("/etc/lnd/lnd.conf", #{ text: "a=1" }),
+            container("bitcoin-knots", #{
+                image: "localhost/testbed/busybox:latest",
+                volumes: ["/var/lib/archipelago/bitcoin:/data"],
+                exec: ["sleep", "1000"],
+            }),
+            container("lnd", #{
+                image: "localhost/testbed/busybox:latest",
+                volumes: ["/etc/lnd/lnd.conf:/etc/lnd/lnd.conf:ro"],
+                requires: ["bitcoin-knots"],
+            }),
+        ]"#,
+    );
+    let b = graph_of(src, Inputs::default());
+    let observed = running(vec![("lnd", adoption(vec![], true))]);
+    let p = plan(Some(&a), &b, &observed);
+    let knots = unit(&p, "bitcoin-knots.service").expect("bitcoin-knots");
+    assert_eq!(knots.0, UnitOp::Restart, "{p:#?}");
+    let lnd = p
+        .units
+        .iter()
+        .find(|u| u.unit == "lnd.service")
+        .expect("lnd");
+    assert_eq!(lnd.op, UnitOp::Start, "{p:#?}");
+    assert!(lnd.with.is_none());
+    assert!(matches!(lnd.reason, Reason::HandOver { .. }), "{p:#?}");
+    // Ordered after what it needs.
+    let order: Vec<&str> = p.touched_units().map(|u| u.unit.as_str()).collect();
+    assert_eq!(order, vec!["bitcoin-knots.service", "lnd.service"]);
+}
