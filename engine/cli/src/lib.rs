@@ -126,8 +126,9 @@ pub enum Command {
         /// the next boot).
         #[arg(long, required = true)]
         now: bool,
-        /// The adopted container (as `archy status` lists it).
-        #[arg(value_name = "CONTAINER")]
+        /// The adopted container (as `archy status` lists it), or an app:
+        /// its adopted containers.
+        #[arg(value_name = "CONTAINER|APP")]
         name: String,
     },
     /// Switch back to the generation that ran before this one (or --to N),

@@ -411,3 +411,161 @@ fn a_container_that_differs_is_adopted_and_never_handed_over() {
     assert!(said.contains("differs from its declaration"), "{said}");
     assert_eq!(ids(&n), before);
 }
+
+/// The password the old script gave bitcoind's RPC.
+const OLD_RPC_PASSWORD: &str = "oldScriptRpcPassword42";
+
+/// bitcoind's RPC answer to `getblockchaininfo` as user `node` with
+/// `password`: the HTTP status.
+fn rpc_status(n: &ArchyNode, password: &str) -> String {
+    let out = n.node.exec(&[
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-u",
+        &format!("node:{password}"),
+        "--data-binary",
+        r#"{"method":"getblockchaininfo","id":1}"#,
+        "http://10.21.21.10:8332/",
+    ]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn bitcoin_knots_started_by_the_old_script_is_adopted_by_the_bitcoind_app() {
+    if !TestNode::available() {
+        return;
+    }
+    let n = ArchyNode::with_apps("adopt-knots");
+    // The stand-in answers to Knots's name too.
+    n.node.exec_ok(&[
+        "podman",
+        "tag",
+        "docker.io/bitcoin/bitcoin:29.0",
+        "docker.io/bitcoinknots/bitcoin:29.2",
+    ]);
+    // The old script: its network, its folders, its secret, its own
+    // bitcoin.conf (an rpcauth line with a salt of its own), and bitcoind
+    // started with plain `podman run`.
+    let salt = "00112233445566778899aabbccddeeff";
+    let hmac = archy_realize::derive::rpcauth_hmac(salt, OLD_RPC_PASSWORD.as_bytes());
+    let conf = format!(
+        "chain=regtest\nserver=1\nrpcauth=node:{salt}${hmac}\nrpcallowip=10.21.21.0/24\n\
+         rpcallowip=127.0.0.1\n[regtest]\nrpcbind=0.0.0.0\nrpcport=8332\n"
+    );
+    let root = n.node.root_path();
+    std::fs::create_dir_all(root.join("etc/bitcoin")).expect("mkdir");
+    std::fs::write(root.join("etc/bitcoin/bitcoin.conf"), conf).expect("conf");
+    n.node.exec_ok(&[
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p /var/lib/archipelago/bitcoin /var/lib/archipelago/secrets && \
+             chown 2101:2101 /var/lib/archipelago/bitcoin && \
+             echo {OLD_RPC_PASSWORD} > /var/lib/archipelago/secrets/bitcoin-rpc-password"
+        ),
+    ]);
+    n.node.exec_ok(&[
+        "podman",
+        "network",
+        "create",
+        "--subnet",
+        "10.21.21.0/24",
+        "bitcoin",
+    ]);
+    n.node.exec_ok(&[
+        "podman",
+        "run",
+        "-d",
+        "--name",
+        "bitcoin-knots",
+        "--network",
+        "bitcoin",
+        "--ip",
+        "10.21.21.10",
+        "--user",
+        "2101:2101",
+        "-v",
+        "/var/lib/archipelago/bitcoin:/data",
+        "-v",
+        "/etc/bitcoin/bitcoin.conf:/etc/bitcoin/bitcoin.conf:ro",
+        "--entrypoint",
+        r#"["bitcoind"]"#,
+        "docker.io/bitcoinknots/bitcoin:29.2",
+        "-conf=/etc/bitcoin/bitcoin.conf",
+        "-datadir=/data",
+    ]);
+    let rpc_up = || {
+        for _ in 0..100 {
+            if rpc_status(&n, OLD_RPC_PASSWORD) == "200" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the old bitcoind does not answer");
+    };
+    rpc_up();
+    let id = n.container_id("bitcoin-knots");
+
+    n.write(
+        r#"import "stdlib/app" as app;
+import "stdlib/archy" as archy;
+import "apps/bitcoind" as bitcoind;
+let bitcoin = bitcoind::app(#{
+    implementation: "knots",
+    network: "regtest",
+    container: "bitcoin-knots",
+    data_dir: "/var/lib/archipelago/bitcoin",
+    rpc_port: 8332,
+});
+[
+    app::resources(bitcoin),
+    archy::secret_imports(#{
+        "bitcoin-rpc-password": "/var/lib/archipelago/secrets/bitcoin-rpc-password",
+    }),
+]
+"#,
+    );
+    let plan = ok(
+        &n,
+        &["switch", "--dry-run", "--adopt", "/etc/archy/node.rhai"],
+    );
+    assert!(
+        plan.contains("bitcoin-knots") && plan.contains("adopt in place"),
+        "{plan}"
+    );
+    let out = ok(&n, &["switch", "--adopt", "/etc/archy/node.rhai"]);
+    assert!(out.contains("switched to generation 1"), "{out}");
+    assert_eq!(
+        n.container_id("bitcoin-knots"),
+        id,
+        "bitcoind was restarted"
+    );
+    assert_eq!(rpc_status(&n, OLD_RPC_PASSWORD), "200");
+    let said = ok(&n, &["status"]);
+    assert!(
+        said.contains("container bitcoin-knots: adopted, hand-over pending"),
+        "{said}"
+    );
+    // archy's bitcoin.conf derives rpcauth= from the imported password.
+    let written = std::fs::read_to_string(root.join("etc/bitcoin/bitcoin.conf")).expect("conf");
+    let line = format!(
+        "rpcauth={}\n",
+        archy_realize::derive::rpcauth("node", OLD_RPC_PASSWORD.as_bytes())
+    );
+    assert!(written.contains(&line), "{written}");
+
+    // The app's name hands its container over: bitcoind restarts once,
+    // under its unit, with archy's config, and the old password still
+    // opens its RPC.
+    ok(&n, &["adopt", "--now", "bitcoind"]);
+    assert_ne!(n.container_id("bitcoin-knots"), id);
+    assert!(n.active("bitcoin-knots.service"));
+    rpc_up();
+    assert_eq!(rpc_status(&n, "wrong-password"), "401");
+    let said = ok(&n, &["status"]);
+    assert!(!said.contains("hand-over pending"), "{said}");
+}

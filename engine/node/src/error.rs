@@ -53,7 +53,7 @@ pub enum NodeError {
     AppStillRuns { app: String },
     /// `archy adopt --now NAME`: no adopted container of that name waits
     /// for its hand-over.
-    #[error("adopt --now {name}: no adopted container {name} waits for its hand-over ({})", pending_list(.pending))]
+    #[error("adopt --now {name}: no adopted container of that name (or app) waits for its hand-over ({})", pending_list(.pending))]
     NotAdopted { name: String, pending: Vec<String> },
     /// `archy adopt --now NAME` of a container that differs from its
     /// declaration in what a hand-over could lose.

@@ -29,7 +29,7 @@ pub fn run(node: &Node, source: &Source, adopt: bool, wait: bool) -> Result<Exit
     Ok(Exit::Done)
 }
 
-/// `archy adopt --now CONTAINER`: the hand-over of an adopted container.
+/// `archy adopt --now CONTAINER|APP`: the hand-over of adopted containers.
 pub fn adopt_now(node: &Node, name: &str, wait: bool) -> Result<Exit, NodeError> {
     let session = node.open("archy adopt --now", wait)?;
     notices(session.recovery());
