@@ -569,3 +569,29 @@ let bitcoin = bitcoind::app(#{
     let said = ok(&n, &["status"]);
     assert!(!said.contains("hand-over pending"), "{said}");
 }
+
+#[test]
+fn electrumx_keeps_electrs_contract() {
+    if !TestNode::available() {
+        return;
+    }
+    // electrumx's environment derived from the RPC secret reaches a
+    // bitcoind that checks it: the stand-in exits at once on a wrong
+    // password, and the gate waits for its Electrum port.
+    let n = ArchyNode::with_apps("electrumx");
+    n.write(
+        r#"import "stdlib/app" as app;
+import "apps/bitcoind" as bitcoind;
+import "apps/electrumx" as electrumx;
+let bitcoin = bitcoind::app(#{ network: "regtest" });
+let electrum = electrumx::app(bitcoin, #{});
+[app::resources(bitcoin), app::resources(electrum)]
+"#,
+    );
+    let out = ok(&n, &["switch", "/etc/archy/node.rhai"]);
+    assert!(out.contains("switched to generation 1"), "{out}");
+    assert!(n.active("electrumx.service"));
+    let env = std::fs::metadata(n.node.root_path().join("etc/electrumx/electrumx.env"))
+        .expect("the environment file");
+    assert_eq!(env.permissions().mode() & 0o777, 0o600);
+}
