@@ -2,6 +2,7 @@
 //! switch out. Pure: what apply observed on the node comes in as data
 //! ([`Observed`]), so every decision here is a library test.
 
+pub mod data;
 mod diff;
 pub mod display;
 pub mod drift;

@@ -11,6 +11,7 @@
 //!   has the hook and a `cargo build` of archy does not.
 
 pub mod containers;
+pub mod data;
 pub mod drift;
 pub mod health;
 pub mod journal;

@@ -42,7 +42,7 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
         Command::Switch {
             node: args, adopt, ..
         } => switch::run(node, &args.source(), *adopt, wait),
-        Command::Rollback { to } => switch::rollback(node, *to, wait),
+        Command::Rollback { to, keep_app } => switch::rollback(node, *to, keep_app, wait),
         Command::Recover => switch::recover(node),
         Command::Generations { json } => generations::run(node, *json),
         Command::Gc { keep } => gc::run(node, *keep, wait),

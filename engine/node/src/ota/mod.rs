@@ -259,6 +259,7 @@ impl Session<'_> {
                 failed,
                 back_to,
                 why,
+                held,
                 ..
             }) => {
                 fail(&mut state, why.join("; "))?;
@@ -266,7 +267,8 @@ impl Session<'_> {
                     failed,
                     back_to,
                     why,
-                    release: Some(ReleaseFailed { version, seconds }),
+                    held,
+                    release: Some(Box::new(ReleaseFailed { version, seconds })),
                 })
             }
             Err(e) => {
