@@ -34,3 +34,8 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, T
         .map_err(|e| TufError::Runtime(e.to_string()))?;
     Ok(runtime.block_on(future))
 }
+
+/// The time type of the metadata (expiries, publication, waves).
+pub use jiff::Timestamp;
+/// The TUF roles, for `rotate`.
+pub use tough::schema::RoleType;
