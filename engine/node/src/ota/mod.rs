@@ -34,6 +34,7 @@ use crate::switch::Switched;
 use crate::{Node, NodeError, ReleaseFailed, Session};
 
 pub use archy_ota::tuf::choose::Choice;
+pub use archy_ota::tuf::meta::cut;
 pub use channel::CHANNEL_FILE;
 pub use obtain::{BundleSource, Refusal};
 pub(crate) use repo::repo_hint;
@@ -241,6 +242,8 @@ impl Session<'_> {
         });
         state.save(state_dir)?;
         let fail = |state: &mut OtaState, why: String| -> Result<(), NodeError> {
+            // Kept short: a hostile bundle's names must not fill the record.
+            let why = cut(&why, 1000);
             state.mark_failed(version.clone(), release.blake3.clone(), why);
             Ok(state.save(state_dir)?)
         };

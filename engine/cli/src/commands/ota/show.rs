@@ -2,6 +2,7 @@
 //! node's verdict on it, and the node's release record.
 
 use archy_node::NodeError;
+use archy_node::ota::cut;
 use archy_node::ota::{Checked, Choice, Needed, OtaStatus, RepoChecked};
 use serde_json::json;
 
@@ -130,8 +131,11 @@ pub fn status(s: &OtaStatus, as_json: bool) -> Result<(), NodeError> {
     }
     match (state.running(s.current), &state.installed) {
         (Some(v), Some(i)) => println!(
-            "release {v} runs (last installed: {} as generation {} at {})",
-            i.version, i.generation, i.at
+            "release {} runs (last installed: {} as generation {} at {})",
+            cut(&v.to_string(), 80),
+            cut(&i.version.to_string(), 80),
+            i.generation,
+            i.at
         ),
         _ => println!("no release installed"),
     }
@@ -144,7 +148,13 @@ pub fn status(s: &OtaStatus, as_json: bool) -> Result<(), NodeError> {
     if !state.failed.is_empty() {
         println!("failed (never tried again):");
         for f in &state.failed {
-            println!("  {} at {}: {}", f.version, f.at, f.reason);
+            // The reason may quote a hostile bundle's names: cut them.
+            println!(
+                "  {} at {}: {}",
+                cut(&f.version.to_string(), 80),
+                f.at,
+                cut(&f.reason, 300)
+            );
         }
     }
     Ok(())
