@@ -35,6 +35,8 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, T
     Ok(runtime.block_on(future))
 }
 
+/// Metadata lifetimes (see [`publish::Lifetimes`]).
+pub use jiff::SignedDuration;
 /// The time type of the metadata (expiries, publication, waves).
 pub use jiff::Timestamp;
 /// The TUF roles, for `rotate`.
