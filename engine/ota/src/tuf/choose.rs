@@ -98,3 +98,133 @@ pub fn choose(releases: &[Offered], node: &Situation<'_>) -> Choice {
         opens: waves::opens(&newest.meta, node.place),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tuf::meta::{ReleaseMeta, Wave};
+
+    fn at(secs: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn offered(version: &str, channel: &str, waves: &[Wave], pulled: bool) -> Offered {
+        Offered {
+            target: format!("archy-{version}.tar.gz"),
+            length: 1,
+            meta: ReleaseMeta {
+                version: Version::parse(version).unwrap_or_else(|e| panic!("{e}")),
+                channel: channel.to_string(),
+                min_archy: Version::new(0, 1, 0),
+                published: at(0),
+                waves: waves.to_vec(),
+                pulled: pulled.then(|| at(10)),
+            },
+        }
+    }
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    struct Node {
+        running: Option<Version>,
+        history: Vec<Version>,
+        failed: Vec<Version>,
+        archy: Version,
+    }
+
+    impl Node {
+        fn on(running: Option<&str>, history: &[&str]) -> Node {
+            Node {
+                running: running.map(v),
+                history: history.iter().map(|h| v(h)).collect(),
+                failed: Vec::new(),
+                archy: v("0.1.0"),
+            }
+        }
+
+        fn choose(&self, releases: &[Offered], place: f64, now: i64) -> Choice {
+            choose(
+                releases,
+                &Situation {
+                    running: self.running.as_ref(),
+                    history: &self.history,
+                    failed: &self.failed,
+                    channel: Some("stable"),
+                    archy: &self.archy,
+                    place,
+                    now: at(now),
+                },
+            )
+        }
+    }
+
+    const TWO_WAVES: [Wave; 2] = [
+        Wave { percent: 20, after_secs: 0 },
+        Wave { percent: 100, after_secs: 3600 },
+    ];
+
+    #[test]
+    fn a_node_takes_a_release_when_its_wave_opens() {
+        let releases = [offered("1.0.0", "stable", &TWO_WAVES, false)];
+        let node = Node::on(None, &[]);
+        assert_eq!(node.choose(&releases, 0.1, 1), Choice::Take(releases[0].clone()));
+        assert_eq!(
+            node.choose(&releases, 0.5, 1),
+            Choice::Wait {
+                offered: releases[0].clone(),
+                opens: at(3600)
+            }
+        );
+        assert_eq!(node.choose(&releases, 0.5, 3600), Choice::Take(releases[0].clone()));
+    }
+
+    #[test]
+    fn an_open_older_release_is_taken_while_a_newer_one_waits() {
+        let releases = [
+            offered("1.0.0", "stable", &[], false),
+            offered("1.1.0", "stable", &TWO_WAVES, false),
+        ];
+        let node = Node::on(None, &[]);
+        assert_eq!(node.choose(&releases, 0.5, 1), Choice::Take(releases[0].clone()));
+    }
+
+    #[test]
+    fn other_channels_failed_and_pulled_releases_are_never_taken() {
+        let node = Node {
+            failed: vec![v("1.2.0")],
+            ..Node::on(Some("1.0.0"), &["1.0.0"])
+        };
+        let releases = [
+            offered("1.0.0", "stable", &[], false),
+            offered("1.1.0", "stable", &[], true),
+            offered("1.2.0", "stable", &[], false),
+            offered("1.3.0", "beta", &[], false),
+        ];
+        assert_eq!(node.choose(&releases, 0.5, 1), Choice::UpToDate);
+    }
+
+    #[test]
+    fn a_node_on_a_pulled_release_goes_back_to_the_one_it_ran_before() {
+        let releases = [
+            offered("1.0.0", "stable", &[], false),
+            offered("1.1.0", "stable", &[], false),
+            offered("2.0.0", "stable", &[], true),
+        ];
+        let node = Node::on(Some("2.0.0"), &["1.0.0", "1.1.0", "2.0.0"]);
+        assert_eq!(
+            node.choose(&releases, 0.5, 1),
+            Choice::GoBack {
+                pulled: v("2.0.0"),
+                to: releases[1].clone()
+            }
+        );
+        // Provisioned on it: nothing to go back to.
+        let fresh = Node::on(Some("2.0.0"), &["2.0.0"]);
+        assert_eq!(
+            fresh.choose(&releases, 0.5, 1),
+            Choice::PulledNoWayBack { pulled: v("2.0.0") }
+        );
+    }
+}
