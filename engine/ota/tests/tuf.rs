@@ -399,3 +399,44 @@ fn a_pulled_release_says_so_in_its_signed_metadata() {
         "a second pull is refused"
     );
 }
+
+#[test]
+fn a_rotation_cut_short_after_its_root_is_finished_by_the_next_rotate() {
+    let f = Fixture::new();
+    f.add("1.0.0");
+    f.load("n1").expect("before");
+    // What the rotation would make, done in a copy.
+    let copy = Publisher {
+        repo: f.path("copy-repo"),
+        keys: f.path("copy-keys"),
+        ..f.publisher.clone()
+    };
+    copy_dir(
+        &f.publisher.repo.join("metadata"),
+        &copy.repo.join("metadata"),
+    );
+    fs::create_dir_all(copy.repo.join("targets")).expect("targets");
+    copy_dir(&f.publisher.keys, &copy.keys);
+    copy.rotate(RoleType::Timestamp).expect("rotate the copy");
+    // The crash: the new root is in, and the new key beside the old one;
+    // the rest of the publication is the old one.
+    fs::copy(
+        copy.repo.join("metadata/2.root.json"),
+        f.publisher.repo.join("metadata/2.root.json"),
+    )
+    .expect("root");
+    fs::copy(
+        copy.keys.join("timestamp.key"),
+        f.publisher.keys.join("timestamp.key.new"),
+    )
+    .expect("key");
+    let err = f.load("n2").expect_err("half a rotation does not verify");
+    assert!(matches!(err, TufError::Untrusted { .. }), "{err}");
+    let done = f.publisher.rotate(RoleType::Timestamp).expect("finish");
+    assert_eq!(done.root_version, 2);
+    assert!(!f.publisher.keys.join("timestamp.key.new").exists());
+    assert!(f.publisher.keys.join("timestamp.key.retired-1").exists());
+    assert_eq!(f.load("n1").expect("after").releases.len(), 1);
+    f.publisher.refresh().expect("refresh with the new key");
+    f.load("n3").expect("a new node");
+}

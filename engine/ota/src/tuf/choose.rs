@@ -161,15 +161,24 @@ mod tests {
     }
 
     const TWO_WAVES: [Wave; 2] = [
-        Wave { percent: 20, after_secs: 0 },
-        Wave { percent: 100, after_secs: 3600 },
+        Wave {
+            percent: 20,
+            after_secs: 0,
+        },
+        Wave {
+            percent: 100,
+            after_secs: 3600,
+        },
     ];
 
     #[test]
     fn a_node_takes_a_release_when_its_wave_opens() {
         let releases = [offered("1.0.0", "stable", &TWO_WAVES, false)];
         let node = Node::on(None, &[]);
-        assert_eq!(node.choose(&releases, 0.1, 1), Choice::Take(releases[0].clone()));
+        assert_eq!(
+            node.choose(&releases, 0.1, 1),
+            Choice::Take(releases[0].clone())
+        );
         assert_eq!(
             node.choose(&releases, 0.5, 1),
             Choice::Wait {
@@ -177,7 +186,10 @@ mod tests {
                 opens: at(3600)
             }
         );
-        assert_eq!(node.choose(&releases, 0.5, 3600), Choice::Take(releases[0].clone()));
+        assert_eq!(
+            node.choose(&releases, 0.5, 3600),
+            Choice::Take(releases[0].clone())
+        );
     }
 
     #[test]
@@ -187,7 +199,10 @@ mod tests {
             offered("1.1.0", "stable", &TWO_WAVES, false),
         ];
         let node = Node::on(None, &[]);
-        assert_eq!(node.choose(&releases, 0.5, 1), Choice::Take(releases[0].clone()));
+        assert_eq!(
+            node.choose(&releases, 0.5, 1),
+            Choice::Take(releases[0].clone())
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use semver::Version;
 use tough::editor::RepositoryEditor;
 use tough::editor::signed::SignedRole;
 use tough::key_source::KeySource;
-use tough::schema::{KeyHolder, RoleKeys, RoleType, Root, Target, Timestamp};
+use tough::schema::{KeyHolder, RoleKeys, RoleType, Root, Signed, Target, Timestamp};
 use tough::{ExpirationEnforcement, Repository, RepositoryLoader, TargetName};
 use url::Url;
 
@@ -342,13 +342,25 @@ impl Publisher {
         }
         block_on(async {
             let (root_path, root_version) = self.latest_root()?;
-            let repo = self.load(&root_path).await?;
-            let old_root = repo.root().signed.clone();
-            let key_path = keys::path(&self.keys, role);
             let new_path = self.keys.join(format!("{role}.key.new"));
-            if !new_path.exists() {
+            if new_path.exists() {
+                let (new_id, _) = keys::public(&new_path).await?;
+                let root: Signed<Root> = read_json(&root_path)?;
+                if root
+                    .signed
+                    .roles
+                    .get(&role)
+                    .is_some_and(|k| k.keyids.contains(&new_id))
+                {
+                    // An interrupted rotation: its root is in, the rest
+                    // of the publication and the key files maybe not.
+                    return self.finish_rotation(role, root_version).await;
+                }
+            } else {
                 keys::generate(&new_path)?;
             }
+            let repo = self.load(&root_path).await?;
+            let old_root = repo.root().signed.clone();
             let (new_id, new_key) = keys::public(&new_path).await?;
             let mut root = old_root.clone();
             root.version = next(root.version);
@@ -390,35 +402,97 @@ impl Publisher {
             .await
             .map_err(|e| self.fail(format!("the old root key cannot sign the new root: {e}")))?;
             let signed = sign_root(root, &[new_root_key], &by_old.signed().signatures).await?;
-            let new_version = signed.signed().signed.version.get();
             let staging = self.staging()?;
             signed
                 .write(staging.path(), true)
                 .await
                 .map_err(|e| self.fail(e))?;
-            // The key files first: a crash after this leaves the old root
-            // in force with the new key in place, and `rotate` again
-            // makes the same root.
-            let retired = self.keys.join(format!("{role}.key.retired-{root_version}"));
-            std::fs::rename(&key_path, &retired).map_err(TufError::io("retire", &key_path))?;
-            std::fs::rename(&new_path, &key_path).map_err(TufError::io("install", &new_path))?;
+            // The root first; `finish_rotation` then signs the rest with
+            // the new key and swaps the key files. A crash in between
+            // leaves `ROLE.key.new` listed by the newest root, and
+            // `rotate` again finishes the job.
             self.move_in(staging.path())?;
-            let versions = Versions::after(&repo);
-            let mut editor =
-                RepositoryEditor::new(self.metadata().join(format!("{new_version}.root.json")))
-                    .await
-                    .map_err(|e| self.fail(e))?;
-            editor
-                .targets(repo.targets().clone())
-                .map_err(|e| self.fail(e))?;
-            self.versions(
-                &mut editor,
-                versions.targets,
-                versions.snapshot,
-                versions.timestamp,
-            );
-            self.sign_and_write(editor, new_version).await
+            self.finish_rotation(role, signed.signed().signed.version.get())
+                .await
         })?
+    }
+
+    /// Signs targets, snapshot and timestamp under root `root_version`
+    /// (the rotated role with `ROLE.key.new`), then makes the new key
+    /// `ROLE.key` and keeps the old one as `ROLE.key.retired-N`. Reads the
+    /// folder's own files, unverified: under the new root the old
+    /// signatures may not check out any more.
+    async fn finish_rotation(
+        &self,
+        role: RoleType,
+        root_version: u64,
+    ) -> Result<Published, TufError> {
+        let metadata = self.metadata();
+        let timestamp: Signed<Timestamp> = read_json(&metadata.join("timestamp.json"))?;
+        let snapshot_version = timestamp
+            .signed
+            .meta
+            .get("snapshot.json")
+            .map(|m| m.version)
+            .ok_or_else(|| self.fail("timestamp.json names no snapshot"))?;
+        let snapshot: Signed<tough::schema::Snapshot> =
+            read_json(&metadata.join(format!("{snapshot_version}.snapshot.json")))?;
+        let targets_version = snapshot
+            .signed
+            .meta
+            .get("targets.json")
+            .map(|m| m.version)
+            .ok_or_else(|| self.fail("the snapshot names no targets"))?;
+        let targets: Signed<tough::schema::Targets> =
+            read_json(&metadata.join(format!("{targets_version}.targets.json")))?;
+        let mut editor = RepositoryEditor::new(metadata.join(format!("{root_version}.root.json")))
+            .await
+            .map_err(|e| self.fail(e))?;
+        let targets_next = next(targets.signed.version);
+        editor.targets(targets).map_err(|e| self.fail(e))?;
+        self.versions(
+            &mut editor,
+            targets_next,
+            next(snapshot.signed.version),
+            next(timestamp.signed.version),
+        );
+        let new_path = self.keys.join(format!("{role}.key.new"));
+        let keys: Vec<Box<dyn KeySource>> =
+            [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp]
+                .into_iter()
+                .map(|r| {
+                    if r == role {
+                        keys::source(&new_path)
+                    } else {
+                        self.key(r)
+                    }
+                })
+                .collect();
+        let signed = editor.sign(&keys).await.map_err(|e| self.fail(e))?;
+        let staging = self.staging()?;
+        signed
+            .write(staging.path())
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.move_in(staging.path())?;
+        let key_path = keys::path(&self.keys, role);
+        let retired = self
+            .keys
+            .join(format!("{role}.key.retired-{}", root_version - 1));
+        // A crash between the two renames left no ROLE.key: the retired
+        // one is there already.
+        if key_path.exists() {
+            std::fs::rename(&key_path, &retired).map_err(TufError::io("retire", &key_path))?;
+        }
+        std::fs::rename(&new_path, &key_path).map_err(TufError::io("install", &new_path))?;
+        let repo = self.load(&self.latest_root()?.0).await?;
+        Ok(Published {
+            targets_version: repo.targets().signed.version.get(),
+            snapshot_version: repo.snapshot().signed.version.get(),
+            timestamp_version: repo.timestamp().signed.version.get(),
+            root_version,
+            timestamp_expires: repo.timestamp().signed.expires,
+        })
     }
 
     /// The releases the repository lists, oldest first.
@@ -630,4 +704,13 @@ fn copy_in(from: &Path, to: &Path) -> Result<(), TufError> {
     temp.persist(to)
         .map_err(|e| TufError::io("move in", to)(e.error))?;
     Ok(())
+}
+
+/// A metadata file of the publisher's own folder.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TufError> {
+    let bytes = std::fs::read(path).map_err(TufError::io("read", path))?;
+    serde_json::from_slice(&bytes).map_err(|e| TufError::Publish {
+        repo: path.to_path_buf(),
+        reason: format!("it is not valid metadata: {e}"),
+    })
 }
