@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use archy_ota::pack::{self, PackRequest};
+use archy_ota::publish::PackObject;
 use archy_ota::tuf::TufError;
 use archy_ota::tuf::client::{self, Listing, Remote};
 use archy_ota::tuf::keys;
@@ -439,4 +440,107 @@ fn a_rotation_cut_short_after_its_root_is_finished_by_the_next_rotate() {
     assert_eq!(f.load("n1").expect("after").releases.len(), 1);
     f.publisher.refresh().expect("refresh with the new key");
     f.load("n3").expect("a new node");
+}
+
+fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files_under(root, &path, out);
+        } else {
+            let name = path.strip_prefix(root).expect("under root");
+            out.push((
+                name.to_string_lossy().into_owned(),
+                fs::read(&path).expect("read"),
+            ));
+        }
+    }
+}
+
+#[test]
+fn http_mirrors_are_tried_in_order_file_by_file() {
+    use support::server::{Mode, Server};
+    let f = Fixture::new();
+    f.add("1.0.0");
+    let mut files = Vec::new();
+    files_under(&f.publisher.repo, &f.publisher.repo, &mut files);
+    let served: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let broken = Server::start(&served, Mode::Fail500);
+    let good = Server::start(&served, Mode::Ok);
+    let remote = Remote {
+        mirrors: vec![
+            broken.url("").trim_end_matches('/').to_string(),
+            good.url(""),
+        ],
+        ..f.remote("n1")
+    };
+    let listing = client::load(&remote).expect("the second mirror serves");
+    assert_eq!(listing.releases.len(), 1);
+    let dest = f.path("dl/bundle.tar.gz");
+    listing
+        .download("archy-1.0.0.tar.gz", &dest)
+        .expect("the bundle from the second mirror");
+    assert!(
+        !broken.hits().is_empty(),
+        "the first mirror was asked first"
+    );
+    assert!(
+        good.hits()
+            .iter()
+            .any(|h| h.path.ends_with("archy-1.0.0.tar.gz"))
+    );
+    // Nobody answers: said so.
+    let remote = Remote {
+        mirrors: vec![broken.url("")],
+        ..f.remote("n2")
+    };
+    let err = client::load(&remote).expect_err("no mirror");
+    assert!(matches!(err, TufError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_release_with_software_lists_each_object_as_a_target() {
+    let f = Fixture::new();
+    let src = f.path("src-sw");
+    fs::create_dir_all(&src).expect("src");
+    fs::write(src.join("node.rhai"), "[]\n").expect("node.rhai");
+    let binary = f.path("validator");
+    fs::write(&binary, b"a program").expect("object");
+    let out = f.path("sw/archy-2.0.0.tar.gz");
+    fs::create_dir_all(out.parent().expect("parent")).expect("out");
+    let (version, min_archy) = support::release("2.0.0");
+    pack::build(&PackRequest {
+        src: &src,
+        key: &f.release_keys.signing,
+        version,
+        channel: "stable".to_string(),
+        min_archy,
+        out: &out,
+        objects: &[PackObject {
+            name: "validator+x".to_string(),
+            path: binary.clone(),
+        }],
+    })
+    .expect("pack");
+    let added = f.publisher.add(&out, &[]).expect("add");
+    assert_eq!(added.objects, 1);
+    let blake3 = blake3::hash(b"a program").to_hex().to_string();
+    assert_eq!(
+        fs::read(f.publisher.repo.join(format!("targets/objects/{blake3}"))).expect("object"),
+        b"a program"
+    );
+    let targets = fs::read_to_string(f.publisher.repo.join(format!(
+        "metadata/{}.targets.json",
+        added.published.targets_version
+    )))
+    .expect("targets");
+    assert!(targets.contains(&format!("objects/{blake3}")), "{targets}");
+    let listing = f.load("n1").expect("load");
+    assert_eq!(
+        listing.objects(),
+        archy_ota::objects::ObjectSource::Folder(f.publisher.repo.join("targets"))
+    );
 }
