@@ -133,7 +133,12 @@ pub fn run(command: &OtaCommand, node: &Node, wait: bool) -> Result<Exit, NodeEr
                 );
             };
             let done = match source.repo() {
-                Some(repo) => session.ota_apply_repo(&repo, *scheduled, announce)?,
+                Some(repo) => session.ota_apply_repo(&repo, *scheduled, &mut |r: &Release| {
+                    println!(
+                        "release {} ({}) from {}: its length and sha256 match the repository's signed targets",
+                        r.version, r.channel, r.from
+                    );
+                })?,
                 None => {
                     session.ota_apply(&source.source(), *allow_downgrade, *scheduled, announce)?
                 }
