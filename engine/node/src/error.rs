@@ -201,6 +201,10 @@ pub enum NodeError {
     KeyExists(PathBuf),
     #[error("the channel {0:?} is not a plain name")]
     BadChannel(String),
+    /// A TUF repository refused (an attack named), unreachable, or a
+    /// publisher's change to it that failed.
+    #[error("{0}")]
+    Repository(#[source] archy_ota::tuf::TufError),
     #[error("{}: {why}", path.display())]
     Tree { path: PathBuf, why: String },
     #[error("cannot {what} {}: {source}", .path.display())]
@@ -335,6 +339,7 @@ impl NodeError {
                 "a release key is never replaced by accident: move it away, or pass another --out"
             }
             NodeError::BadChannel(_) => "use letters, digits and '-', e.g. stable or beta",
+            NodeError::Repository(e) => return crate::ota::repo_hint(e),
             _ => return None,
         };
         Some(text.to_string())

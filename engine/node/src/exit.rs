@@ -89,6 +89,7 @@ impl From<&NodeError> for Exit {
             | NodeError::NoSuchSecret { .. }
             | NodeError::RotationOverflow { .. }
             | NodeError::ReleaseRefused(_)
+            | NodeError::Repository(_)
             | NodeError::ReleaseBroken { .. }
             | NodeError::ReleaseEval { .. }
             | NodeError::ReleaseSoftware { .. }
