@@ -186,6 +186,8 @@ impl Work {
             mirrors: Vec::new(),
             keys: self.path("keys"),
             channel: None,
+            // No channel file: the bench takes any channel.
+            channel_file: self.path("no-ota-channel"),
         };
         session
             .ota_fetch(&source)

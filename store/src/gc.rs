@@ -37,6 +37,8 @@ pub struct GcReport {
     pub temp_files_deleted: usize,
     /// Laid-out software trees no generation needs, deleted.
     pub trees_deleted: usize,
+    /// The generations whose data snapshots were deleted with them.
+    pub snapshots_deleted: Vec<u64>,
     /// Broken records that stopped GC from deleting any object: what they
     /// list cannot be known, so every object is kept until they are fixed
     /// or deleted.
@@ -88,6 +90,7 @@ impl Store {
         self.delete_old_records(policy, space, pinned, &mut report)?;
         self.delete_unlisted_objects(&mut report)?;
         self.delete_temp_leftovers(&mut report)?;
+        self.delete_orphan_snapshots(&mut report)?;
         report.free_after = self.free_space().ok().map(|s| s.available);
         Ok(report)
     }
@@ -208,6 +211,33 @@ impl Store {
             atomic::sync_dir(&self.objects_dir)?;
         }
         self.delete_unlisted_trees(&listed, report)
+    }
+
+    /// Deletes the data snapshots (`<state>/snapshots/<N>`) of generations
+    /// that are gone: a snapshot lives as long as the generation whose
+    /// switch took it, the one a rollback restores it for.
+    fn delete_orphan_snapshots(&self, report: &mut GcReport) -> Result<()> {
+        let snapshots = self.state_dir.snapshots();
+        let Ok(dir) = fs::read_dir(&snapshots) else {
+            return Ok(());
+        };
+        let alive: BTreeSet<u64> = self
+            .generations()?
+            .iter()
+            .map(GenerationEntry::number)
+            .collect();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(number) = name.parse::<u64>() else {
+                continue;
+            };
+            if !alive.contains(&number) {
+                let path = entry.path();
+                fs::remove_dir_all(&path).map_err(|err| StoreError::write("delete", &path, err))?;
+                report.snapshots_deleted.push(number);
+            }
+        }
+        Ok(())
     }
 
     /// The object `<state>/bin/archy` links to, if it is one.

@@ -105,6 +105,18 @@ impl StateDir {
         self.path.join("downloads")
     }
 
+    /// The version each data contract's directory is at (`data/<name>.json`),
+    /// as the last code that ran on it left it.
+    pub fn data_versions(&self) -> PathBuf {
+        self.path.join("data")
+    }
+
+    /// Snapshots of data taken before migrations (`snapshots/<N>/<name>`,
+    /// N the generation whose switch took it): deleted with generation N.
+    pub fn snapshots(&self) -> PathBuf {
+        self.path.join("snapshots")
+    }
+
     /// The generation records (`generations/`).
     pub fn generations(&self) -> PathBuf {
         self.path.join("generations")

@@ -210,3 +210,27 @@ fn keeps_pinned_generations_and_their_objects() {
         );
     }
 }
+
+#[test]
+fn data_snapshots_go_with_the_generation_that_took_them() {
+    let (_dir, store) = temp_store();
+    build_many(&store, 4);
+    store.set_current(4).expect("current");
+    store.set_last_good(4).expect("last-good");
+    let snapshots = store.state_dir().snapshots();
+    for n in [2, 4] {
+        let data = snapshots.join(n.to_string()).join("lnd").join("data");
+        fs::create_dir_all(&data).expect("snapshot dir");
+        fs::write(data.join("channel.db"), b"state").expect("snapshot file");
+    }
+    // Not a generation's: left alone.
+    fs::create_dir_all(snapshots.join("notes")).expect("stranger");
+
+    let report = store.gc(2).expect("gc");
+
+    assert_eq!(report.generations_deleted, vec![1, 2]);
+    assert_eq!(report.snapshots_deleted, vec![2]);
+    assert!(!snapshots.join("2").exists());
+    assert!(snapshots.join("4/lnd/data/channel.db").exists());
+    assert!(snapshots.join("notes").exists());
+}

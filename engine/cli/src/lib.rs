@@ -137,6 +137,12 @@ pub enum Command {
         /// The generation to switch to.
         #[arg(long)]
         to: Option<u64>,
+        /// Leave app APP as the current generation has it (its newer code
+        /// stays): for an app whose forward-only data (lnd's channels) its
+        /// newer code migrated. The rest goes back; the result is a new
+        /// generation that must pass its health gate. Repeatable.
+        #[arg(long, value_name = "APP")]
+        keep_app: Vec<String>,
     },
     /// Finish or undo a switch that was interrupted (run at boot by
     /// archy-recover.service, and first by every switch and rollback).

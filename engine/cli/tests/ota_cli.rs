@@ -517,3 +517,104 @@ fn hold_and_unhold_are_recorded() {
     p.run(&["ota", "unhold"]).ok();
     assert!(p.record().hold.is_none());
 }
+
+#[test]
+fn the_nodes_own_channel_is_followed_without_the_flag() {
+    let p = Publisher::new();
+    let r = p.release("src", "1.0.0", &["--channel", "beta"], "beta.tar.gz");
+    // The node's description follows stable (ota.channel).
+    fs::write(p.path("ota-channel"), "stable\n").unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "ota",
+            "check",
+            &r,
+            "--keys",
+            "keys",
+            "--channel-file",
+            "ota-channel",
+        ];
+        args.extend_from_slice(extra);
+        p.run(&args)
+    };
+    let run = check(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("published for the channel \"beta\"; this node follows \"stable\""),
+        "{}",
+        run.stdout
+    );
+    let run = p.run(&[
+        "ota",
+        "apply",
+        &r,
+        "--keys",
+        "keys",
+        "--channel-file",
+        "ota-channel",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("this node follows \"stable\""),
+        "{}",
+        run.stderr
+    );
+    p.untouched();
+    // --channel on the command line still decides.
+    let run = check(&["--channel", "beta"]);
+    assert!(run.stdout.contains("it would be applied"), "{}", run.stdout);
+}
+
+#[test]
+fn a_hostile_long_entry_name_is_cut_in_messages_and_status() {
+    let p = Publisher::new();
+    let long = "x".repeat(3000);
+    let manifest = Manifest {
+        format: 1,
+        version: Version::new(1, 0, 0),
+        min_archy: Version::new(0, 1, 0),
+        channel: "stable".into(),
+        files: [(
+            "node.rhai".to_string(),
+            FileEntry {
+                blake3: blake3::hash(GOOD_NODE).to_hex().to_string(),
+                size: GOOD_NODE.len() as u64,
+                mode: 0o644,
+            },
+        )]
+        .into(),
+        objects: Vec::new(),
+    };
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in [
+        ("manifest.json", manifest.to_json().unwrap()),
+        ("node.rhai", GOOD_NODE.to_vec()),
+        (long.as_str(), b"x".to_vec()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        tar.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    let bytes = tar.into_inner().unwrap().finish().unwrap();
+    let b = p.signed("long.tar.gz", "1.0.0", &bytes);
+    let run = p.apply(&b);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("(3000 bytes)"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 1500,
+        "the message is {} bytes",
+        run.stderr.len()
+    );
+    p.untouched();
+    let status = p.run(&["ota", "status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stdout.contains("1.0.0"), "{}", status.stdout);
+    assert!(
+        status.stdout.len() < 800 && !status.stdout.contains(&"x".repeat(400)),
+        "{}",
+        status.stdout
+    );
+}

@@ -168,6 +168,7 @@ pub fn assemble(decl: Declarations) -> Result<Graph, Vec<Problem>> {
     check_requires(&by_key, &mut problems);
     check_instances(&by_key, &decl.invalid, &mut problems);
     crate::app::check_apps(&by_key, &mut problems);
+    crate::data::check_contracts(&by_key, &mut problems);
     let files = FileIndex::new(&by_key);
     let mut refs = BTreeMap::new();
     for (key, d) in &by_key {

@@ -12,10 +12,12 @@
 
 pub mod app;
 pub mod context;
+pub mod data;
 pub mod derive;
 pub mod encode;
 pub mod graph;
 pub mod json;
+pub mod keep;
 pub mod legacy;
 pub mod names;
 pub mod problem;

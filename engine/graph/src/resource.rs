@@ -444,6 +444,7 @@ pub enum Resource {
     Artifact(ArtifactSpec),
     Tree(TreeSpec),
     App(crate::app::AppSpec),
+    Data(crate::data::DataSpec),
 }
 
 /// The kinds, in the order the graph lists them.
@@ -465,10 +466,11 @@ pub enum Kind {
     Artifact,
     Tree,
     App,
+    Data,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Group,
         Kind::User,
         Kind::Dir,
@@ -484,6 +486,7 @@ impl Kind {
         Kind::Artifact,
         Kind::Tree,
         Kind::App,
+        Kind::Data,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -503,6 +506,7 @@ impl Kind {
             Kind::Artifact => "artifact",
             Kind::Tree => "tree",
             Kind::App => "app",
+            Kind::Data => "data",
         }
     }
 }
@@ -558,6 +562,7 @@ impl Resource {
             Resource::Artifact(_) => Kind::Artifact,
             Resource::Tree(_) => Kind::Tree,
             Resource::App(_) => Kind::App,
+            Resource::Data(_) => Kind::Data,
         }
     }
 
@@ -578,6 +583,7 @@ impl Resource {
             Resource::Artifact(a) => a.path.to_string(),
             Resource::Tree(t) => t.path.to_string(),
             Resource::App(a) => a.name.to_string(),
+            Resource::Data(d) => d.name.to_string(),
         }
     }
 

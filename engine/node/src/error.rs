@@ -103,6 +103,19 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Switch(Box<SwitchError>),
+    /// `archy rollback --keep-app`: the earlier generation with the kept
+    /// apps of the current one does not hold together; nothing was changed.
+    #[error(
+        "generation {target} with {} of generation {current} does not hold together, so nothing was changed:\n  {}",
+        .apps.join(", "),
+        .problems.join("\n  ")
+    )]
+    KeepApp {
+        target: u64,
+        current: u64,
+        apps: Vec<String>,
+        problems: Vec<String>,
+    },
     #[error(transparent)]
     Realize(#[from] archy_realize::Error),
     /// `archy store verify` found corrupt, missing or unloadable things.
@@ -121,13 +134,16 @@ pub enum NodeError {
     },
     /// The new generation failed its health gate (or a unit job) and the
     /// node went back.
-    #[error("{}", rolled_back(.failed, .back_to, .why, .release.as_ref()))]
+    #[error("{}", rolled_back(.failed, .back_to, .why, .held, .release.as_deref()))]
     RolledBack {
         failed: u64,
         back_to: Option<u64>,
         why: Vec<String>,
+        /// Apps left stopped because their data could not go back with
+        /// their code: the node needs its operator (exit 3).
+        held: Vec<String>,
         /// The OTA release it was, which is not tried again.
-        release: Option<ReleaseFailed>,
+        release: Option<Box<ReleaseFailed>>,
     },
     /// A reconcile could not repair everything (a lost secret that must not
     /// be made anew): what it found and did, then what the operator does.
@@ -196,6 +212,10 @@ pub enum NodeError {
     KeyExists(PathBuf),
     #[error("the channel {0:?} is not a plain name")]
     BadChannel(String),
+    /// A TUF repository refused (an attack named), unreachable, or a
+    /// publisher's change to it that failed.
+    #[error("{0}")]
+    Repository(#[source] archy_ota::tuf::TufError),
     #[error("{}: {why}", path.display())]
     Tree { path: PathBuf, why: String },
     #[error("cannot {what} {}: {source}", .path.display())]
@@ -235,6 +255,7 @@ fn rolled_back(
     failed: &u64,
     back_to: &Option<u64>,
     why: &[String],
+    held: &[String],
     release: Option<&ReleaseFailed>,
 ) -> String {
     let back = back_to.map_or("nothing (as before the first switch)".to_string(), |n| {
@@ -243,6 +264,12 @@ fn rolled_back(
     let mut message = format!("generation {failed} failed and the node is back on {back}:");
     for line in why {
         message.push_str(&format!("\n  {line}"));
+    }
+    if !held.is_empty() {
+        message.push_str("\nthe node needs its operator:");
+        for line in held {
+            message.push_str(&format!("\n  {line}"));
+        }
     }
     match release {
         Some(ReleaseFailed { version, seconds }) => format!(
@@ -332,6 +359,7 @@ impl NodeError {
                 "a release key is never replaced by accident: move it away, or pass another --out"
             }
             NodeError::BadChannel(_) => "use letters, digits and '-', e.g. stable or beta",
+            NodeError::Repository(e) => return crate::ota::repo_hint(e),
             _ => return None,
         };
         Some(text.to_string())

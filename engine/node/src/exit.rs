@@ -52,9 +52,10 @@ impl From<&SwitchError> for Exit {
         match err {
             // Nothing was changed, and the description or the operator can
             // fix it.
-            SwitchError::Image(_) | SwitchError::Refused(_) | SwitchError::RefusedBecause(_) => {
-                Exit::Input
-            }
+            SwitchError::Image(_)
+            | SwitchError::Refused(_)
+            | SwitchError::RefusedBecause(_)
+            | SwitchError::DataRefused(_) => Exit::Input,
             _ => Exit::System,
         }
     }
@@ -72,12 +73,15 @@ impl From<&NodeError> for Exit {
             NodeError::Switch(e) => e.as_ref().into(),
             NodeError::Rotations(RotationsError::Malformed { .. }) => Exit::Input,
             NodeError::Rotations(RotationsError::Newer(_)) => Exit::System,
+            // An app held with its data: a person must decide.
+            NodeError::RolledBack { held, .. } if !held.is_empty() => Exit::System,
             NodeError::RolledBack { .. } => Exit::RolledBack,
             NodeError::Eval(_)
             | NodeError::Fact(_)
             | NodeError::NodeFile { .. }
             | NodeError::Sources { .. }
             | NodeError::NoPrevious
+            | NodeError::KeepApp { .. }
             | NodeError::NoSuchApp { .. }
             | NodeError::AppStillRuns { .. }
             | NodeError::NotAdopted { .. }
@@ -88,6 +92,7 @@ impl From<&NodeError> for Exit {
             | NodeError::NoSuchSecret { .. }
             | NodeError::RotationOverflow { .. }
             | NodeError::ReleaseRefused(_)
+            | NodeError::Repository(_)
             | NodeError::ReleaseBroken { .. }
             | NodeError::ReleaseEval { .. }
             | NodeError::ReleaseSoftware { .. }
@@ -125,6 +130,8 @@ impl From<&Status> for Exit {
     fn from(status: &Status) -> Self {
         if status.is_clean() {
             Exit::Done
+        } else if status.needs_operator() {
+            Exit::System
         } else {
             Exit::Differs
         }
@@ -162,9 +169,19 @@ mod tests {
             failed: 2,
             back_to: Some(1),
             why: vec!["health check x".into()],
+            held: Vec::new(),
             release: None,
         };
         assert_eq!(Exit::from(&rolled), Exit::RolledBack);
+        // An app left stopped with its data is for a person to decide.
+        let held_app = NodeError::RolledBack {
+            failed: 2,
+            back_to: Some(1),
+            why: vec!["health check x".into()],
+            held: vec!["lnd is stopped and its data kept".into()],
+            release: None,
+        };
+        assert_eq!(Exit::from(&held_app), Exit::System);
         assert_eq!(Exit::from(&NodeError::NoPrevious), Exit::Input);
     }
 }

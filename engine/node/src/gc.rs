@@ -94,7 +94,7 @@ impl GcSettings {
 #[derive(Debug)]
 pub enum SwitchGc {
     /// GC ran.
-    Done { report: GcReport, links: Links },
+    Done { report: Box<GcReport>, links: Links },
     /// GC could not run or stopped halfway (every step is atomic, so the
     /// store is valid); the switch stands. What went wrong, in words.
     Failed(String),
@@ -132,7 +132,10 @@ impl Session<'_> {
             .settings_of(generation)
             .and_then(|settings| self.gc_by(settings).map_err(|err| err.to_string()));
         match result {
-            Ok((report, links)) => SwitchGc::Done { report, links },
+            Ok((report, links)) => SwitchGc::Done {
+                report: Box::new(report),
+                links,
+            },
             Err(why) => {
                 tracing::warn!("gc after the switch to generation {generation} failed: {why}");
                 SwitchGc::Failed(why)

@@ -111,12 +111,21 @@ impl Session<'_> {
         let repairs = Repairs {
             generation,
             entries: with_repairs(&graph, drift, &secrets),
-            plan,
+            plan: plan.map(|p| *p),
             advice: lost
                 .iter()
                 .map(|c| archy_plan::drift::lost_secret_advice(&c.key.id, &secrets))
                 .collect(),
         };
+        // An app held with data newer than its code: no repair is archy's.
+        let mut repairs = repairs;
+        repairs.advice.extend(
+            repairs
+                .entries
+                .iter()
+                .filter(|e| matches!(e.drift, archy_plan::Drift::DataHeld { .. }))
+                .map(|e| e.drift.to_string()),
+        );
         if repairs.advice.is_empty() {
             Ok(Reconciled::Repaired(repairs))
         } else {

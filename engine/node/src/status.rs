@@ -43,6 +43,14 @@ impl Status {
     pub fn is_clean(&self) -> bool {
         self.clean
     }
+
+    /// Whether an app is held stopped with data newer than its code: the
+    /// node needs its operator.
+    pub fn needs_operator(&self) -> bool {
+        self.drift
+            .iter()
+            .any(|e| matches!(e.drift, Drift::DataHeld { .. }))
+    }
 }
 
 /// What repairing `drift` alone takes: the plan of the generation against
@@ -63,6 +71,11 @@ pub(crate) fn repair_of(graph: &Graph, drift: &Drift, secrets_dir: &str) -> Vec<
              makes the containers anew (volumes and data kept)"
                 .into(),
         );
+    }
+    if let Drift::DataHeld { app, on_disk, .. } = drift {
+        out.push(format!(
+            "none by archy: {app} stays stopped until a switch brings {app} code that reads version {on_disk}"
+        ));
     }
     out
 }

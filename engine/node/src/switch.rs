@@ -49,7 +49,7 @@ pub enum Recovered {
     /// first itself.
     OtherArchy,
     /// What opening a session found and dealt with (empty: nothing).
-    Done(Recovery),
+    Done(Box<Recovery>),
 }
 
 impl Session<'_> {
@@ -74,10 +74,12 @@ impl Session<'_> {
                 failed,
                 back_to,
                 why,
+                held,
             } => Err(NodeError::RolledBack {
                 failed,
                 back_to,
                 why,
+                held,
                 release: None,
             }),
         }
@@ -96,7 +98,7 @@ impl Node {
             other => other?,
         };
         let mut session = self.session(lock, "archy recover")?;
-        Ok(Recovered::Done(session.take_recovery()))
+        Ok(Recovered::Done(Box::new(session.take_recovery())))
     }
 }
 
@@ -217,6 +219,42 @@ impl Session<'_> {
             None => self.store.previous()?.ok_or(NodeError::NoPrevious)?,
         };
         let result = self.on_node(|switch| Ok(switch.switch(target)))?;
+        self.finished(result)
+    }
+
+    /// [`Session::rollback`], with apps `keep` left as the current
+    /// generation has them (`archy rollback --keep-app APP`): the earlier
+    /// generation with those apps of the current one is built as a new
+    /// generation and switched to, health gate and all. For an app whose
+    /// forward-only data its newer code migrated.
+    pub fn rollback_keeping(
+        &self,
+        to: Option<u64>,
+        keep: &BTreeSet<String>,
+    ) -> Result<Switched, NodeError> {
+        if keep.is_empty() {
+            return self.rollback(to);
+        }
+        self.node.running("rollback")?;
+        let current = self.store.current()?.ok_or(NodeError::NeverSwitched)?;
+        let target = match to {
+            Some(n) => n,
+            None => self.store.previous()?.ok_or(NodeError::NoPrevious)?,
+        };
+        let composed =
+            archy_graph::keep::keeping(&self.load_graph(target)?, &self.load_graph(current)?, keep)
+                .map_err(|problems| NodeError::KeepApp {
+                    target,
+                    current,
+                    apps: keep.iter().cloned().collect(),
+                    problems: problems.iter().map(ToString::to_string).collect(),
+                })?;
+        let name = format!(
+            "generation {target}, keeping {} of generation {current}",
+            keep.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        let generation = archy_build::build(&self.store, &composed, &name)?.number();
+        let result = self.on_node(|switch| Ok(switch.switch(generation)))?;
         self.finished(result)
     }
 

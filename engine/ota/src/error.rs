@@ -112,24 +112,29 @@ pub enum OtaError {
 
     /// An entry of the bundle that would extract wrongly or unsafely.
     #[error(
-        "the bundle's entry {entry:?} {reason}; the bundle is not safe to install, do not install it"
+        "the bundle's entry {} {}; the bundle is not safe to install, do not install it",
+        shown(entry),
+        crate::tuf::meta::cut(reason, MAX_SHOWN)
     )]
     UnsafeEntry { entry: String, reason: String },
 
     /// A file in the bundle that the manifest does not list.
     #[error(
-        "the bundle's entry {entry:?} is not listed in its manifest; the bundle is not consistent, do not install it"
+        "the bundle's entry {} is not listed in its manifest; the bundle is not consistent, do not install it",
+        shown(entry)
     )]
     NotInManifest { entry: String },
 
     /// A file whose content differs from what the manifest says.
     #[error(
-        "the bundle's file {entry:?} {reason}; the bundle is not consistent, do not install it"
+        "the bundle's file {} {}; the bundle is not consistent, do not install it",
+        shown(entry),
+        crate::tuf::meta::cut(reason, MAX_SHOWN)
     )]
     ContentMismatch { entry: String, reason: String },
 
     /// Files the manifest lists that the bundle does not carry.
-    #[error("the bundle lacks files its manifest lists: {}; the bundle is not consistent, do not install it", missing.join(", "))]
+    #[error("the bundle lacks files its manifest lists: {}; the bundle is not consistent, do not install it", crate::tuf::meta::cut(&missing.join(", "), MAX_SHOWN))]
     MissingFiles { missing: Vec<String> },
 
     /// A size or count limit was hit (while packing or unpacking).
@@ -210,4 +215,13 @@ fn download_message(attempts: &[(String, String)]) -> String {
         "every download source failed ({}); check the node's network and the release URLs, then try again (a partial download is kept and resumed)",
         tried.join("; ")
     )
+}
+
+/// How much of a name from a bundle a message shows: a hostile entry name
+/// can be thousands of bytes, and the operator needs its start and length.
+const MAX_SHOWN: usize = 200;
+
+/// An entry name from a bundle, quoted and cut.
+fn shown(entry: &str) -> String {
+    format!("{:?}", crate::tuf::meta::cut(entry, MAX_SHOWN))
 }

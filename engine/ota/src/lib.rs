@@ -17,3 +17,4 @@ pub mod unpack;
 pub mod verify;
 
 pub use error::OtaError;
+pub mod tuf;

@@ -84,7 +84,7 @@ pub(crate) fn publish(dir: &Path, objects: &[PackObject]) -> Result<Published, O
 }
 
 /// Makes `<objects_dir>/<blake3>` hold `src`'s bytes; whether it wrote it.
-fn place(objects_dir: &Path, src: &Path, blake3: &str) -> Result<bool, OtaError> {
+pub(crate) fn place(objects_dir: &Path, src: &Path, blake3: &str) -> Result<bool, OtaError> {
     let target = objects_dir.join(blake3);
     if target.is_file() && hash_file(&target)?.0 == blake3 {
         return Ok(false);

@@ -68,6 +68,13 @@ pub struct Observed {
     /// so a changed unit that is down (it failed in the generation that
     /// failed) is started. A switch forward leaves such a unit down.
     pub start_wanted: bool,
+    /// The data version each contract's directory is at on the node, by
+    /// contract name (none: archy never recorded one).
+    pub data: BTreeMap<String, u32>,
+    /// The complete snapshots the node keeps, by contract name.
+    pub snapshots: BTreeMap<String, Vec<crate::data::SnapshotSeen>>,
+    /// What the plan may do with data newer than the new generation's code.
+    pub data_mode: crate::data::DataMode,
 }
 
 /// A secret's value to be taken from an old node's file.
@@ -115,6 +122,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
         units: Vec::new(),
         unchanged: 0,
         clobber: Vec::new(),
+        data: Vec::new(),
     };
     for kind in CHANGE_KINDS {
         for n in new.nodes.iter().filter(|n| n.key.kind == kind) {
@@ -149,6 +157,7 @@ pub fn plan(live: Option<&Graph>, new: &Graph, observed: &Observed) -> Plan {
                 .push(change(o, ChangeOp::Keep, Reason::DataKept));
         }
     }
+    plan.data = crate::data::steps(live, new, observed);
     plan_units(live, new, observed, &remade, &mut plan);
     crate::lifecycle::clobber(live, new, observed, &mut plan);
     plan
@@ -900,6 +909,15 @@ fn plan_units(
     crate::lifecycle::start_restarted_apps(&live_sources, &sources, observed, &mut actions);
     crate::lifecycle::stop_stopped_apps(
         &live_sources,
+        &sources,
+        observed,
+        &mut actions,
+        &mut stops,
+        &mut stop_first,
+    );
+    crate::data::stop_for_data(
+        new,
+        &plan.data,
         &sources,
         observed,
         &mut actions,

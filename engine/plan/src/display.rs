@@ -48,6 +48,17 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(out, "  clobber  {} (app {}'s data)", c.path, c.app);
         }
     }
+    let data: Vec<_> = plan
+        .data
+        .iter()
+        .filter(|d| d.op != crate::data::DataOp::Record || d.from.is_some())
+        .collect();
+    if !data.is_empty() {
+        let _ = writeln!(out, "data, once its app's units are stopped:");
+        for d in data {
+            let _ = writeln!(out, "  {d}");
+        }
+    }
     if !plan.changes.is_empty() {
         let _ = writeln!(out, "changes:");
         for c in &plan.changes {

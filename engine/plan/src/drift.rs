@@ -62,6 +62,15 @@ pub enum Drift {
     PodmanLost { container: String },
     /// podman does not answer, so the containers cannot be checked.
     PodmanUnreachable { why: String },
+    /// An app's data is at a newer version than the generation's code
+    /// reads (a rollback could not put it back): the app is held stopped
+    /// until a switch brings code that reads it. Not repaired by archy.
+    DataHeld {
+        app: String,
+        data: String,
+        on_disk: u32,
+        reads: u32,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -96,6 +105,16 @@ impl fmt::Display for Drift {
             Drift::PodmanUnreachable { why } => {
                 write!(f, "podman: cannot list the containers ({why})")
             }
+            Drift::DataHeld {
+                app,
+                data,
+                on_disk,
+                reads,
+            } => write!(
+                f,
+                "app {app}: held stopped, its data {data} is at version {on_disk} and its code reads {reads}; \
+                 switch to code that reads {on_disk} (or `archy rollback --keep-app {app}`): archy never starts it on data it cannot read"
+            ),
         }
     }
 }

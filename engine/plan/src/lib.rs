@@ -3,6 +3,7 @@
 //! ([`Observed`]), so every decision here is a library test.
 
 pub mod adopt;
+pub mod data;
 mod diff;
 pub mod display;
 pub mod drift;

@@ -117,6 +117,12 @@ pub enum Reason {
     /// `--clobber APP` removed the app's data: its directory is made again,
     /// empty.
     Clobbered { app: String },
+    /// Stopped before its app's data is snapshotted, restored or emptied,
+    /// started after; or started as its data is readable again (`what`).
+    Data { what: String },
+    /// Its app's data is newer than its code: left stopped for the
+    /// operator (see the plan's data steps).
+    DataHeld { app: String },
 }
 
 impl fmt::Display for Reason {
@@ -227,6 +233,10 @@ impl fmt::Display for Reason {
             Reason::AppStarted { app } => write!(f, "app {app} runs again"),
             Reason::Clobbered { app } => {
                 write!(f, "app {app}'s data was clobbered: made again, empty")
+            }
+            Reason::Data { what } => f.write_str(what),
+            Reason::DataHeld { app } => {
+                write!(f, "app {app}'s data is newer than its code: left stopped")
             }
         }
     }
@@ -349,6 +359,11 @@ pub struct Plan {
     /// (`--clobber APP`), after the stops and before the files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clobber: Vec<Clobber>,
+    /// What happens to data with a contract (`data(...)`): versions
+    /// recorded, snapshots before migrations, restores and rebuilds when
+    /// code goes back, after the stops and before the files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<crate::data::DataStep>,
 }
 
 impl Plan {
@@ -356,6 +371,10 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
             && self.clobber.is_empty()
+            && self
+                .data
+                .iter()
+                .all(|d| d.op == crate::data::DataOp::Record)
             && self.images.is_empty()
             && self.unit_files_changed.is_empty()
             && self.units.iter().all(|u| u.op == UnitOp::Skip)

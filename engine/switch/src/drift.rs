@@ -73,6 +73,20 @@ pub fn observe(
     if let Some(listed) = listed {
         out.extend(containers(listed, graph, &by_unit, realizer.root()));
     }
+    // An app held with its data is down on purpose: that it is held is
+    // the one difference, not its units or containers.
+    for (held, units) in crate::data::held(realizer.state_dir(), graph) {
+        out.retain(|d| {
+            let unit = match d {
+                Drift::Inactive { unit, .. } => unit.to_string(),
+                Drift::ContainerMissing { container }
+                | Drift::ContainerStopped { container, .. } => format!("{container}.service"),
+                _ => return true,
+            };
+            !units.contains(&unit)
+        });
+        out.push(held);
+    }
     // debug, not info: a reconcile with nothing to do logs one line only.
     tracing::debug!(
         target: "archy::timing",

@@ -239,6 +239,7 @@ mod tests {
                 units: vec![],
                 unchanged: 3,
                 clobber: vec![],
+                data: vec![],
             },
             done: vec![],
             command: "archy switch".into(),

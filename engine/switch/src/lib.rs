@@ -12,6 +12,7 @@
 
 pub mod adopt;
 pub mod containers;
+pub mod data;
 pub mod drift;
 pub mod health;
 pub mod journal;

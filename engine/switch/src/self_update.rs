@@ -130,5 +130,6 @@ pub fn restore_archy_first(failed: &Graph, target: &Graph) -> Option<archy_plan:
         units: Vec::new(),
         unchanged: 0,
         clobber: Default::default(),
+        data: Vec::new(),
     })
 }

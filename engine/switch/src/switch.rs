@@ -53,6 +53,10 @@ pub enum Outcome {
         failed: u64,
         back_to: Option<u64>,
         why: Vec<String>,
+        /// Apps whose data could not go back with their code: left
+        /// stopped, data kept, for the operator (one line each, with what
+        /// to do).
+        held: Vec<String>,
     },
 }
 
@@ -68,6 +72,13 @@ pub enum SwitchError {
     /// a container that runs rootless): nothing was changed.
     #[error("{}; nothing was changed", list_refusals(.0))]
     RefusedBecause(Vec<Change>),
+    /// Code would go back over data it cannot read, and the data may not
+    /// be put back (forward-only) or has no snapshot: nothing was changed.
+    #[error(
+        "the switch would run code older than its data, which may not go back:\n{}\nnothing was changed",
+        .0.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n")
+    )]
+    DataRefused(Vec<archy_plan::data::DataStep>),
     /// An image could not be pulled or built: nothing was changed.
     #[error("an image the generation needs could not be made, so nothing was changed: {0}")]
     Image(#[from] ImageFailure),
@@ -259,6 +270,7 @@ fn observe_all(
         None => realizer.observe(new, adopt).map_err(SwitchError::Observe)?,
     };
     observe_units(systemd, live, new, &mut observed)?;
+    crate::data::observe(realizer.state_dir(), realizer.root(), new, &mut observed);
     Ok(observed)
 }
 
@@ -352,6 +364,25 @@ pub fn empty_graph() -> Graph {
     }
 }
 
+/// What the operator of a node whose app `step` holds is told.
+fn held_advice(step: &archy_plan::data::DataStep, failed: u64, back_to: Option<u64>) -> String {
+    let app = step.app.as_deref().unwrap_or(step.name.as_str());
+    let on = back_to.map_or("no generation".to_string(), |n| format!("generation {n}"));
+    let why = match &step.op {
+        archy_plan::data::DataOp::Hold { why } => why.as_str(),
+        _ => "",
+    };
+    format!(
+        "{app} is stopped and its data kept as generation {failed} left it: {} is at data version {} and {on} reads {} ({why}). \
+         Do not start {app} by hand. Fix what failed and switch to a description whose {app} reads version {} or later \
+         (`archy switch`), or `archy rollback --keep-app {app}` to run the rest as before with {app} on its newer code",
+        step.path,
+        step.from.map_or_else(|| "?".into(), |v| v.to_string()),
+        step.to,
+        step.from.map_or_else(|| "?".into(), |v| v.to_string()),
+    )
+}
+
 /// Why applying or the gate failed, in words.
 enum Failure {
     Unit(UnitFailure),
@@ -366,6 +397,11 @@ enum Failure {
     Images(Box<SwitchError>),
     /// podman's lost state could not be cleared.
     LostState(String),
+    /// A data step (snapshot, restore, rebuild, record) failed.
+    Data {
+        name: String,
+        why: String,
+    },
 }
 
 impl Failure {
@@ -382,6 +418,7 @@ impl Failure {
             Failure::Podman(e) => vec![format!("podman: {e}")],
             Failure::Images(e) => vec![format!("podman: {e}")],
             Failure::LostState(e) => vec![format!("podman: {e}")],
+            Failure::Data { name, why } => vec![format!("data {name}: {why}")],
         }
     }
 }
@@ -475,6 +512,10 @@ impl Switcher<'_> {
         }
         if !refused.is_empty() {
             return Err(SwitchError::Refused(refused));
+        }
+        let refused: Vec<_> = archy_plan::data::refusals(&plan.data).cloned().collect();
+        if !refused.is_empty() {
+            return Err(SwitchError::DataRefused(refused));
         }
         // A lost wallet password must not be replaced by a new one behind
         // the operator's back: the switch waits until it is restored (or
@@ -694,6 +735,7 @@ impl Switcher<'_> {
             in_systemd += t.elapsed();
             self.done(journal, format!("{} {}", action.op, action.unit))?;
         }
+        self.data_steps(plan, journal)?;
         // The app's units are stopped: its data goes, on the operator's
         // word (`--clobber`), before the files (which make a directory the
         // new generation still declares again, empty).
@@ -988,7 +1030,11 @@ impl Switcher<'_> {
             true,
         )?;
         observed.start_wanted = true;
+        observed.data_mode = archy_plan::data::DataMode::UndoFailed;
         let plan = archy_plan::plan(Some(failed_graph), &target, &observed);
+        let held: Vec<String> = archy_plan::data::holds(&plan.data)
+            .map(|s| held_advice(s, failed, back_to))
+            .collect();
         if let Some(r) = &mut journal.rollback {
             r.plan = Some(plan.clone());
         }
@@ -998,7 +1044,17 @@ impl Switcher<'_> {
             .make_images(&target, &plan)
             .map_err(|e| Failure::Images(Box::new(e)))
             .and_then(|()| self.apply(&target, &plan, journal))
-            .and_then(|()| self.gate(&target, journal));
+            .and_then(|()| match self.gate(&target, journal) {
+                // A held app is stopped, so its checks fail: the node
+                // needs its operator either way, and is told so.
+                Err(Failure::Unhealthy(checks)) if !held.is_empty() => {
+                    for c in &checks {
+                        tracing::warn!("after the rollback, with an app held: health check {c}");
+                    }
+                    Ok(())
+                }
+                other => other,
+            });
         if let Err(e) = result {
             return Err(SwitchError::RollbackFailed {
                 failed,
@@ -1015,6 +1071,73 @@ impl Switcher<'_> {
             failed,
             back_to,
             why,
+            held,
         })
+    }
+
+    /// Carries out the plan's data steps (the apps' units are stopped),
+    /// each journaled once done: snapshot before a migration, then the
+    /// new version recorded; restores and rebuilds record the version
+    /// they leave.
+    fn data_steps(&self, plan: &Plan, journal: &mut Journal) -> Result<(), Failure> {
+        use archy_plan::data::DataOp;
+        // The generation being put on the node: a snapshot belongs to it.
+        let applying = match journal.rollback {
+            Some(_) => journal.back_to.unwrap_or(0),
+            None => journal.to,
+        };
+        let state = self.realizer.state_dir();
+        let root = self.realizer.root();
+        let fail = |name: &str, why: String| Failure::Data {
+            name: name.to_string(),
+            why,
+        };
+        for step in &plan.data {
+            let name = step.name.as_str();
+            match &step.op {
+                DataOp::Migrate { snapshot: true } => {
+                    // The crash tests' point inside the snapshot: copied,
+                    // not yet named complete.
+                    let hook = || pause_point(&crash_point(journal, &format!("copied {name}")));
+                    match crate::data::snapshot(state, root, step, applying, hook) {
+                        Ok(_) => self.done(journal, format!("snapshot {name}"))?,
+                        Err(crate::data::CopyError::TooLarge { bytes, limit }) => {
+                            tracing::warn!(
+                                "data {name}: no snapshot before its migration: {} is {}, over the {} a plain copy may take on a file system without reflinks; a failed switch will leave {name} for the operator",
+                                step.path,
+                                archy_store::human_bytes(bytes),
+                                archy_store::human_bytes(limit)
+                            );
+                            self.done(journal, format!("snapshot {name} skipped"))?;
+                        }
+                        Err(e) => return Err(fail(name, format!("snapshot: {e}"))),
+                    }
+                    crate::data::record(state, step, applying)
+                        .map_err(|e| fail(name, format!("recording its version: {e}")))?;
+                }
+                DataOp::Migrate { snapshot: false } | DataOp::Record => {
+                    crate::data::record(state, step, applying)
+                        .map_err(|e| fail(name, format!("recording its version: {e}")))?;
+                }
+                DataOp::Restore { generation } => {
+                    let hook = || pause_point(&crash_point(journal, &format!("copied {name}")));
+                    crate::data::restore(state, root, step, *generation, applying, hook)
+                        .map_err(|e| fail(name, format!("restoring its snapshot: {e}")))?;
+                    tracing::warn!(
+                        "data {name}: restored from the snapshot taken before generation {generation}"
+                    );
+                }
+                DataOp::Rebuild { cost } => {
+                    crate::data::rebuild(state, root, step, applying)
+                        .map_err(|e| fail(name, format!("emptying it: {e}")))?;
+                    tracing::warn!("data {name}: emptied for older code; {cost}");
+                }
+                DataOp::Hold { .. } | DataOp::Refuse { .. } | DataOp::Resume => continue,
+            }
+            if step.records() {
+                self.done(journal, format!("data {name} {}", step.to))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -149,7 +149,7 @@ fn done(r: Reconciled) -> (Vec<Drift>, Option<archy_plan::Plan>, usize) {
             lost,
         } => {
             assert_eq!(generation, 1);
-            (drift, plan, lost.len())
+            (drift, plan.map(|p| *p), lost.len())
         }
         other => panic!("{other:?}"),
     }

@@ -16,6 +16,21 @@ err() { echo "${STANDIN:-standin}: $*" >&2; }
 die() { err "$*"; exit 1; }
 lc() { printf '%s' "$1" | tr 'A-Z' 'a-z'; }
 
+# data_version DIR: the data format of this image is $STANDIN_DATA_VERSION
+# (default 1), kept in DIR/.standin-data-version. Like lnd with its
+# database, the stand-in refuses data newer than it reads (exit 1) and
+# migrates older data forward at start; a fresh DIR gets its version.
+data_version() {
+	want=${STANDIN_DATA_VERSION:-1} vf=$1/.standin-data-version
+	have=$(cat "$vf" 2>/dev/null) || have=
+	if [ -n "$have" ] && [ "$have" -gt "$want" ]; then
+		die "refusing to revert from data version $have to $want"
+	fi
+	[ "$have" = "$want" ] && return 0
+	[ -n "$have" ] && log "migrating the data in $1 from version $have to $want"
+	printf '%s\n' "$want" >"$vf.tmp" && mv "$vf.tmp" "$vf" || die "unable to write $vf"
+}
+
 # nap SECONDS: sleep in the background and wait, so that a trapped signal
 # (TERM from podman stop) runs its trap at once instead of after the sleep.
 nap() { sleep "$1" & wait $!; }

@@ -79,6 +79,14 @@ pub fn summary(report: &GcReport, links: Links) -> String {
             human_bytes(report.bytes_freed)
         );
     }
+    if !report.snapshots_deleted.is_empty() {
+        let _ = writeln!(
+            out,
+            "deleted the data snapshots taken by {}: {}",
+            count(report.snapshots_deleted.len(), "generation"),
+            numbers(&report.snapshots_deleted),
+        );
+    }
     if report.temp_files_deleted > 0 {
         let _ = writeln!(
             out,

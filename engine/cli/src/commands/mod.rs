@@ -43,7 +43,7 @@ pub fn run(command: &Command, node: &Node, wait: bool) -> Result<Exit, NodeError
             node: args, adopt, ..
         } => switch::run(node, &args.source(), *adopt, wait),
         Command::Adopt { name, .. } => switch::adopt_now(node, name, wait),
-        Command::Rollback { to } => switch::rollback(node, *to, wait),
+        Command::Rollback { to, keep_app } => switch::rollback(node, *to, keep_app, wait),
         Command::Recover => switch::recover(node),
         Command::Generations { json } => generations::run(node, *json),
         Command::Gc { keep } => gc::run(node, *keep, wait),

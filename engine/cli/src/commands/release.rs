@@ -1,11 +1,18 @@
 //! `archy release keygen` and `archy release build`: what a publisher runs
-//! to make the signed bundles `archy ota apply` installs.
+//! to make the signed bundles `archy ota apply` installs; `init`, `add`,
+//! `pull`, `refresh`, `rotate` and `list` keep the TUF repository that
+//! nodes follow with `archy ota apply --repo` (see `repository.rs`).
 
 use std::path::PathBuf;
 
 use archy_node::{Exit, NodeError, release};
 use clap::Subcommand;
 use semver::Version;
+
+#[path = "release_repository.rs"]
+mod repository;
+
+pub use repository::RepoArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
@@ -44,10 +51,64 @@ pub enum ReleaseCommand {
         #[arg(long = "fact", value_name = "K=V")]
         facts: Vec<String>,
     },
+    /// Make a TUF repository in REPO (metadata/ and targets/, for any
+    /// static file server) and the keys the key folder lacks: root.key
+    /// (keep it offline), targets.key, snapshot.key, timestamp.key (the
+    /// one `refresh` needs), each mode 0600.
+    Init {
+        #[command(flatten)]
+        at: RepoArgs,
+    },
+    /// Add a release bundle (from `archy release build`) and the software
+    /// objects beside it to the repository, with the waves it rolls out in.
+    Add {
+        #[command(flatten)]
+        at: RepoArgs,
+        /// The bundle.
+        bundle: PathBuf,
+        /// A wave: SHARE%@DELAY, e.g. `--wave 20%@0s --wave 100%@1d` (the
+        /// first fifth of the fleet at once, everyone a day later). None:
+        /// every node at once.
+        #[arg(long = "wave", value_name = "SHARE%@DELAY")]
+        waves: Vec<String>,
+    },
+    /// Pull a release: nodes that have not taken it never will, and nodes
+    /// that run it go back to the release they ran before.
+    Pull {
+        #[command(flatten)]
+        at: RepoArgs,
+        version: Version,
+    },
+    /// Re-sign timestamp.json (expires in a day): run it on a schedule,
+    /// with the timestamp key alone.
+    Refresh {
+        #[command(flatten)]
+        at: RepoArgs,
+    },
+    /// Replace a role's key: a new root, signed by the old root key (and
+    /// the new one), lists the new key; the old key file is kept as
+    /// ROLE.key.retired-N.
+    Rotate {
+        #[command(flatten)]
+        at: RepoArgs,
+        #[arg(value_enum)]
+        role: repository::RoleArg,
+    },
+    /// The releases in the repository, their waves and whether pulled.
+    List {
+        #[command(flatten)]
+        at: RepoArgs,
+    },
 }
 
 pub fn run(command: &ReleaseCommand) -> Result<Exit, NodeError> {
     match command {
+        ReleaseCommand::Init { at } => repository::init(at)?,
+        ReleaseCommand::Add { at, bundle, waves } => repository::add(at, bundle, waves)?,
+        ReleaseCommand::Pull { at, version } => repository::pull(at, version)?,
+        ReleaseCommand::Refresh { at } => repository::refresh(at)?,
+        ReleaseCommand::Rotate { at, role } => repository::rotate(at, *role)?,
+        ReleaseCommand::List { at } => repository::list(at)?,
         ReleaseCommand::Keygen { out } => {
             let pair = release::keygen(out)?;
             println!("key {}:", pair.key_id);

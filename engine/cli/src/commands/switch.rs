@@ -92,10 +92,16 @@ fn confirm(plan: &Plan, app: &str, yes: bool) -> Result<(), String> {
     }
 }
 
-pub fn rollback(node: &Node, to: Option<u64>, wait: bool) -> Result<Exit, NodeError> {
+pub fn rollback(
+    node: &Node,
+    to: Option<u64>,
+    keep_app: &[String],
+    wait: bool,
+) -> Result<Exit, NodeError> {
     let session = node.open("archy rollback", wait)?;
     notices(session.recovery());
-    switched(&session.rollback(to)?);
+    let keep = keep_app.iter().cloned().collect();
+    switched(&session.rollback_keeping(to, &keep)?);
     Ok(Exit::Done)
 }
 
@@ -155,11 +161,13 @@ fn outcome_of(outcome: &Outcome) -> Result<Exit, NodeError> {
             failed,
             back_to,
             why,
+            held,
         } => {
             return Err(NodeError::RolledBack {
                 failed: *failed,
                 back_to: *back_to,
                 why: why.clone(),
+                held: held.clone(),
                 release: None,
             });
         }

@@ -6,6 +6,7 @@
 mod accounts;
 mod app;
 mod container;
+mod data;
 mod fs;
 mod health;
 mod instance;
@@ -283,6 +284,7 @@ pub fn register(engine: &mut Engine, state: &Rc<State>) {
     register2(engine, state, "health_cmd", Kind::Health, health::cmd);
     register2(engine, state, "health_archy", Kind::Health, health::archy);
     register2(engine, state, "app_lifecycle", Kind::App, app::app);
+    register2(engine, state, "data", Kind::Data, data::data);
     instance::register(engine, state);
     engine.register_fn("check_options", check_options);
 }

@@ -15,8 +15,10 @@
 //! sound and the mirrors may yet be completed, as with a bundle whose
 //! download fails. What was fetched stays in the store for the next try.
 
+mod channel;
 mod obtain;
 mod releases;
+mod repo;
 pub mod settle;
 mod software;
 
@@ -31,7 +33,21 @@ use crate::evaluate::Source;
 use crate::switch::Switched;
 use crate::{Node, NodeError, ReleaseFailed, Session};
 
+pub use archy_ota::tuf::choose::Choice;
+pub use archy_ota::tuf::meta::cut;
+pub use channel::CHANNEL_FILE;
 pub use obtain::{BundleSource, Refusal};
+pub(crate) use repo::repo_hint;
+pub use repo::{RepoChecked, RepoSource, TRUSTED_ROOT, repo_usage};
+
+/// How [`Session::install`] treats a verified bundle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Install<'a> {
+    /// The channel the node follows (None: any).
+    pub channel: Option<&'a str>,
+    pub allow_downgrade: bool,
+    pub started: Instant,
+}
 pub use settle::Settled;
 
 /// Where a node keeps the public keys releases must be signed with.
@@ -69,6 +85,23 @@ impl Release {
 /// How an `archy ota apply` ended, short of a failure.
 #[derive(Debug)]
 pub enum Applied {
+    /// `--repo`: a newer release is out, and this node's wave opens at
+    /// `opens` (RFC 3339).
+    Waiting { version: Version, opens: String },
+    /// `--repo`: nothing newer for this node.
+    UpToDate,
+    /// `--repo`: the release it runs was pulled, and there is no release
+    /// it ran before to go back to.
+    PulledNoWayBack { version: Version },
+    /// `--repo`: the release it ran was pulled; it went back to `release`
+    /// through the switch and its health gate.
+    WentBack {
+        pulled: Version,
+        release: Box<Release>,
+        switched: Switched,
+        seconds: f64,
+        software: Fetched,
+    },
     /// `--scheduled` while updates are held: nothing was done.
     Held(Hold),
     /// The release runs already.
@@ -149,15 +182,47 @@ impl Session<'_> {
         self.node.running("ota")?;
         let started = Instant::now();
         let state_dir = self.state_dir();
-        let mut state = OtaState::load(state_dir)?;
+        let state = OtaState::load(state_dir)?;
         if scheduled && let Some(h) = &state.hold {
             return Ok(Applied::Held(h.clone()));
         }
         let bundle = obtain::obtain(source, state_dir)?;
+        let objects = software::source_of(&bundle, source);
+        let channel = self.channel(source.channel.as_deref(), &source.channel_file)?;
+        self.install(
+            bundle,
+            &objects,
+            Install {
+                channel: channel.as_deref(),
+                allow_downgrade,
+                started,
+            },
+            state,
+            verified,
+        )
+    }
+
+    /// The rest of an apply, once a bundle is verified: decide, unpack,
+    /// fetch its software from `objects`, build, switch through the gate,
+    /// and record how it went.
+    pub(crate) fn install(
+        &self,
+        bundle: obtain::Bundle,
+        objects: &archy_ota::objects::ObjectSource,
+        how: Install<'_>,
+        mut state: OtaState,
+        verified: &mut dyn FnMut(&Release),
+    ) -> Result<Applied, NodeError> {
+        let Install {
+            channel,
+            allow_downgrade,
+            started,
+        } = how;
+        let state_dir = self.state_dir();
         let release = Release::of(&bundle);
         let version = release.version.clone();
         let current = self.store.current()?;
-        let decision = obtain::decide(&state, current, &bundle, source, allow_downgrade);
+        let decision = obtain::decide(&state, current, &bundle, channel, allow_downgrade);
         if let Some(refused) = Refusal::of(&version, &decision) {
             bundle.discard();
             return Err(NodeError::ReleaseRefused(Box::new(refused)));
@@ -177,6 +242,8 @@ impl Session<'_> {
         });
         state.save(state_dir)?;
         let fail = |state: &mut OtaState, why: String| -> Result<(), NodeError> {
+            // Kept short: a hostile bundle's names must not fill the record.
+            let why = cut(&why, 1000);
             state.mark_failed(version.clone(), release.blake3.clone(), why);
             Ok(state.save(state_dir)?)
         };
@@ -198,10 +265,9 @@ impl Session<'_> {
                 return Err(NodeError::ReleaseBroken { version, why });
             }
         };
-        let objects = software::source_of(&bundle, source);
         let software = match self
             .software_needed(&manifest)
-            .and_then(|needed| self.fetch_software(&needed, &objects))
+            .and_then(|needed| self.fetch_software(&needed, objects))
         {
             Ok(fetched) => fetched,
             Err(e) => {
@@ -259,6 +325,7 @@ impl Session<'_> {
                 failed,
                 back_to,
                 why,
+                held,
                 ..
             }) => {
                 fail(&mut state, why.join("; "))?;
@@ -266,7 +333,8 @@ impl Session<'_> {
                     failed,
                     back_to,
                     why,
-                    release: Some(ReleaseFailed { version, seconds }),
+                    held,
+                    release: Some(Box::new(ReleaseFailed { version, seconds })),
                 })
             }
             Err(e) => {
@@ -290,7 +358,8 @@ impl Session<'_> {
         bundle.discard();
         let current = self.store.current()?;
         let state = OtaState::load(self.state_dir())?;
-        let decision = obtain::decide(&state, current, &bundle, source, false);
+        let channel = self.channel(source.channel.as_deref(), &source.channel_file)?;
+        let decision = obtain::decide(&state, current, &bundle, channel.as_deref(), false);
         let release = Release::of(&bundle);
         let verdict = match Refusal::of(&release.version, &decision) {
             Some(refused) => format!("it would not be applied: {refused}"),
@@ -324,7 +393,14 @@ impl Session<'_> {
         let release = Release::of(&bundle);
         let version = release.version.clone();
         let state = OtaState::load(self.state_dir())?;
-        let decision = obtain::decide(&state, self.store.current()?, &bundle, source, true);
+        let channel = self.channel(source.channel.as_deref(), &source.channel_file)?;
+        let decision = obtain::decide(
+            &state,
+            self.store.current()?,
+            &bundle,
+            channel.as_deref(),
+            true,
+        );
         if let Some(refused) = Refusal::of(&version, &decision) {
             return Err(NodeError::ReleaseRefused(Box::new(refused)));
         }

@@ -29,8 +29,11 @@ pub struct BundleSource {
     pub mirrors: Vec<String>,
     /// The folder of public keys a release must be signed with.
     pub keys: PathBuf,
-    /// Take only releases published for this channel.
+    /// Take only releases published for this channel (None: the one in
+    /// `channel_file`, if there is one).
     pub channel: Option<String>,
+    /// Where the node description writes the channel it follows.
+    pub channel_file: PathBuf,
 }
 
 /// A verified bundle on disk, and whether it is a download to delete.
@@ -43,6 +46,25 @@ pub(crate) struct Bundle {
 }
 
 impl Bundle {
+    /// A bundle a TUF repository vouched for (its length and sha256 are
+    /// in the signed targets metadata): `release` comes from the same
+    /// signed metadata, and the manifest inside must say the same.
+    pub(crate) fn from_repository(
+        path: PathBuf,
+        from: String,
+        release: archy_ota::manifest::ReleaseInfo,
+    ) -> Bundle {
+        Bundle {
+            path,
+            downloaded: true,
+            from,
+            verified: verify::Verified {
+                key_id: "the repository's targets role (TUF)".to_string(),
+                release,
+            },
+        }
+    }
+
     /// A download is of no use once unpacked or refused; a file the
     /// operator named is theirs.
     pub fn discard(&self) {
@@ -150,7 +172,7 @@ pub(crate) fn decide(
     state: &OtaState,
     current: Option<u64>,
     bundle: &Bundle,
-    source: &BundleSource,
+    channel: Option<&str>,
     allow_downgrade: bool,
 ) -> Decision {
     let r = &bundle.verified.release;
@@ -164,7 +186,7 @@ pub(crate) fn decide(
         },
         Policy {
             archy: &archy,
-            channel: source.channel.as_deref(),
+            channel,
             allow_downgrade,
         },
     )

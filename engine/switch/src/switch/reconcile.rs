@@ -20,7 +20,7 @@ pub enum Reconciled {
     Done {
         generation: u64,
         drift: Vec<Drift>,
-        plan: Option<Plan>,
+        plan: Option<Box<Plan>>,
         lost: Vec<Change>,
     },
 }
@@ -51,6 +51,15 @@ impl Switcher<'_> {
             self.observe(&graph, false)?
         };
         observed.drift = drift.clone();
+        // Data newer than the generation's code is held, never restored
+        // or emptied by a repair.
+        crate::data::observe(
+            self.realizer.state_dir(),
+            self.realizer.root(),
+            &graph,
+            &mut observed,
+        );
+        observed.data_mode = archy_plan::data::DataMode::Keep;
         let plan = archy_plan::plan(Some(&graph), &graph, &observed);
         let refused: Vec<Change> = plan.refusals().cloned().collect();
         if !refused.is_empty() {
@@ -90,7 +99,7 @@ impl Switcher<'_> {
             Ok(()) => Ok(Reconciled::Done {
                 generation: current,
                 drift,
-                plan: Some(plan),
+                plan: Some(Box::new(plan)),
                 lost,
             }),
             Err(failure) => Err(SwitchError::Unrepaired {

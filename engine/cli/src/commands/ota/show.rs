@@ -2,7 +2,8 @@
 //! node's verdict on it, and the node's release record.
 
 use archy_node::NodeError;
-use archy_node::ota::{Checked, Needed, OtaStatus};
+use archy_node::ota::cut;
+use archy_node::ota::{Checked, Choice, Needed, OtaStatus, RepoChecked};
 use serde_json::json;
 
 pub fn checked(c: &Checked, as_json: bool) {
@@ -44,6 +45,56 @@ pub fn checked(c: &Checked, as_json: bool) {
     println!("{}", c.verdict);
 }
 
+/// `archy ota check --repo`: the repository's offer and the node's verdict.
+pub fn repo_checked(c: &RepoChecked, as_json: bool) {
+    let (version, opens) = match &c.choice {
+        Choice::Take(o) => (Some(&o.meta.version), None),
+        Choice::Wait { offered, opens } => (Some(&offered.meta.version), Some(opens.to_string())),
+        Choice::GoBack { to, .. } => (Some(&to.meta.version), None),
+        Choice::PulledNoWayBack { .. } | Choice::UpToDate => (None, None),
+    };
+    let action = match &c.choice {
+        Choice::Take(_) => "apply",
+        Choice::Wait { .. } => "wait",
+        Choice::GoBack { .. } => "go-back",
+        Choice::PulledNoWayBack { .. } => "stay",
+        Choice::UpToDate => "none",
+    };
+    if as_json {
+        let value = json!({
+            "running": c.running.as_ref().map(ToString::to_string),
+            "releases": c.releases,
+            "channel": c.channel,
+            "action": action,
+            "version": version.map(ToString::to_string),
+            "wave_opens": opens,
+            "place": c.place,
+            "fetched_bytes": c.fetched,
+            "held": c.held,
+            "verdict": c.verdict(),
+        });
+        println!("{value:#}");
+        return;
+    }
+    match &c.running {
+        Some(v) => println!("this node runs release {v}"),
+        None => println!("this node runs no release yet"),
+    }
+    println!(
+        "the repository lists {} releases{} ({} fetched)",
+        c.releases,
+        c.channel
+            .as_ref()
+            .map(|ch| format!("; this node follows {ch}"))
+            .unwrap_or_default(),
+        crate::commands::human_bytes(c.fetched)
+    );
+    println!("{}", c.verdict());
+    if c.held {
+        println!("updates are held: the timer applies nothing until `archy ota unhold`");
+    }
+}
+
 /// What a release's software costs this node: `software: 40 objects, 1
 /// missing (1 file, 5.0 MiB to download)`.
 pub fn software(n: &Needed) -> String {
@@ -80,8 +131,11 @@ pub fn status(s: &OtaStatus, as_json: bool) -> Result<(), NodeError> {
     }
     match (state.running(s.current), &state.installed) {
         (Some(v), Some(i)) => println!(
-            "release {v} runs (last installed: {} as generation {} at {})",
-            i.version, i.generation, i.at
+            "release {} runs (last installed: {} as generation {} at {})",
+            cut(&v.to_string(), 80),
+            cut(&i.version.to_string(), 80),
+            i.generation,
+            i.at
         ),
         _ => println!("no release installed"),
     }
@@ -94,7 +148,13 @@ pub fn status(s: &OtaStatus, as_json: bool) -> Result<(), NodeError> {
     if !state.failed.is_empty() {
         println!("failed (never tried again):");
         for f in &state.failed {
-            println!("  {} at {}: {}", f.version, f.at, f.reason);
+            // The reason may quote a hostile bundle's names: cut them.
+            println!(
+                "  {} at {}: {}",
+                cut(&f.version.to_string(), 80),
+                f.at,
+                cut(&f.reason, 300)
+            );
         }
     }
     Ok(())

@@ -203,3 +203,5 @@ impl Software {
         })
     }
 }
+
+pub mod repository;
