@@ -107,16 +107,11 @@ fn start_old_node(n: &ArchyNode) {
 /// config file.
 fn description(lnd_conf: &str) -> String {
     let mut out = format!(
-        r#"import "stdlib/archy" as archy;
-[
+        r#"[
     network("bitcoin", #{{ subnet: "10.21.21.0/24" }}),
     file("/etc/lnd/lnd.conf", #{{ text: "{lnd_conf}\n" }}),
-    secret("bitcoin-rpc-password", #{{ regenerate: true }}),
-    secret("lnd-wallet-password", #{{}}),
-    archy::secret_imports(#{{
-        "bitcoin-rpc-password": "/var/lib/archipelago/secrets/bitcoin-rpc-password",
-        "lnd-wallet-password": "/var/lib/archipelago/secrets/lnd-wallet-password",
-    }}),
+    secret("bitcoin-rpc-password", #{{ regenerate: true, "import": "/var/lib/archipelago/secrets/bitcoin-rpc-password" }}),
+    secret("lnd-wallet-password", #{{ import_from: "/var/lib/archipelago/secrets/lnd-wallet-password" }}),
     file("/etc/bitcoin/bitcoin.conf", #{{ text: "rpcauth={{{{secret.bitcoin-rpc-password | rpcauth node}}}}\n", mode: "0600" }}),
 "#
     );

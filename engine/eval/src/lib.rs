@@ -143,6 +143,7 @@ fn evaluate_here(
         inner: Default::default(),
         invalid: Default::default(),
         instances: Default::default(),
+        imports: Default::default(),
         texts: declare::Texts::new(limits),
     });
     let mut engine = sandbox::engine(limits, trace_calls, budget);
@@ -243,6 +244,8 @@ fn collect(
         return;
     }
     let mut stack = vec![value];
+    // The imports of the secrets that are part of the node.
+    let mut imports: Vec<(String, String, archy_graph::Span)> = Vec::new();
     while let Some(v) = stack.pop() {
         let v = match v.try_cast_result::<rhai::Array>() {
             Ok(items) => {
@@ -261,6 +264,11 @@ fn collect(
                         decl.resources.extend(instances.iter().cloned());
                     }
                 }
+                for (secret, name, path) in state.imports.borrow().iter() {
+                    if std::rc::Rc::ptr_eq(secret, d) {
+                        imports.push((name.clone(), path.clone(), d.at.clone()));
+                    }
+                }
             }
         } else if !v.is_unit() {
             problems.push(
@@ -275,6 +283,34 @@ fn collect(
             );
         }
     }
+    if let Some(first) = imports.first().map(|(_, _, at)| at.clone()) {
+        // One file for all of them, declared where the first one is.
+        imports.sort();
+        imports.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let text = imports_json(&imports);
+        let mut options = rhai::Map::new();
+        options.insert("text".into(), Dynamic::from(text));
+        options.insert("mode".into(), Dynamic::from("0644".to_string()));
+        let file = declare::file(
+            state,
+            first,
+            Dynamic::from(archy_graph::SECRET_IMPORTS_PATH.to_string()),
+            Dynamic::from(options),
+        );
+        if let Some(d) = &file.0 {
+            decl.resources.push((**d).clone());
+        }
+    }
+}
+
+/// `{"NAME": "PATH", ...}`: what archy reads a secret's import from.
+fn imports_json(imports: &[(String, String, archy_graph::Span)]) -> String {
+    let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let pairs: Vec<String> = imports
+        .iter()
+        .map(|(name, path, _)| format!("{}: {}", quoted(name), quoted(path)))
+        .collect();
+    format!("{{{}}}\n", pairs.join(", "))
 }
 
 /// Where a node file's sources are: the nearest folder at or above the node

@@ -10,6 +10,11 @@
 //! graph is hashed from its resources' canonical encoding, never from
 //! their rendered files.
 
+/// Where the node's secret imports are written (`secret(name, #{ import })`
+/// or `archy::secret_imports`): each secret's name and the old node's file
+/// its value is taken from, as JSON; paths only, never a value.
+pub const SECRET_IMPORTS_PATH: &str = "/etc/archy/secret-imports.json";
+
 pub mod app;
 pub mod context;
 pub mod data;

@@ -2,9 +2,9 @@
 //! script kept its values (the RPC password, lnd's wallet password) in
 //! files of its own, and a value that leaves the node (a wallet password)
 //! must survive the move. The node description maps secrets to those files
-//! (`archy::secret_imports(#{ NAME: PATH })`, which writes
-//! [`IMPORTS_PATH`]); read from the generation's graph, never the disk, so
-//! the mapping is part of the generation's hash.
+//! (`secret(NAME, #{ import: PATH })` or `archy::secret_imports(#{ NAME:
+//! PATH })`, which write [`IMPORTS_PATH`]); read from the generation's
+//! graph, never the disk, so the mapping is part of the generation's hash.
 //!
 //! A secret whose value archy does not have yet is then taken from its file
 //! instead of being generated; the file is left where it was. Values never
@@ -16,7 +16,7 @@ use std::path::Path;
 use archy_graph::{Graph, Resource};
 
 /// Where the node description's secret imports are written.
-pub const IMPORTS_PATH: &str = "/etc/archy/secret-imports.json";
+pub const IMPORTS_PATH: &str = archy_graph::SECRET_IMPORTS_PATH;
 
 /// The secrets `graph` imports: name to the path of the old file.
 pub fn declared(graph: &Graph) -> BTreeMap<String, String> {

@@ -73,7 +73,18 @@ const VALUE_KEYS: &[&str] = &["value", "text", "password", "content"];
 
 pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     let what = format!("secret {}", display(&name));
-    let known = ["length", "owner", "group", "mode", "version", "regenerate"];
+    // `import` is a Rhai keyword: written `"import"` (quoted) in a map, or
+    // `import_from`.
+    let known = [
+        "length",
+        "owner",
+        "group",
+        "mode",
+        "version",
+        "regenerate",
+        "import",
+        "import_from",
+    ];
     // Refuse a value before the generic unknown-option check, with the why.
     let value_given = options
         .clone()
@@ -126,6 +137,13 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
     // Making a lost value anew is safe only where the author says so:
     // the default keeps a lost wallet password from being replaced.
     let regenerate = o.bool("regenerate").unwrap_or(false);
+    // The old node's file the value is taken from while archy has none.
+    let import = if o.has("import") {
+        o.abs_path("import")
+    } else {
+        o.abs_path("import_from")
+    };
+    let imported = name.as_ref().map(|n| n.to_string()).zip(import);
     let spec = (|| {
         Some(Resource::Secret(SecretSpec {
             name: name?,
@@ -137,7 +155,14 @@ pub fn secret(state: &State, at: Span, name: Dynamic, options: Dynamic) -> Res {
             regenerate,
         }))
     })();
-    state.finish(at, o.problems, spec)
+    let res = state.finish(at, o.problems, spec);
+    if let (Some(d), Some((name, path))) = (&res.0, imported) {
+        state
+            .imports
+            .borrow_mut()
+            .push((d.clone(), name, path.to_string()));
+    }
+    res
 }
 
 /// The options without the keys that would hold a value, so the value is

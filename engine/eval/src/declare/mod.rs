@@ -8,6 +8,7 @@ mod app;
 mod container;
 mod data;
 mod fs;
+pub(crate) use fs::file;
 mod health;
 mod instance;
 pub mod opts;
@@ -55,6 +56,9 @@ pub struct State {
     /// The instances a template's `instances: [...]` declares: part of the
     /// node when the template is.
     pub instances: RefCell<Vec<(Rc<Declared>, Vec<Declared>)>>,
+    /// Secrets declared with `import: PATH`, with the secret's name and
+    /// the path: part of the node's imports when the secret is.
+    pub imports: RefCell<Vec<(Rc<Declared>, String, String)>>,
     /// The file texts declared so far.
     pub texts: Texts,
 }
