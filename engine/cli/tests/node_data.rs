@@ -9,10 +9,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
+use support::wait::wait_for;
 
 const NODE: &str = "/etc/archy/node.rhai";
 const CHANNEL_DB: &str = "var/lib/lnd/data/graph/regtest/channel.db";
@@ -38,17 +37,6 @@ fn run(n: &ArchyNode, args: &[&str]) -> Ran {
 fn read(n: &ArchyNode, path: &str) -> String {
     std::fs::read_to_string(n.node.root_path().join(path))
         .unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
-fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// bitcoind and lnd on regtest, lnd from `image` reading data `version`;
@@ -234,36 +222,16 @@ let app = |name, version, kind| [
     )
 }
 
-/// Runs `archy switch` as a transient unit that pauses at `point`.
-fn switch_paused_at(n: &ArchyNode, point: &str) {
-    let pause = format!("--setenv=ARCHY_PAUSE_AFTER={point}");
-    n.node.exec_ok(&[
-        "systemd-run",
-        &pause,
-        "--unit=archy-under-test",
-        "--collect",
-        "/usr/local/bin/archy",
-        "switch",
-        NODE,
-    ]);
+/// Runs `archy switch` paused at `point`, then kills it there.
+fn switch_killed_at(n: &ArchyNode, point: &str) {
+    n.switch_paused_after(NODE, point);
     wait_for(&format!("archy to pause at {point}"), 90, || {
         let log = n
             .node
             .exec(&["journalctl", "-u", "archy-under-test", "-o", "cat"]);
         String::from_utf8_lossy(&log.stdout).contains(&format!("pausing after {point}"))
     });
-    n.node.exec_ok(&[
-        "systemctl",
-        "kill",
-        "--signal=KILL",
-        "archy-under-test.service",
-    ]);
-    wait_for("archy to die", 20, || {
-        let o = n
-            .node
-            .exec(&["systemctl", "is-active", "archy-under-test.service"]);
-        String::from_utf8_lossy(&o.stdout).trim() != "active"
-    });
+    n.kill_paused_switch();
 }
 
 #[test]
@@ -326,7 +294,7 @@ fn snapshot_data_is_restored_rebuildable_data_emptied_and_a_kill_leaves_whole_da
     // kill -9 once the snapshot is copied but not yet complete: recovery
     // rolls back, the settings untouched, no complete snapshot left.
     n.write(&small_node(2, 1, ""));
-    switch_paused_at(&n, "copied settings");
+    switch_killed_at(&n, "copied settings");
     let recovered = run(&n, &["recover"]);
     assert_eq!(recovered.code, Some(2), "{}", recovered.out);
     assert_eq!(read(&n, SETTINGS), settings_v1);
@@ -344,7 +312,7 @@ fn snapshot_data_is_restored_rebuildable_data_emptied_and_a_kill_leaves_whole_da
     // data, not yet swapped in): recovery restores it whole.
     let fails_again = r#"health_cmd(["false"], #{ within: "3s" })"#;
     n.write(&small_node(2, 1, fails_again));
-    switch_paused_at(&n, "rollback copied settings");
+    switch_killed_at(&n, "rollback copied settings");
     assert!(
         read(&n, SETTINGS).contains("format 2"),
         "the settings are still v2's before the swap"

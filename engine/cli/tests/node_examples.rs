@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 use support::parity::Switched;
+use support::wait::wait_for;
 
 const OBSERVABILITY: &str = "/etc/archy/examples/observability.rhai";
 const SCALEBOX: &str = "/etc/archy/examples/scalebox.rhai";
@@ -75,19 +76,6 @@ fn sh(n: &ArchyNode, script: &str) -> String {
 
 fn read(n: &ArchyNode, path: &str) -> Option<String> {
     std::fs::read_to_string(n.node.root_path().join(path.trim_start_matches('/'))).ok()
-}
-
-/// Polls `cond` every 100 ms until it holds; panics after `secs`.
-#[track_caller]
-fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 // --- observability ---------------------------------------------------------

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 
+/// The node description the tests switch to.
+const NODE: &str = "/etc/archy/node.rhai";
+
 const BASE: &str = r#"import "stdlib/systemd" as systemd;
 import "stdlib/archy" as archy;
 [
@@ -28,9 +31,7 @@ fn description(conf: &str, extra: &str) -> String {
 trait RecoverNode {
     fn journal(&self) -> String;
     fn switch_in_background(&self);
-    fn switch_paused_after(&self, step: &str);
     fn wait_for_journal(&self, needle: &str);
-    fn kill_archy(&self);
     fn current(&self) -> String;
     fn conf(&self) -> String;
 }
@@ -44,22 +45,7 @@ impl RecoverNode for ArchyNode {
     /// Starts `archy switch` as a transient unit, so it can be killed with
     /// SIGKILL like a crash would.
     fn switch_in_background(&self) {
-        self.switch_paused_after("");
-    }
-
-    /// Like a switch in the background, stopping after `step` (see
-    /// ARCHY_PAUSE_AFTER in the switch).
-    fn switch_paused_after(&self, step: &str) {
-        let pause = format!("--setenv=ARCHY_PAUSE_AFTER={step}");
-        self.node.exec_ok(&[
-            "systemd-run",
-            &pause,
-            "--unit=archy-under-test",
-            "--collect",
-            "/usr/local/bin/archy",
-            "switch",
-            "/etc/archy/node.rhai",
-        ]);
+        self.switch_paused_after(NODE, "");
     }
 
     fn wait_for_journal(&self, needle: &str) {
@@ -70,30 +56,6 @@ impl RecoverNode for ArchyNode {
                 "the journal never said {needle:?}: {}",
                 self.journal()
             );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill_archy(&self) {
-        self.node.exec_ok(&[
-            "systemctl",
-            "kill",
-            "--signal=KILL",
-            "archy-under-test.service",
-        ]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self
-            .node
-            .exec(&[
-                "systemctl",
-                "is-active",
-                "--quiet",
-                "archy-under-test.service",
-            ])
-            .status
-            .success()
-        {
-            assert!(Instant::now() < deadline, "archy did not die");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -117,7 +79,7 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     }
     let n = ArchyNode::up("recover");
     n.write(&description("one", ""));
-    let out = n.archy(&["switch", "/etc/archy/node.rhai"]);
+    let out = n.archy(&["switch", NODE]);
     assert!(
         out.status.success(),
         "{}",
@@ -134,7 +96,7 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     ));
     n.switch_in_background();
     n.wait_for_journal("restart demo-a.service");
-    n.kill_archy();
+    n.kill_paused_switch();
     assert!(
         n.journal().contains("\"phase\": \"applying\""),
         "{}",
@@ -173,7 +135,7 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     ));
     n.switch_in_background();
     n.wait_for_journal("\"phase\": \"health-gate\"");
-    n.kill_archy();
+    n.kill_paused_switch();
     n.node.exec_ok(&["touch", "/run/demo-ready"]);
     // As at boot: the recovery unit archy installed does it.
     n.node
@@ -193,9 +155,9 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
     // Killed right after the plan was journaled, before any change:
     // recovery drops the journal; the node stays on generation 3.
     n.write(&description("four", ""));
-    n.switch_paused_after("planned");
+    n.switch_paused_after(NODE, "planned");
     n.wait_for_journal("\"phase\": \"planned\"");
-    n.kill_archy();
+    n.kill_paused_switch();
     let out = n.archy(&["recover"]);
     assert!(
         out.status.success(),
@@ -213,9 +175,9 @@ fn a_switch_killed_at_any_step_ends_in_one_generation() {
         "five",
         r#"systemd::service("demo-new", #{ exec: "/bin/sleep infinity" }),"#,
     ));
-    n.switch_paused_after("files");
+    n.switch_paused_after(NODE, "files");
     n.wait_for_journal("\"files\"");
-    n.kill_archy();
+    n.kill_paused_switch();
     assert!(
         n.node
             .root_path()

@@ -8,11 +8,11 @@ mod support;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
 use support::parity::Switched;
+use support::wait::wait_for;
 
 const NODE: &str = "/etc/archy/node.rhai";
 const VALIDATOR_NODE: &str = "/etc/archy/examples/validator.rhai";
@@ -48,19 +48,6 @@ fn write(n: &ArchyNode, path: &str, bytes: impl AsRef<[u8]>) {
 /// The bytes the node sees at `path`, links followed inside the node.
 fn bytes_at(n: &ArchyNode, path: &str) -> Vec<u8> {
     n.node.exec(&["cat", path]).stdout
-}
-
-/// Polls `cond` every 100 ms until it holds; panics after `secs`.
-#[track_caller]
-fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn blake3_hex(bytes: impl AsRef<[u8]>) -> String {
@@ -327,21 +314,6 @@ fn tools_node(version: u32) -> String {
     out
 }
 
-/// Runs `archy switch` as a transient unit, paused after the realizer put
-/// `path` in place.
-fn switch_paused_after(n: &ArchyNode, path: &str) {
-    let pause = format!("--setenv=ARCHY_PAUSE_AFTER=installed {path}");
-    n.node.exec_ok(&[
-        "systemd-run",
-        &pause,
-        "--unit=archy-under-test",
-        "--collect",
-        "/usr/local/bin/archy",
-        "switch",
-        NODE,
-    ]);
-}
-
 /// Which version each tool is: the whole of v1's or v2's bytes, never
 /// anything else.
 fn versions(n: &ArchyNode) -> Vec<u32> {
@@ -380,24 +352,13 @@ fn a_kill_between_two_artifacts_leaves_old_or_new_never_a_mix() {
     assert_eq!(versions(&n), [1, 1]);
 
     n.write(&tools_node(2));
-    switch_paused_after(&n, TOOLS[0]);
+    n.switch_paused_after(NODE, &format!("installed {}", TOOLS[0]));
     // Paused with the first tool new and the second still old.
     wait_for("the first tool to be v2", 60, || {
         bytes_at(&n, TOOLS[0]) == tool("a-tool", 2).as_bytes()
     });
     assert_eq!(versions(&n), [2, 1], "paused between the two");
-    n.node.exec_ok(&[
-        "systemctl",
-        "kill",
-        "--signal=KILL",
-        "archy-under-test.service",
-    ]);
-    wait_for("archy to die", 20, || {
-        let o = n
-            .node
-            .exec(&["systemctl", "is-active", "archy-under-test.service"]);
-        String::from_utf8_lossy(&o.stdout).trim() != "active"
-    });
+    n.kill_paused_switch();
 
     // Recover finishes the switch (0) or rolls it back (2, "back on
     // generation 1"); either way every artifact matches where it ends.

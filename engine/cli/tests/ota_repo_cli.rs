@@ -55,7 +55,9 @@ impl Fleet {
     }
 
     /// Builds release `version` and adds it to the repository.
-    fn add(&self, version: &str) {
+    /// Builds release `version` of `src` as a signed bundle; its path
+    /// (relative to the fleet's folder).
+    fn build(&self, version: &str) -> String {
         let out = format!("out/archy-{version}.tar.gz");
         self.run(&[
             "release",
@@ -69,6 +71,11 @@ impl Fleet {
             &out,
         ])
         .ok();
+        out
+    }
+
+    fn add(&self, version: &str) {
+        let out = self.build(version);
         self.run(&["release", "add", "--repo", "repo", "--keys", "keys", &out])
             .ok();
     }
@@ -184,29 +191,10 @@ fn a_release_in_the_repository_checks_out_and_would_be_applied() {
 #[test]
 fn a_release_in_a_later_wave_waits_and_check_says_when() {
     let f = Fleet::new();
-    f.run(&[
-        "release",
-        "build",
-        "src",
-        "--key",
-        "k1.key",
-        "--version",
-        "1.0.0",
-        "-o",
-        "out/a.tar.gz",
-    ])
-    .ok();
+    let bundle = f.build("1.0.0");
     // One wave, for everyone, a day after publication.
     f.run(&[
-        "release",
-        "add",
-        "--repo",
-        "repo",
-        "--keys",
-        "keys",
-        "out/a.tar.gz",
-        "--wave",
-        "100%@1d",
+        "release", "add", "--repo", "repo", "--keys", "keys", &bundle, "--wave", "100%@1d",
     ])
     .ok();
     let run = f.ota("check");
@@ -255,24 +243,13 @@ fn an_expired_timestamp_is_refused() {
 #[test]
 fn an_expired_snapshot_is_refused() {
     let f = Fleet::new();
-    f.run(&[
-        "release",
-        "build",
-        "src",
-        "--key",
-        "k1.key",
-        "--version",
-        "1.0.0",
-        "-o",
-        "out/a.tar.gz",
-    ])
-    .ok();
+    let bundle = f.build("1.0.0");
     let short = Lifetimes {
         snapshot: hours(1),
         ..Lifetimes::default()
     };
     f.publisher_at(-48, short)
-        .add(&f.path("out/a.tar.gz"), &[])
+        .add(&f.path(&bundle), &[])
         .unwrap();
     f.run(&["release", "refresh", "--repo", "repo", "--keys", "keys"])
         .ok();
@@ -282,24 +259,13 @@ fn an_expired_snapshot_is_refused() {
 #[test]
 fn expired_targets_are_refused() {
     let f = Fleet::new();
-    f.run(&[
-        "release",
-        "build",
-        "src",
-        "--key",
-        "k1.key",
-        "--version",
-        "1.0.0",
-        "-o",
-        "out/a.tar.gz",
-    ])
-    .ok();
+    let bundle = f.build("1.0.0");
     let short = Lifetimes {
         targets: hours(1),
         ..Lifetimes::default()
     };
     f.publisher_at(-48, short)
-        .add(&f.path("out/a.tar.gz"), &[])
+        .add(&f.path(&bundle), &[])
         .unwrap();
     f.run(&["release", "refresh", "--repo", "repo", "--keys", "keys"])
         .ok();

@@ -324,21 +324,8 @@ pub(crate) fn stop_for_data(
                     && !u.refuses_manual_start()
                     && observed.inactive_units.contains(&u.unit)
             }) {
-                let reason = Reason::Data {
-                    what: format!("data {} was held; its code reads it again", step.name),
-                };
-                match actions.iter_mut().find(|a| a.unit == u.unit) {
-                    Some(a) => {
-                        a.op = UnitOp::Start;
-                        a.reason = reason;
-                    }
-                    None => actions.push(UnitAction {
-                        unit: u.unit.clone(),
-                        op: UnitOp::Start,
-                        reason,
-                        with: None,
-                    }),
-                }
+                let what = format!("data {} was held; its code reads it again", step.name);
+                start(actions, &u.unit, Reason::Data { what }, true);
             }
         } else if matches!(step.op, DataOp::Hold { .. }) {
             for u in ours {
@@ -368,24 +355,28 @@ pub(crate) fn stop_for_data(
                 if running && !stop_first.contains(&u.unit) {
                     stop_first.push(u.unit.clone());
                 }
-                let reason = Reason::Data {
-                    what: step.while_(),
-                };
-                match actions.iter_mut().find(|a| a.unit == u.unit) {
-                    Some(a) => {
-                        a.op = UnitOp::Start;
-                        if matches!(a.reason, Reason::KeptRunning | Reason::NotRunning) {
-                            a.reason = reason;
-                        }
-                    }
-                    None => actions.push(UnitAction {
-                        unit: u.unit.clone(),
-                        op: UnitOp::Start,
-                        reason,
-                        with: None,
-                    }),
-                }
+                let what = step.while_();
+                start(actions, &u.unit, Reason::Data { what }, false);
             }
         }
+    }
+}
+
+/// Makes `unit`'s job a start, for `reason`: the reason of a job it had
+/// already is kept unless it says less (`replace`: always replaced).
+fn start(actions: &mut Vec<UnitAction>, unit: &UnitName, reason: Reason, replace: bool) {
+    match actions.iter_mut().find(|a| &a.unit == unit) {
+        Some(a) => {
+            a.op = UnitOp::Start;
+            if replace || matches!(a.reason, Reason::KeptRunning | Reason::NotRunning) {
+                a.reason = reason;
+            }
+        }
+        None => actions.push(UnitAction {
+            unit: unit.clone(),
+            op: UnitOp::Start,
+            reason,
+            with: None,
+        }),
     }
 }

@@ -71,4 +71,37 @@ impl ArchyNode {
             .parse()
             .expect("a timestamp")
     }
+
+    /// Starts `archy switch NODE` as the transient unit
+    /// `archy-under-test`, paused after journal step `step` (see
+    /// `ARCHY_PAUSE_AFTER` in the switch), so a test can kill it there.
+    pub fn switch_paused_after(&self, node: &str, step: &str) {
+        let pause = format!("--setenv=ARCHY_PAUSE_AFTER={step}");
+        self.node.exec_ok(&[
+            "systemd-run",
+            &pause,
+            "--unit=archy-under-test",
+            "--collect",
+            "/usr/local/bin/archy",
+            "switch",
+            node,
+        ]);
+    }
+
+    /// Kills the paused switch with SIGKILL, as a crash would, and waits
+    /// until it is gone.
+    pub fn kill_paused_switch(&self) {
+        self.node.exec_ok(&[
+            "systemctl",
+            "kill",
+            "--signal=KILL",
+            "archy-under-test.service",
+        ]);
+        super::wait::wait_for("archy to die", 20, || {
+            let o = self
+                .node
+                .exec(&["systemctl", "is-active", "archy-under-test.service"]);
+            String::from_utf8_lossy(&o.stdout).trim() != "active"
+        });
+    }
 }

@@ -6,3 +6,4 @@ pub mod archy_node;
 pub mod node;
 pub mod parity;
 pub mod releases;
+pub mod wait;
