@@ -236,23 +236,11 @@ impl Publisher {
                     .map_err(|e| self.fail(e))?;
                 object_targets.push((format!("{OBJECTS_DIR}/{}", object.blake3), t));
             }
-            let versions = Versions::after(&repo);
-            let mut editor = RepositoryEditor::from_repo(&root_path, repo)
-                .await
-                .map_err(|e| self.fail(e))?;
-            editor
-                .add_target(name.as_str(), target)
-                .map_err(|e| self.fail(e))?;
-            for (n, t) in object_targets {
-                editor.add_target(n.as_str(), t).map_err(|e| self.fail(e))?;
-            }
-            self.versions(
-                &mut editor,
-                versions.targets,
-                versions.snapshot,
-                versions.timestamp,
-            );
-            let published = self.sign_and_write(editor, root_version).await?;
+            let mut targets = vec![(name.clone(), target)];
+            targets.extend(object_targets);
+            let published = self
+                .publish_targets(&root_path, repo, targets, root_version)
+                .await?;
             Ok(Added {
                 target: name.clone(),
                 meta,
@@ -282,20 +270,8 @@ impl Publisher {
                 CUSTOM_KEY.to_string(),
                 serde_json::to_value(&meta).map_err(|e| self.fail(e))?,
             );
-            let versions = Versions::after(&repo);
-            let mut editor = RepositoryEditor::from_repo(&root_path, repo)
-                .await
-                .map_err(|e| self.fail(e))?;
-            editor
-                .add_target(name.as_str(), target)
-                .map_err(|e| self.fail(e))?;
-            self.versions(
-                &mut editor,
-                versions.targets,
-                versions.snapshot,
-                versions.timestamp,
-            );
-            self.sign_and_write(editor, root_version).await?;
+            self.publish_targets(&root_path, repo, vec![(name.clone(), target)], root_version)
+                .await?;
             Ok(meta)
         })?
     }
@@ -382,7 +358,39 @@ impl Publisher {
             .await
             .map_err(|e| self.fail(e))?;
         self.move_in(staging.path())?;
-        // Read back what was written: the numbers the operator is shown.
+        self.published(root_version).await
+    }
+
+    /// `targets` added to (or replacing theirs in) `repo`, every other
+    /// role's version raised, signed and moved in.
+    async fn publish_targets(
+        &self,
+        root_path: &Path,
+        repo: Repository,
+        targets: Vec<(String, Target)>,
+        root_version: u64,
+    ) -> Result<Published, TufError> {
+        let versions = Versions::after(&repo);
+        let mut editor = RepositoryEditor::from_repo(root_path, repo)
+            .await
+            .map_err(|e| self.fail(e))?;
+        for (name, target) in targets {
+            editor
+                .add_target(name.as_str(), target)
+                .map_err(|e| self.fail(e))?;
+        }
+        self.versions(
+            &mut editor,
+            versions.targets,
+            versions.snapshot,
+            versions.timestamp,
+        );
+        self.sign_and_write(editor, root_version).await
+    }
+
+    /// The repository as written, read back: the numbers the operator is
+    /// shown.
+    async fn published(&self, root_version: u64) -> Result<Published, TufError> {
         let repo = self.load(&self.latest_root()?.0).await?;
         Ok(Published {
             targets_version: repo.targets().signed.version.get(),

@@ -172,14 +172,7 @@ impl Publisher {
             std::fs::rename(&key_path, &retired).map_err(TufError::io("retire", &key_path))?;
         }
         std::fs::rename(&new_path, &key_path).map_err(TufError::io("install", &new_path))?;
-        let repo = self.load(&self.latest_root()?.0).await?;
-        Ok(Published {
-            targets_version: repo.targets().signed.version.get(),
-            snapshot_version: repo.snapshot().signed.version.get(),
-            timestamp_version: repo.timestamp().signed.version.get(),
-            root_version,
-            timestamp_expires: repo.timestamp().signed.expires,
-        })
+        self.published(root_version).await
     }
 }
 
