@@ -8,14 +8,14 @@
 //! --keep-app` leaves on its newer code; otherwise the units that refer to
 //! the directory (a container mounting it) are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppSpec;
-use crate::graph::{Declared, Graph};
-use crate::names::{AbsPath, AppName};
+use crate::graph::{Declared, Graph, generated_unit};
+use crate::names::{AbsPath, AppName, UnitName};
 use crate::problem::Problem;
 use crate::resource::{Kind, Resource, ResourceKey};
 
@@ -94,6 +94,30 @@ pub fn contract<'g>(graph: &'g Graph, name: &str) -> Option<&'g DataSpec> {
 /// The app whose data `contract` is, in `graph`.
 pub fn owner<'g>(graph: &'g Graph, contract: &DataSpec) -> Option<&'g AppSpec> {
     crate::app::apps(graph).find(|a| a.data.contains(&contract.path))
+}
+
+/// The units stopped around `contract`'s data steps and held with it: its
+/// app's, or, when no app lists the directory, the units that refer to it
+/// (a container mounting it).
+pub fn units(graph: &Graph, contract: &DataSpec) -> BTreeSet<UnitName> {
+    if let Some(app) = owner(graph, contract) {
+        return app.units.iter().cloned().collect();
+    }
+    let dir = ResourceKey {
+        kind: Kind::Dir,
+        id: contract.path.to_string(),
+    };
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.refs.contains(&dir))
+        .filter_map(|n| match &n.resource {
+            Resource::Unit(u) => Some(u.name.clone()),
+            Resource::Instance(i) => UnitName::try_from(i.unit().as_str()).ok(),
+            Resource::Container(_) => generated_unit(&n.key),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Every directory has at most one contract.

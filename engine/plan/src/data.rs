@@ -10,7 +10,6 @@
 //! kept and whether forward-only data was opened since its snapshot come
 //! in as [`Observed`] data.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use archy_graph::Graph;
@@ -288,11 +287,6 @@ pub(crate) fn stop_for_data(
     stops: &mut Vec<UnitName>,
     stop_first: &mut Vec<UnitName>,
 ) {
-    let units_of = |app: &str| -> BTreeSet<UnitName> {
-        archy_graph::app::app(new, app)
-            .map(|a| a.units.iter().cloned().collect())
-            .unwrap_or_default()
-    };
     let runs = |u: &UnitSource| {
         !u.is_template()
             && !observed.inactive_units.contains(&u.unit)
@@ -301,20 +295,9 @@ pub(crate) fn stop_for_data(
     };
     for step in steps {
         let who = step.app.clone().unwrap_or_else(|| step.name.clone());
-        let units = match &step.app {
-            Some(app) => units_of(app),
-            // No app owns it: the units that refer to the directory.
-            None => sources
-                .iter()
-                .filter(|u| {
-                    u.node
-                        .refs
-                        .iter()
-                        .any(|r| r.kind == archy_graph::Kind::Dir && r.id == step.path)
-                })
-                .map(|u| u.unit.clone())
-                .collect(),
-        };
+        let units = archy_graph::data::contract(new, &step.name)
+            .map(|c| archy_graph::data::units(new, c))
+            .unwrap_or_default();
         let ours = sources.iter().filter(|u| units.contains(&u.unit));
         if step.op == DataOp::Resume {
             for u in ours.filter(|u| {

@@ -133,13 +133,12 @@ pub fn held(state: &StateDir, graph: &Graph) -> Vec<(archy_plan::Drift, Vec<Stri
             if record.version <= c.version {
                 return None;
             }
-            let (app, units) = match archy_graph::data::owner(graph, c) {
-                Some(app) => (
-                    app.name.to_string(),
-                    app.units.iter().map(ToString::to_string).collect(),
-                ),
-                None => (c.name.to_string(), users(graph, c.path.as_str())),
-            };
+            let app = archy_graph::data::owner(graph, c)
+                .map_or_else(|| c.name.to_string(), |a| a.name.to_string());
+            let units = archy_graph::data::units(graph, c)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             let drift = archy_plan::Drift::DataHeld {
                 app,
                 data: c.name.to_string(),
@@ -148,23 +147,6 @@ pub fn held(state: &StateDir, graph: &Graph) -> Vec<(archy_plan::Drift, Vec<Stri
             };
             Some((drift, units))
         })
-        .collect()
-}
-
-/// The units of `graph` that refer to directory `path` (a container
-/// mounting it): a contract's units when no app owns it.
-fn users(graph: &Graph, path: &str) -> Vec<String> {
-    use archy_units::GraphUnits as _;
-    graph
-        .unit_sources()
-        .into_iter()
-        .filter(|u| {
-            u.node
-                .refs
-                .iter()
-                .any(|r| r.kind == archy_graph::Kind::Dir && r.id == path)
-        })
-        .map(|u| u.unit.to_string())
         .collect()
 }
 
