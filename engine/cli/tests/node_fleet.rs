@@ -16,42 +16,14 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use support::archy_node::ArchyNode;
 use support::node::TestNode;
+use support::releases::{archy, copy_tree};
 
 /// The first wave's share of the fleet.
 const FIRST_WAVE: f64 = 0.4;
-
-fn archy(args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_archy"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run archy");
-    assert!(
-        out.status.success(),
-        "archy {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
 
 /// The publisher's folder: keys, the repository, and a copy of the
 /// repository at each stage of the story.

@@ -10,7 +10,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::archy_node::ArchyNode;
 use super::node::TestNode;
@@ -183,14 +183,7 @@ impl Parity {
     /// Polls `cond` every 100 ms until it holds; panics after `secs`.
     #[track_caller]
     pub fn wait_for(&self, what: &str, secs: u64, cond: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !cond() {
-            assert!(
-                Instant::now() < deadline,
-                "gave up after {secs} s waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::wait::wait_for(what, secs, cond);
     }
 
     /// The generation archy says is current.

@@ -28,7 +28,9 @@ pub struct Publisher {
     pub public: String,
 }
 
-fn archy(args: &[&str], cwd: &Path) -> String {
+/// Runs this build's `archy` in `cwd`; its stdout, or a panic with all it
+/// said when it fails.
+pub fn archy(args: &[&str], cwd: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_archy"))
         .args(args)
         .current_dir(cwd)
@@ -43,7 +45,8 @@ fn archy(args: &[&str], cwd: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("mkdir");
     for entry in fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
